@@ -1,0 +1,53 @@
+# Non-Fungible Fakes: the two commands are `make run` and `make test`.
+# Both build what they need (virtualenv, packages, browser) on a fresh machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# A stamp per requirements content: editing a requirements file reinstalls, nothing else does.
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt requirements-base.txt | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell cat requirements*.txt | sha1sum | cut -c1-12)
+
+.PHONY: run test lint format install install-dev browser bench clean
+
+run: $(RUN_STAMP)
+	@bash bin/run
+
+test: $(DEV_STAMP) browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): | $(PY)
+	$(PIP) install -r requirements.txt
+	@rm -f $(VENV)/.run-* && touch $@
+
+$(DEV_STAMP): | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	@rm -f $(VENV)/.dev-* $(VENV)/.run-* && touch $@ $(RUN_STAMP)
+
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash bin/install-chromium
+
+bench: $(DEV_STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,317 @@
+"""Collections, their tokens, traits and sales; ingest jobs and training subsets."""
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+# Native amounts keep 18 decimals (wei precision for ETH); 60 digits leave room for absurd prices.
+NATIVE_AMOUNT = {"max_digits": 60, "decimal_places": 18}
+USD_AMOUNT = {"max_digits": 40, "decimal_places": 6}
+
+
+class Collection(models.Model):
+    class Source(models.TextChoices):
+        OPENSEA = "opensea", "OpenSea API"
+        ARCHIVE = "archive", "Seed archive"
+        DEMO = "demo", "Synthetic demo"
+        MANUAL = "manual", "Manual"
+
+    slug = models.SlugField(max_length=200, unique=True)
+    name = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    contract_address = models.CharField(max_length=64, blank=True)
+    chain = models.CharField(max_length=32, default="ethereum")
+    schema_name = models.CharField(max_length=32, blank=True)
+    external_url = models.URLField(max_length=500, blank=True)
+    supply = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Token count the source reports (used to reconcile ingests).",
+    )
+    cover_image = models.FileField(upload_to="covers/", blank=True)
+    is_public = models.BooleanField(default=True)
+    # Bumped whenever tokens, traits or sales change; analytics record the version they saw.
+    data_version = models.PositiveIntegerField(default=0)
+    analytics = models.JSONField(default=dict, blank=True)
+    analytics_version = models.PositiveIntegerField(null=True, blank=True)
+    analytics_computed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("collections:detail", args=[self.slug])
+
+    @property
+    def analytics_fresh(self):
+        return self.analytics_version == self.data_version and bool(self.analytics)
+
+    def bump_data_version(self):
+        """Mark analytics stale; called after any change to tokens, traits or sales."""
+        Collection.objects.filter(pk=self.pk).update(
+            data_version=F("data_version") + 1, updated_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["data_version", "updated_at"])
+
+
+class Trait(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="traits")
+    trait_type = models.CharField(max_length=200)
+    value = models.CharField(max_length=500)
+    display_type = models.CharField(max_length=50, blank=True)
+    count = models.PositiveIntegerField(default=0, help_text="Tokens in the collection with it.")
+
+    class Meta:
+        ordering = ["trait_type", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "trait_type", "value"], name="trait_unique_per_collection"
+            )
+        ]
+        indexes = [models.Index(fields=["collection", "count"], name="trait_coll_count")]
+
+    def __str__(self):
+        return f"{self.trait_type}: {self.value}"
+
+
+class Token(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="tokens")
+    token_id = models.CharField(max_length=80, help_text="uint256 as a decimal string.")
+    token_number = models.BigIntegerField(
+        null=True, blank=True, help_text="token_id as an integer when it fits, for ordering."
+    )
+    name = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    image = models.FileField(upload_to="tokens/", blank=True, max_length=300)
+    image_url = models.URLField(max_length=2000, blank=True, help_text="Where the source had it.")
+    image_sha256 = models.CharField(max_length=64, blank=True)
+    image_size = models.PositiveIntegerField(null=True, blank=True, help_text="Bytes.")
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
+    image_format = models.CharField(max_length=16, blank=True)
+    owner_address = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Raw metadata as ingested.")
+    traits = models.ManyToManyField(Trait, through="TokenTrait", related_name="tokens")
+    trait_count = models.PositiveSmallIntegerField(default=0)
+    last_sale_amount = models.DecimalField(**NATIVE_AMOUNT, null=True, blank=True)
+    last_sale_symbol = models.CharField(max_length=16, blank=True)
+    last_sale_usd = models.DecimalField(**USD_AMOUNT, null=True, blank=True)
+    last_sale_at = models.DateTimeField(null=True, blank=True)
+    rarity_score = models.FloatField(null=True, blank=True, help_text="rarity.tools score.")
+    rarity_rank = models.PositiveIntegerField(null=True, blank=True)
+    ic_score = models.FloatField(null=True, blank=True, help_text="OpenRarity information content.")
+    ic_rank = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["collection", "token_number", "token_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "token_id"], name="token_unique_id"),
+            models.CheckConstraint(
+                condition=Q(last_sale_amount__isnull=True) | Q(last_sale_amount__gte=0),
+                name="token_sale_amount_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["collection", "token_number"], name="token_coll_number"),
+            models.Index(fields=["collection", "rarity_rank"], name="token_coll_rarity_rank"),
+            models.Index(fields=["collection", "ic_rank"], name="token_coll_ic_rank"),
+            models.Index(fields=["collection", "last_sale_usd"], name="token_coll_sale_usd"),
+        ]
+
+    def __str__(self):
+        return self.name or f"#{self.token_id}"
+
+    def get_absolute_url(self):
+        return reverse("collections:token", args=[self.collection.slug, self.token_id])
+
+
+class TokenTrait(models.Model):
+    token = models.ForeignKey(Token, on_delete=models.CASCADE)
+    trait = models.ForeignKey(Trait, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "trait"], name="token_trait_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.token_id} has {self.trait_id}"
+
+
+class Sale(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sales")
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="sales")
+    # Identifies the sale at its source (tx hash + log index, or "last_sale:<timestamp>") so
+    # ingesting the same events twice never duplicates a row.
+    source_key = models.CharField(max_length=200)
+    amount = models.DecimalField(**NATIVE_AMOUNT, help_text="Price in the payment token.")
+    symbol = models.CharField(max_length=16)
+    usd = models.DecimalField(**USD_AMOUNT, null=True, blank=True)
+    usd_rate = models.DecimalField(
+        max_digits=30, decimal_places=10, null=True, blank=True, help_text="USD per native unit."
+    )
+    quantity = models.PositiveIntegerField(default=1)
+    timestamp = models.DateTimeField()
+    tx_hash = models.CharField(max_length=80, blank=True)
+    buyer = models.CharField(max_length=64, blank=True)
+    seller = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "source_key"], name="sale_unique_source"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="sale_amount_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["collection", "timestamp"], name="sale_coll_time"),
+            models.Index(fields=["token", "timestamp"], name="sale_token_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.token} {self.amount} {self.symbol} @ {self.timestamp:%Y-%m-%d}"
+
+
+class IngestJob(models.Model):
+    class Kind(models.TextChoices):
+        OPENSEA = "opensea", "OpenSea ingest"
+        ARCHIVE_IMPORT = "archive_import", "Archive import"
+        ARCHIVE_EXPORT = "archive_export", "Archive export"
+        DEMO = "demo", "Demo collection"
+        ANALYTICS = "analytics", "Analytics"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with errors"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="ingest_jobs", null=True, blank=True
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    # Never secrets: the OpenSea key is read from settings by the worker, not stored here.
+    params = models.JSONField(default=dict, blank=True)
+    cursor = models.TextField(
+        blank=True, help_text="Resume point (API cursor) after the last page."
+    )
+    pages_done = models.PositiveIntegerField(default=0)
+    items_expected = models.PositiveIntegerField(null=True, blank=True)
+    items_done = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{item, reason}] per item.")
+    message = models.TextField(blank=True)
+    result_file = models.FileField(upload_to="exports/", blank=True, max_length=300)
+    task_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="ingestjob_status_created")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self):
+        if not self.items_expected:
+            return 100.0 if self.status == self.Status.SUCCEEDED else None
+        return min(100.0, 100.0 * (self.items_done + self.items_failed) / self.items_expected)
+
+    @property
+    def rate(self):
+        """Items per second since the job started."""
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        seconds = (end - self.started_at).total_seconds()
+        return (self.items_done / seconds) if seconds > 0 else None
+
+    def claim(self, task_id=""):
+        """Move a queued (or redelivered running) job to running; False if it already ended.
+
+        A redelivered task finds the job running and carries on from the stored cursor.
+        """
+        now = timezone.now()
+        claimed = IngestJob.objects.filter(pk=self.pk, status__in=self.ACTIVE).update(
+            status=self.Status.RUNNING,
+            started_at=self.started_at or now,
+            heartbeat_at=now,
+            task_id=task_id or self.task_id,
+            attempts=F("attempts") + 1,
+        )
+        self.refresh_from_db()
+        return claimed == 1
+
+    def record_errors(self, errors):
+        """Append per-item errors [{item, reason}], bounded so a bad source cannot bloat the row."""
+        if not errors:
+            return
+        with transaction.atomic():
+            job = IngestJob.objects.select_for_update().get(pk=self.pk)
+            job.errors = (job.errors + list(errors))[-5000:]
+            job.items_failed = F("items_failed") + len(errors)
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["errors", "items_failed", "heartbeat_at"])
+        self.refresh_from_db()
+
+    def finish(self, message=""):
+        self.status = self.Status.PARTIAL if self.items_failed else self.Status.SUCCEEDED
+        self.message = message
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "message", "finished_at"])
+
+    def fail(self, message):
+        self.status = self.Status.FAILED
+        self.message = message[:5000]
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "message", "finished_at"])
+
+
+class TrainingSet(models.Model):
+    """A frozen subset of a collection's tokens that a GAN is trained on."""
+
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="training_sets"
+    )
+    name = models.CharField(max_length=200)
+    filter_spec = models.JSONField(
+        default=dict, blank=True, help_text="The filters that chose the tokens, as given."
+    )
+    tokens = models.ManyToManyField(Token, related_name="training_sets", blank=True)
+    token_count = models.PositiveIntegerField(default=0)
+    stats = models.JSONField(default=dict, blank=True, help_text="Subset statistics at freeze.")
+    data_version = models.PositiveIntegerField(
+        default=0, help_text="The collection's data version when the list was frozen."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["collection", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "name"], name="trainingset_unique_name")
+        ]
+
+    def __str__(self):
+        return f"{self.collection.slug}/{self.name}"

@@ -1,0 +1,231 @@
+"""Training runs and their checkpoints, published generators, generation requests and images."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from collections_app.models import Collection, TrainingSet
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Control(models.TextChoices):
+        """What an admin asked for; the running chunk honours it at the next epoch boundary."""
+
+        NONE = "", "None"
+        PAUSE = "pause", "Pause"
+        CANCEL = "cancel", "Cancel"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    training_set = models.ForeignKey(
+        TrainingSet, on_delete=models.PROTECT, related_name="training_runs"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    control = models.CharField(max_length=8, choices=Control.choices, default="", blank=True)
+    conditional = models.BooleanField(default=False, help_text="Trait-conditioned generator.")
+    config = models.JSONField(default=dict, blank=True, help_text="Hyperparameters, as used.")
+    resolution = models.PositiveSmallIntegerField(default=64)
+    seed = models.BigIntegerField(default=0)
+    epochs_total = models.PositiveIntegerField(default=100)
+    epoch_done = models.PositiveIntegerField(default=0)
+    images_per_second = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    loss_history = models.JSONField(
+        default=list, blank=True, help_text="Per epoch: g_loss, d_loss, d_real, d_fake, seconds."
+    )
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    chunks_run = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="run_status_created")]
+
+    def __str__(self):
+        return self.name or f"Run #{self.pk} on {self.training_set}"
+
+    @property
+    def collection(self):
+        return self.training_set.collection
+
+    @property
+    def percent(self):
+        return 100.0 * self.epoch_done / self.epochs_total if self.epochs_total else 0.0
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    def latest_checkpoint(self):
+        return self.checkpoints.order_by("-epoch").first()
+
+
+class Checkpoint(models.Model):
+    """Both networks and both optimizers at an epoch, plus the fixed-seed sample grid."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    epoch = models.PositiveIntegerField()
+    state_file = models.FileField(upload_to="checkpoints/", max_length=300)
+    grid = models.FileField(upload_to="grids/", blank=True, max_length=300)
+    losses = models.JSONField(default=dict, blank=True, help_text="Losses of this epoch.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation results.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "epoch"], name="checkpoint_unique_epoch")
+        ]
+
+    def __str__(self):
+        return f"{self.run} @ epoch {self.epoch}"
+
+
+class Generator(models.Model):
+    """A published (or publishable) generator: a saved Keras generator model + its manifest."""
+
+    slug = models.SlugField(
+        max_length=200, unique=True, help_text="Encodes collection and version, e.g. punks-v3."
+    )
+    name = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="generators")
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="generators"
+    )
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="generators"
+    )
+    epoch = models.PositiveIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    resolution = models.PositiveSmallIntegerField()
+    latent_dim = models.PositiveSmallIntegerField()
+    conditional = models.BooleanField(default=False)
+    model_file = models.FileField(upload_to="generators/", max_length=300)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    sample_grid = models.FileField(upload_to="generators/", blank=True, max_length=300)
+    metrics = models.JSONField(default=dict, blank=True)
+    is_published = models.BooleanField(default=False)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["collection", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "version"], name="generator_unique_version"
+            )
+        ]
+        indexes = [models.Index(fields=["is_published", "collection"], name="gen_published")]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("gan:generator", args=[self.slug])
+
+    def publish(self):
+        self.is_published = True
+        self.published_at = self.published_at or timezone.now()
+        self.save(update_fields=["is_published", "published_at"])
+
+    def unpublish(self):
+        self.is_published = False
+        self.save(update_fields=["is_published"])
+
+
+class GenerationRequest(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Single image"
+        BATCH = "batch", "Batch"
+        WALK = "walk", "Latent walk"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="requests")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SINGLE)
+    seeds = models.JSONField(default=list, help_text="Seeds asked for (walk: the two ends).")
+    params = models.JSONField(default=dict, blank=True, help_text="Walk steps, traits, ...")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    client_key = models.CharField(max_length=64, blank=True, help_text="Hashed client address.")
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="genreq_status_created"),
+            models.Index(fields=["client_key", "created_at"], name="genreq_client_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} from {self.generator}"
+
+    def claim(self, task_id=""):
+        """queued → running exactly once; a redelivered task for a finished request does nothing."""
+        claimed = GenerationRequest.objects.filter(
+            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING]
+        ).update(status=self.Status.RUNNING, started_at=timezone.now(), task_id=task_id)
+        self.refresh_from_db()
+        return claimed == 1
+
+
+class GeneratedImage(models.Model):
+    """One image from (generator, seed, conditioning). Made once, then served from storage."""
+
+    generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="images")
+    request = models.ForeignKey(
+        GenerationRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="images"
+    )
+    seed = models.BigIntegerField()
+    # "" for unconditional generators; a canonical trait string for conditional ones.
+    condition_key = models.CharField(max_length=500, blank=True, default="")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order within its request.")
+    image = models.FileField(upload_to="generated/", max_length=300)
+    image_sha256 = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="ERC-721 metadata JSON.")
+    traits = models.JSONField(default=dict, blank=True, help_text="Traits the classifier sees.")
+    rarity_score = models.FloatField(null=True, blank=True)
+    nearest_distance = models.FloatField(null=True, blank=True)
+    is_near_copy = models.BooleanField(default=False)
+    is_hidden = models.BooleanField(default=False, help_text="Hidden from the public gallery.")
+    views = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generator", "seed", "condition_key"], name="generated_unique_seed"
+            ),
+            models.CheckConstraint(condition=Q(seed__gte=0), name="generated_seed_non_negative"),
+        ]
+        indexes = [models.Index(fields=["is_hidden", "created_at"], name="generated_gallery")]
+
+    def __str__(self):
+        return f"{self.generator.slug} seed {self.seed}"
+
+    def count_view(self):
+        GeneratedImage.objects.filter(pk=self.pk).update(views=F("views") + 1)

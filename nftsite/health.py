@@ -1,0 +1,69 @@
+"""Health checks for /healthz: database, broker, storage and worker heartbeats."""
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.utils import timezone
+from kombu import Connection
+
+WORKER_STALE_AFTER = timedelta(seconds=45)
+
+
+def _timed(check):
+    start = time.perf_counter()
+    try:
+        detail = check() or {}
+        ok = True
+    except Exception as exc:  # a health check reports failures, it never raises them
+        detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+    return {"ok": ok, "ms": round((time.perf_counter() - start) * 1000, 1), **detail}
+
+
+def check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"vendor": connection.vendor}
+
+
+def check_broker():
+    with Connection(
+        settings.CELERY_BROKER_URL,
+        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        connect_timeout=2,
+    ) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        return {"transport": conn.transport.driver_name}
+
+
+def check_storage():
+    default_storage.exists("healthz-probe")
+    return {"backend": type(default_storage).__name__}
+
+
+def check_workers():
+    from nftsite.models import WorkerHeartbeat
+
+    fresh = WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - WORKER_STALE_AFTER)
+    workers = [{"hostname": w.hostname, "queues": w.queues} for w in fresh]
+    served = sorted({q for w in workers for q in w["queues"]})
+    missing = [q for q in ("ingest", "train", "generate", "default") if q not in served]
+    if not workers:
+        raise RuntimeError("no worker has sent a heartbeat in the last 45 s")
+    return {"workers": workers, "queues_without_worker": missing}
+
+
+def run_checks():
+    """Return (http_status, body). Web nodes stay in rotation (200) when only workers are down."""
+    checks = {
+        "database": _timed(check_database),
+        "broker": _timed(check_broker),
+        "storage": _timed(check_storage),
+    }
+    checks["workers"] = _timed(check_workers) if checks["database"]["ok"] else {"ok": False}
+    core_ok = all(checks[name]["ok"] for name in ("database", "broker", "storage"))
+    status = "ok" if core_ok and checks["workers"]["ok"] else ("degraded" if core_ok else "fail")
+    body = {"status": status, "checks": checks, "debug": settings.DEBUG}
+    return (200 if core_ok else 503), body

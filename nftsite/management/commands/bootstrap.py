@@ -1,0 +1,49 @@
+"""First-run set-up for `make run`: an admin login and the demo data, each created only once."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create the admin login and load the demo collection if the site is empty."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+        parser.add_argument("--no-demo", action="store_true", help="Skip the demo collection.")
+
+    def handle(self, *args, url, no_demo, **options):
+        username, password = self.ensure_admin()
+        if not no_demo:
+            self.ensure_demo()
+        self.stdout.write(self.style.SUCCESS(f"\n  Site:  {url}/\n  Admin: {url}/admin/"))
+        if password:
+            self.stdout.write(f"  Login: {username} / {password}\n")
+        else:
+            self.stdout.write(f"  Login: {username} (password as set earlier)\n")
+
+    def ensure_admin(self):
+        """Return (username, password); the password is shown only while it is ours to show."""
+        user_model = get_user_model()
+        username = "admin"
+        password_file = settings.VAR_DIR / "admin_password"
+        if user_model.objects.filter(username=username).exists():
+            shown = password_file.read_text().strip() if password_file.exists() else ""
+            return username, shown
+        password = secrets.token_urlsafe(12)
+        user_model.objects.create_superuser(username, "admin@localhost", password)
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(password)
+        password_file.chmod(0o600)
+        return username, password
+
+    def ensure_demo(self):
+        from collections_app.models import Collection
+
+        if Collection.objects.exists() or "make_demo_collection" not in get_commands():
+            return
+        self.stdout.write("Loading the demo collection (first run only)...")
+        call_command("make_demo_collection")

@@ -1,0 +1,272 @@
+"""Settings for Non-Fungible Fakes.
+
+Every value comes from the environment (12-factor). The defaults run the whole platform on one
+machine with no services: SQLite and media files under ``var/``, an embedded filesystem broker.
+Production points ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``AWS_STORAGE_BUCKET_NAME`` at
+shared PostgreSQL, Redis and S3. See README.md for the full table.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+VAR_DIR = Path(env.str("NFF_VAR_DIR", default=str(BASE_DIR / "var")))
+
+
+def _choice(name, choices, default):
+    value = env.str(name, default=default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def _positive_int(name, default):
+    try:
+        value = env.int(name, default=default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer: {exc}") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(name, default):
+    try:
+        value = env.float(name, default=default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number: {exc}") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number, got {value}")
+    return value
+
+
+def _bool(name, default):
+    raw = env.str(name, default=str(default)).strip().lower()
+    truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+    if raw not in truthy | falsy:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true or false)")
+    return raw in truthy
+
+
+# --- Core -----------------------------------------------------------------------------------
+DEBUG = _bool("DEBUG", False)
+
+
+def _local_secret_key():
+    """A random key kept in var/ so one-machine installs need no configuration.
+
+    Several web nodes must share SECRET_KEY, so production sets it in the environment.
+    """
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        import os
+        import tempfile
+
+        from django.core.management.utils import get_random_secret_key
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(get_random_secret_key())
+        try:
+            os.link(tmp, path)  # atomic: the web server and the worker may start together
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_NAME = "Non-Fungible Fakes"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "nftsite",
+    "collections_app",
+    "gan_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nftsite.urls"
+WSGI_APPLICATION = "nftsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "nftsite.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_database_url = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+if urlsplit(_database_url).scheme not in environ.Env.DB_SCHEMES:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {urlsplit(_database_url).scheme!r} is not a known database "
+        "(use postgres://user:password@host:5432/name or sqlite:///path)"
+    )
+DATABASES = {"default": environ.Env.db_url_config(_database_url)}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server and worker share one SQLite file: wait for locks instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Files ----------------------------------------------------------------------------------
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_LOCATION = env.str("AWS_LOCATION", default="nft-assets")
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_FILE_OVERWRITE = False
+if AWS_S3_ENDPOINT_URL and not urlsplit(AWS_S3_ENDPOINT_URL).scheme:
+    raise ImproperlyConfigured("AWS_S3_ENDPOINT_URL must be a URL such as http://127.0.0.1:9000")
+_default_storage = (
+    {"BACKEND": "storages.backends.s3.S3Storage"}
+    if AWS_STORAGE_BUCKET_NAME
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+# Uploads (archives through the admin) stream to disk above this size instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+MAX_ARCHIVE_UPLOAD_BYTES = _positive_int("MAX_ARCHIVE_UPLOAD_BYTES", 2 * 1024**3)
+
+# --- Celery ---------------------------------------------------------------------------------
+_broker_default = "filesystem://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_default)
+_broker_scheme = urlsplit(CELERY_BROKER_URL).scheme
+if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "memory"}:
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL scheme {_broker_scheme!r} is not supported "
+        "(use redis://, amqp:// or filesystem://)"
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if _broker_scheme == "filesystem":
+    _broker_dir = VAR_DIR / "broker"
+    for sub in ("queue", "processed"):
+        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,  # seconds; the default 1 s would show in every Generate click
+    }
+elif _broker_scheme.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A message not acked within this many seconds is handed to another worker; every task
+        # (a training chunk included) must finish well inside it.
+        "visibility_timeout": _positive_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # Lets several deployments (or test runs) share one Redis without seeing each other.
+        "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default=""),
+    }
+CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # outcomes live in our own rows (IngestJob, TrainingRun, ...)
+CELERY_TASK_TIME_LIMIT = _positive_int("CELERY_TASK_TIME_LIMIT", 1800)
+CELERY_TASK_SOFT_TIME_LIMIT = _positive_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "collections_app.tasks.*": {"queue": "ingest"},
+    "collections_app.tasks.compute_analytics": {"queue": "default"},
+    "gan_app.tasks.train_*": {"queue": "train"},
+    "gan_app.tasks.evaluate_*": {"queue": "train"},
+    "gan_app.tasks.generate_*": {"queue": "generate"},
+    "nftsite.tasks.*": {"queue": "default"},
+}
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Product settings ----------------------------------------------------------------------
+OPENSEA_API_URL = env.str("OPENSEA_API_URL", default="https://api.opensea.io")
+OPENSEA_API_KEY = env.str("OPENSEA_API_KEY", default="")
+OPENSEA_RATE_LIMIT = _positive_float("OPENSEA_RATE_LIMIT", 4.0)  # requests per second
+OPENSEA_MAX_WORKERS = _positive_int("OPENSEA_MAX_WORKERS", 8)
+GENERATION_RATE_LIMIT = env.str("GENERATION_RATE_LIMIT", default="30/m")
+GENERATOR_CACHE_SIZE = _positive_int("GENERATOR_CACHE_SIZE", 4)
+INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
+TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
+
+# --- Auth, i18n, logging ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOG_LEVEL = _choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

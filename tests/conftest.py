@@ -1,0 +1,50 @@
+import shutil
+
+import pytest
+
+from tests.testenv import IN_CI, SERVICES_UP
+from tests.workers import WorkerProcess
+
+
+def pytest_collection_modifyitems(config, items):
+    chromium = shutil.which("chromium")
+    for item in items:
+        if not SERVICES_UP and (
+            item.get_closest_marker("services") or item.get_closest_marker("worker")
+        ):
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL/Redis not reachable"))
+        if item.get_closest_marker("browser") and not chromium:
+            if IN_CI:
+                raise pytest.UsageError("CI=true but Debian's chromium is not installed")
+            item.add_marker(pytest.mark.skip(reason="chromium not installed (make test adds it)"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static():
+    """Production static storage (manifest + compression) needs collectstatic, as in deploys."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real worker over Redis on every queue, shared by the session's worker tests.
+
+    Tests that use it need ``transactional_db`` so the worker sees their rows.
+    """
+    if not SERVICES_UP:
+        pytest.skip("PostgreSQL/Redis not reachable")
+    worker = WorkerProcess("session", concurrency=2).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def eager_celery(settings):
+    """Run tasks inline (unit tests of task bodies); integration tests use celery_worker."""
+    from nftsite.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

@@ -1,0 +1,45 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.testenv import ROOT
+
+
+def load_settings(**env):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "nftsite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stderr.strip().splitlines()[-1] if result.stderr else ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "nosuchdb://x"),
+        ("CELERY_BROKER_URL", "kafka://127.0.0.1"),
+        ("OPENSEA_RATE_LIMIT", "fast"),
+        ("GENERATOR_CACHE_SIZE", "0"),
+        ("LOG_LEVEL", "LOUD"),
+        ("AWS_S3_ENDPOINT_URL", "127.0.0.1:9000"),
+    ],
+)
+def test_it_refuses_to_start_with_a_bad_value_and_names_it(name, value):
+    code, last_line = load_settings(**{name: value})
+
+    assert code != 0
+    assert "ImproperlyConfigured" in last_line
+    assert name in last_line
+
+
+def test_it_starts_with_defaults():
+    code, last_line = load_settings()
+
+    assert code == 0, last_line
