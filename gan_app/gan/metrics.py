@@ -105,13 +105,17 @@ def _drop_imaginary(root, imag_tol):
     return root
 
 
+_NEGATIVE_TOL = 1e-6
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6, imag_tol=1e-3):
     """Fréchet distance between Gaussians N(mu1, sigma1) and N(mu2, sigma2).
 
     ``||mu1 - mu2||² + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^½)``, computed in float64.
-    When the product is singular (fewer samples than dimensions, constant features) the
-    reference implementation's ``eps * I`` is added to both covariances before the square root.
-    The result is clipped at 0 only for rounding (a negative beyond 1e-6 relative raises).
+    When the product is singular (fewer samples than dimensions, constant features) or the
+    result is not finite or clearly negative, the reference implementation's ``eps * I`` is
+    added to both covariances. Tiny negatives from rounding are clipped to 0; a negative beyond
+    1e-6 of ``||mu1 - mu2||² + Tr(sigma1) + Tr(sigma2)`` after the offset raises MetricError.
     """
     mu1, mu2 = (
         np.atleast_1d(np.asarray(mu1, np.float64)),
@@ -125,17 +129,43 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6, imag_tol=1e-3):
         raise MetricError(
             f"covariance shapes {sigma1.shape} and {sigma2.shape} do not match means {mu1.shape}"
         )
-    covmean, singular = _sqrtm(sigma1 @ sigma2)
-    if singular or not np.isfinite(covmean).all():
-        offset = np.eye(len(mu1)) * eps
-        covmean, _ = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = _drop_imaginary(covmean, imag_tol)
     diff = mu1 - mu2
-    distance = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    # Sample covariances from fewer rows than dimensions are singular: go straight to the
+    # offset rather than pay for a square root of a 2048x2048 matrix twice.
+    singular = not (_positive_definite(sigma1) and _positive_definite(sigma2))
+    distance = None
+    if not singular:
+        distance, singular = _frechet(diff, sigma1, sigma2, imag_tol)
     scale = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2))
-    if distance < -1e-6 * max(scale, 1.0):
-        raise MetricError(f"Fréchet distance came out negative ({distance:.3g}): numerical failure")
+    if singular or distance is None or distance < -_NEGATIVE_TOL * scale:
+        # Offsetting both covariances (and, unlike the reference code, their traces too, so
+        # the result cannot drift below zero by up to 2·D·eps) makes the product invertible.
+        offset = np.eye(len(mu1)) * eps
+        distance, _ = _frechet(diff, sigma1 + offset, sigma2 + offset, imag_tol)
+        if distance is None or distance < -_NEGATIVE_TOL * scale:
+            raise MetricError(
+                f"Fréchet distance could not be computed reliably (got {distance}): "
+                "the covariance product is too ill-conditioned"
+            )
     return max(distance, 0.0)
+
+
+def _positive_definite(sigma):
+    try:
+        linalg.cholesky(sigma, lower=True)
+    except linalg.LinAlgError:
+        return False
+    return True
+
+
+def _frechet(diff, sigma1, sigma2, imag_tol):
+    """``(distance or None when sqrtm is not finite, sqrtm warned of singularity)``."""
+    covmean, singular = _sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        return None, True
+    covmean = _drop_imaginary(covmean, imag_tol)
+    trace = np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+    return float(diff @ diff + trace), singular
 
 
 def fid_from_features(features1, features2, eps=1e-6, imag_tol=1e-3):
