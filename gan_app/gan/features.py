@@ -9,6 +9,7 @@ import functools
 import hashlib
 import os
 
+import h5py
 import keras
 import numpy as np
 
@@ -64,17 +65,18 @@ def check_images(images, name="images"):
 
 
 def resize_images(images, size):
-    """uint8 ``(N, H, W, 3)`` → float32 ``(N, size, size, 3)`` in [0, 255], bilinear.
+    """uint8 ``(N, H, W, 3)`` → float32 ``(N, size, size, 3)`` in [0, 255].
 
-    Downscaling is antialiased (averages pixels instead of skipping them); upscaling pixel art
-    to 299 is plain bilinear, as the reference FID code does.
+    Shrinking averages the pixels each output pixel covers ("area"), so an image upscaled by an
+    integer factor shrinks back exactly; enlarging (pixel art to Inception's 299) is bilinear,
+    as in the reference FID code.
     """
     images = np.asarray(images)
     if images.shape[1:3] == (size, size):
         return images.astype(np.float32)
-    antialias = images.shape[1] > size or images.shape[2] > size
+    shrinking = images.shape[1] >= size and images.shape[2] >= size
     resized = keras.ops.image.resize(
-        images.astype(np.float32), (size, size), interpolation="bilinear", antialias=antialias
+        images.astype(np.float32), (size, size), interpolation="area" if shrinking else "bilinear"
     )
     return np.clip(keras.ops.convert_to_numpy(resized), 0.0, 255.0)
 
@@ -148,6 +150,8 @@ def _load_inception(weights_path):
             f"from {INCEPTION_WEIGHTS_URL} and set INCEPTION_WEIGHTS to its path."
         )
     try:
+        if not h5py.is_hdf5(weights_path):
+            raise ValueError("it is not an HDF5 file")
         return _inception_with_pool_output(INCEPTION_INPUT_SIZE, weights_path)
     except (ValueError, OSError) as error:
         raise InceptionWeightsError(
