@@ -42,8 +42,14 @@ def test_it_flags_an_exact_copy_and_a_slightly_noised_one_but_not_a_new_image(tr
 
 def test_it_finds_the_same_neighbour_as_brute_force():
     rng = np.random.default_rng(4)
-    vectors = rng.normal(size=(2000, 300)).astype(np.float32)
-    queries = np.concatenate([vectors[:5] + 0.01, rng.normal(size=(50, 300))]).astype(np.float32)
+    # Clusters of near-duplicates are the hard case for pruning: many rows look alike.
+    centres = rng.normal(size=(20, 300))
+    vectors = (centres[rng.integers(0, 20, 2000)] + rng.normal(0, 0.1, (2000, 300))).astype(
+        np.float32
+    )
+    queries = np.concatenate(
+        [vectors[:5] + 0.01, centres[:5] + rng.normal(0, 0.1, (5, 300)), rng.normal(size=(50, 300))]
+    ).astype(np.float32)
 
     squared, indices = NearestNeighbours(vectors, components=16).query(queries)
 
