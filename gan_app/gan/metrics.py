@@ -202,10 +202,10 @@ def mmd2_unbiased(x, y):
 def kernel_inception_distance(features1, features2, num_subsets=100, subset_size=1000, seed=0):
     """KID as ``(mean, std)`` of unbiased MMD² over ``num_subsets`` random subsets.
 
-    Each subset draws ``min(subset_size, N1, N2)`` rows from each set without replacement (the
-    reference recipe). ``std`` is the spread of the subset estimates, not a standard error of
-    the mean; the mean's standard error is about ``std / sqrt(num_subsets)`` at best since
-    subsets overlap. Deterministic for a given ``seed``.
+    Each subset draws ``min(subset_size, min(N1, N2) // 2)`` rows (at least 2) from each set
+    without replacement (the reference recipe, capped at half so subsets differ). ``std`` is
+    the spread of the subset estimates, not a standard error of the mean (subsets overlap, so
+    the mean is no better than ``std / sqrt(num_subsets)``). Deterministic for a ``seed``.
     """
     features1 = _as_features(features1, "features1")
     features2 = _as_features(features2, "features2")
@@ -213,7 +213,9 @@ def kernel_inception_distance(features1, features2, num_subsets=100, subset_size
         raise MetricError(
             f"feature dimensions differ: {features1.shape[1]} and {features2.shape[1]}"
         )
-    size = min(subset_size, len(features1), len(features2))
+    # Subsets of at most half the smaller set: subsets covering a whole set would all be the
+    # same, and their spread (std) would read 0 whatever the noise. The mean stays unbiased.
+    size = min(subset_size, max(2, min(len(features1), len(features2)) // 2))
     if size < 2:
         raise MetricError(f"KID needs at least 2 rows in each set, got subsets of {size}")
     if num_subsets < 1:

@@ -236,8 +236,12 @@ def collection_fingerprint(images, trait_sets):
     return digest.hexdigest()
 
 
-def build_trait_network(image_size, num_labels, width=32, feature_dim=128):
-    """Three conv stages (each halves the size) → flatten → features → sigmoid per label."""
+def build_trait_network(image_size, num_labels, width=32, feature_dim=128, dropout=0.0):
+    """Three conv stages (each halves the size) → flatten → features → sigmoid per label.
+
+    Flatten, not global pooling: in pixel art a trait is often *where* pixels are (an earring
+    is a few pixels at one spot), which pooling would throw away.
+    """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     for stage, filters in enumerate((width, width * 2, width * 4)):
@@ -246,6 +250,8 @@ def build_trait_network(image_size, num_labels, width=32, feature_dim=128):
             filters, 3, strides=2, padding="same", activation="relu", name=f"down{stage}"
         )(x)
     x = keras.layers.Flatten()(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
     features = keras.layers.Dense(feature_dim, activation="relu", name="features")(x)
     outputs = keras.layers.Dense(num_labels, activation="sigmoid", name="traits")(features)
     return keras.Model(inputs, [features, outputs], name="trait_classifier")
@@ -276,12 +282,13 @@ class TraitClassifier:
         trait_sets,
         *,
         image_size=32,
-        epochs=30,
-        batch_size=64,
+        epochs=None,
+        batch_size=32,
         holdout_fraction=0.2,
-        learning_rate=1e-3,
+        learning_rate=2e-3,
         width=32,
         feature_dim=128,
+        dropout=0.4,
         threshold=0.5,
         seed=0,
         callbacks=None,
@@ -289,7 +296,8 @@ class TraitClassifier:
         """Train on ``1 - holdout_fraction`` of the images; ``metrics`` are on the rest.
 
         Deterministic for a given seed (same split, initial weights and batch order).
-        ``callbacks`` are Keras callbacks (e.g. progress reporting).
+        ``epochs=None`` gives about 30k image presentations, clamped to 10..60 epochs (60 for
+        500 training images, 10 from 3,000). ``callbacks`` are Keras callbacks (e.g. progress).
         """
         images = check_images(images)
         trait_sets = list(trait_sets)
@@ -304,10 +312,13 @@ class TraitClassifier:
         if held and len(images) - held < 1:
             raise TraitDataError("too few images to hold some out")
         heldout, train = order[:held], order[held:]
+        if epochs is None:
+            epochs = int(np.clip(round(30000 / len(train)), 10, 60))
         config = {
             "image_size": image_size,
             "width": width,
             "feature_dim": feature_dim,
+            "dropout": dropout,
             "threshold": threshold,
             "seed": seed,
             "epochs": epochs,
@@ -316,7 +327,7 @@ class TraitClassifier:
             "holdout_fraction": holdout_fraction,
         }
         keras.utils.set_random_seed(seed)
-        model = build_trait_network(image_size, len(vocabulary.labels), width, feature_dim)
+        model = build_trait_network(image_size, len(vocabulary.labels), width, feature_dim, dropout)
         # Trained through the trait output only; the feature output shares its layers.
         trainer = keras.Model(model.input, model.outputs[1])
         trainer.compile(
@@ -467,7 +478,11 @@ class TraitClassifier:
         vocabulary = TraitVocabulary.from_json(manifest["vocabulary"])
         config = manifest["config"]
         model = build_trait_network(
-            config["image_size"], len(vocabulary.labels), config["width"], config["feature_dim"]
+            config["image_size"],
+            len(vocabulary.labels),
+            config["width"],
+            config["feature_dim"],
+            config.get("dropout", 0.0),
         )
         with tempfile.TemporaryDirectory() as tmp:
             weights = os.path.join(tmp, "model.weights.h5")
