@@ -15,6 +15,26 @@ How the sets are compared (all deterministic for a given ``seed``):
 - Trait distributions are read by the trait classifier on both sides (the same instrument), so
   its own errors cancel; ``classifier.label_tv_per_type`` shows how far its reading of the real
   images is from their true labels.
+
+Pass the real images *as the generator saw them* (its training images at its resolution):
+pixel near-copies are measured at that size, and a generator trained on resampled images
+reproduces the resampled pixels, not the originals.
+
+Report (``REPORT_VERSION`` 1; every value a JSON number, string, list or object)::
+
+    version, counts {real, generated, reference, compared},
+    inception  {fid, kid_mean, kid_std, is_mean, is_std, input_size} | {unavailable: why},
+    domain     {fid, kid_mean, kid_std},
+    traits     {tv_per_type {type: tv}, tv_mean, tv_count_per_type {multi type: tv},
+                real_distribution, generated_distribution {type: {value: share}}},
+    memorisation {pixel | domain: {nn_mean, nn_median, nn_min, nn_median_relative,
+                                   threshold, near_copy_count, near_copy_share}},
+    baseline   {inception, domain, traits (without the distributions), memorisation},
+    classifier {train_count, heldout_count, per_type_accuracy, exact_match, label_accuracy,
+                majority_per_type_accuracy, train_per_type_accuracy, per_trait,
+                label_tv_per_type},
+    settings   {kid_subsets, kid_subset_size, is_splits, threshold_fraction, seed},
+    warnings   [sentences]
 """
 
 import numpy as np
@@ -35,9 +55,9 @@ from gan_app.gan.memorisation import (
     real_nn_distances,
 )
 from gan_app.gan.trait_classifier import (
-    collection_fingerprint,
     count_distributions,
     trait_distributions,
+    traits_fingerprint,
 )
 
 REPORT_VERSION = 1
@@ -59,7 +79,7 @@ def evaluate_generator(
     seed=0,
     progress=None,
 ):
-    """A JSON-serialisable report (see the module docstring and ``README`` of the API).
+    """The report described in the module docstring (JSON-serialisable as it is).
 
     ``real_images``/``generated_images``: uint8 ``(N, H, W, 3)``; sizes may differ (each
     extractor resizes). ``real_traits``: one trait set per real image (any form
@@ -84,9 +104,7 @@ def evaluate_generator(
     reference, held = order[: (len(real) + 1) // 2], order[(len(real) + 1) // 2 :]
     compared = _subsample(len(generated), len(held), seed)
     warnings = []
-    if classifier.fingerprint and classifier.fingerprint != collection_fingerprint(
-        real, real_traits
-    ):
+    if classifier.fingerprint and classifier.fingerprint != traits_fingerprint(real_traits):
         warnings.append("the trait classifier was trained on a different set of real images")
     if len(compared) < len(held):
         warnings.append(

@@ -10,10 +10,10 @@ from gan_app.gan.trait_classifier import (
     TraitClassifier,
     TraitDataError,
     TraitVocabulary,
-    collection_fingerprint,
     normalize_traits,
     to_attributes,
     trait_distributions,
+    traits_fingerprint,
 )
 from tests.gan.trait_images import draw_collection
 
@@ -89,7 +89,7 @@ def test_it_saves_and_loads_one_file(tmp_path, collection, classifier):
     np.testing.assert_allclose(loaded.features(images[:8]), classifier.features(images[:8]))
     assert loaded.predict_traits(images[:8]) == classifier.predict_traits(images[:8])
     assert loaded.metrics == json.loads(json.dumps(classifier.metrics))
-    assert loaded.fingerprint == collection_fingerprint(images, traits)
+    assert loaded.fingerprint == traits_fingerprint(traits)
     assert TraitClassifier.load(io.BytesIO(classifier.to_bytes())).image_size == 16
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["classifier.json", "model.weights.h5"]
