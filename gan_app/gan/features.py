@@ -37,7 +37,7 @@ def missing_weights_message(weights_path):
     return (
         f"Inception-v3 weights are needed for FID/KID/IS and {where}. "
         f"Provide the Keras ImageNet weights file {INCEPTION_WEIGHTS_FILENAME} "
-        f"(about 92 MB, md5 {INCEPTION_WEIGHTS_MD5}) from {INCEPTION_WEIGHTS_URL} "
+        f"(about 96 MB, md5 {INCEPTION_WEIGHTS_MD5}) from {INCEPTION_WEIGHTS_URL} "
         "(download it on a machine with internet access and copy it over), "
         f"then set INCEPTION_WEIGHTS=/path/to/{INCEPTION_WEIGHTS_FILENAME}. "
         "Nothing is downloaded at run time."
@@ -116,9 +116,9 @@ class InceptionFeatures:
         for start in range(0, len(images), self.batch_size):
             batch = resize_images(images[start : start + self.batch_size], self.input_size)
             # keras.applications.inception_v3.preprocess_input ("tf" mode): scale to [-1, 1].
-            pool, prob = self.model(batch / 127.5 - 1.0, training=False)
-            pools.append(keras.ops.convert_to_numpy(pool))
-            probs.append(keras.ops.convert_to_numpy(prob))
+            pool, prob = self.model.predict_on_batch(batch / 127.5 - 1.0)
+            pools.append(pool)
+            probs.append(prob)
         return (
             np.concatenate(pools).astype(np.float64),
             np.concatenate(probs).astype(np.float64),
