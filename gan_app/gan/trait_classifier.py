@@ -216,11 +216,12 @@ def count_distributions(vocabulary, value_sets):
 
 
 def to_attributes(prediction):
-    """A decoded prediction as ERC-721 ``attributes`` (``trait_type``/``value``/``confidence``)."""
+    """One ``predict_traits`` entry as ERC-721 ``attributes``: a flat list of
+    ``{"trait_type", "value", "confidence"}`` (types the image lacks are left out)."""
     return [
-        {"trait_type": trait_type, "value": value, "confidence": round(confidence, 4)}
-        for trait_type, values in prediction.items()
-        for value, confidence in values
+        {"trait_type": trait_type, "value": entry["value"], "confidence": entry["confidence"]}
+        for trait_type, entries in prediction.items()
+        for entry in entries
     ]
 
 

@@ -62,8 +62,11 @@ def test_it_labels_new_images_with_values_and_confidences(classifier):
         for p, truth in zip(predictions, traits, strict=True)
     ]
     assert np.mean(right) >= 0.9
-    assert to_attributes({"colour": [("red", 0.91234)], "mark": []}) == [
-        {"trait_type": "colour", "value": "red", "confidence": 0.9123}
+    attributes = to_attributes(predictions[0])
+    assert {a["trait_type"] for a in attributes} <= {"colour", "mark"}
+    assert len(attributes) == len(predictions[0]["colour"]) + len(predictions[0]["mark"])
+    assert to_attributes({"colour": [{"value": "red", "confidence": 0.91}], "mark": []}) == [
+        {"trait_type": "colour", "value": "red", "confidence": 0.91}
     ]
 
 
