@@ -17,8 +17,10 @@ import hashlib
 import io
 import json
 import math
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -180,9 +182,10 @@ def export_generator(
     the caller wants to remember about the data (slug, filters, image count, fingerprint).
     """
     generator = _float32_copy(generator)
-    model_buffer = io.BytesIO()
-    generator.save(model_buffer, zipped=True)
-    model_bytes = model_buffer.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        # Keras only saves to a path ending in .keras (a zip of config + weights).
+        generator.save(Path(tmp) / MODEL_FILE)
+        model_bytes = (Path(tmp) / MODEL_FILE).read_bytes()
     _, height, width, channels = generator.output_shape
     manifest = {
         "format": ARTIFACT_FORMAT,
@@ -230,7 +233,9 @@ def load_generator(source: Source) -> LoadedGenerator:
         raise GeneratorArtifactError(f"generator manifest is not valid JSON: {exc}") from exc
     if hashlib.sha256(model_bytes).hexdigest() != manifest["model_sha256"]:
         raise GeneratorArtifactError("generator model checksum mismatch: the file is corrupt")
-    model = keras.saving.load_model(io.BytesIO(model_bytes), compile=False, safe_mode=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / MODEL_FILE).write_bytes(model_bytes)
+        model = keras.saving.load_model(Path(tmp) / MODEL_FILE, compile=False, safe_mode=True)
     if tuple(model.input_shape[1:]) != (manifest["latent_dim"],) or tuple(
         model.output_shape[1:]
     ) != (manifest["resolution"], manifest["resolution"], 3):

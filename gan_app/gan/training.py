@@ -129,7 +129,7 @@ class Trainer:
     def __init__(
         self, config: GANConfig, images: ImageSet | np.ndarray, *, runtime: Runtime | None = None
     ):
-        array = images.images if isinstance(images, ImageSet) else np.asarray(images)
+        array = np.ascontiguousarray(images.images if isinstance(images, ImageSet) else images)
         expected = (config.resolution, config.resolution, 3)
         if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1:] != expected:
             raise ValueError(
