@@ -46,6 +46,9 @@ from .training import (
     Trainer,
     TrainingDiverged,
     TrainingError,
+    checkpoint_grid,
+    export_checkpoint_generator,
+    generator_from_checkpoint,
     read_checkpoint,
 )
 
@@ -74,7 +77,10 @@ __all__ = [
     "build_dcgan",
     "build_discriminator",
     "build_generator",
+    "checkpoint_grid",
+    "export_checkpoint_generator",
     "export_generator",
+    "generator_from_checkpoint",
     "latent_vectors",
     "load_generator",
     "make_grid",

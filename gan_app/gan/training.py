@@ -37,6 +37,7 @@ from .config import GANConfig
 from .data import EpochBatches, ImageSet, TrainingSetTooSmall
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
+from .models import build_generator
 from .runtime import Runtime, resolve_runtime
 from .sampling import export_generator, sample_grid_png
 
@@ -215,7 +216,7 @@ class Trainer:
             if (
                 max_seconds is not None
                 and ran
-                and (time.monotonic() - started + max(epoch_seconds) > max_seconds)
+                and (time.monotonic() - started + epoch_seconds[-1] > max_seconds)
             ):
                 stop_reason = "time_budget"
                 break
@@ -281,13 +282,12 @@ class Trainer:
         extra: dict | None = None,
     ) -> str:
         """Write the generator artifact (see ``sampling``) for the current epoch; return sha256."""
-        info = {**self.data_info, **(training_set or {})}
         return export_generator(
             self.generator,
             dest,
             config=self.config.to_dict(),
             epoch=self.epoch,
-            training_set=info,
+            training_set={**self.data_info, **(training_set or {})},
             extra=extra,
         )
 
@@ -346,19 +346,7 @@ class Trainer:
 
     def _restore(self, manifest: dict, arrays: dict[str, list[np.ndarray]]) -> None:
         for group, variables in self.model.state_variables().items():
-            saved = arrays.get(group, [])
-            if len(saved) != len(variables):
-                raise CheckpointError(
-                    f"checkpoint has {len(saved)} {group} variables, the model has "
-                    f"{len(variables)}: it was written by a different architecture"
-                )
-            for variable, value in zip(variables, saved, strict=True):
-                if tuple(variable.shape) != value.shape:
-                    raise CheckpointError(
-                        f"{group} variable {variable.path} has shape {tuple(variable.shape)}, "
-                        f"the checkpoint {value.shape}"
-                    )
-                variable.assign(value)
+            _assign(group, variables, arrays.get(group, []))
         # Learning rates may have been overridden on resume; the saved ones are superseded.
         self.model.g_optimizer.learning_rate.assign(self.config.g_learning_rate)
         self.model.d_optimizer.learning_rate.assign(self.config.d_learning_rate)
@@ -391,10 +379,48 @@ def read_checkpoint(source: Source) -> tuple[dict, dict[str, list[np.ndarray]]]:
     return manifest, arrays
 
 
+def generator_from_checkpoint(source: Source) -> tuple[keras.Model, dict]:
+    """(float32 generator, checkpoint manifest) from a checkpoint file, without training data."""
+    manifest, arrays = read_checkpoint(source)
+    generator = build_generator(GANConfig.from_dict(manifest["config"]))
+    _assign("generator", generator.variables, arrays.get("generator", []))
+    return generator, manifest
+
+
+def export_checkpoint_generator(
+    source: Source, dest: Dest, *, training_set: dict | None = None, extra: dict | None = None
+) -> str:
+    """Publish the generator of a checkpoint ("publish epoch E") as an artifact; return sha256."""
+    generator, manifest = generator_from_checkpoint(source)
+    return export_generator(
+        generator,
+        dest,
+        config=manifest["config"],
+        epoch=manifest["epoch"],
+        training_set={**manifest["data"], **(training_set or {})},
+        extra=extra,
+    )
+
+
 def checkpoint_grid(source: Source) -> bytes:
     """The sample grid PNG stored inside a checkpoint file."""
     with zipfile.ZipFile(io.BytesIO(read_bytes(source))) as zf:
         return zf.read("grid.png")
+
+
+def _assign(group: str, variables: list, saved: list[np.ndarray]) -> None:
+    if len(saved) != len(variables):
+        raise CheckpointError(
+            f"checkpoint has {len(saved)} {group} variables, the model has {len(variables)}: "
+            "it was written by a different architecture"
+        )
+    for variable, value in zip(variables, saved, strict=True):
+        if tuple(variable.shape) != value.shape:
+            raise CheckpointError(
+                f"{group} variable {variable.path} has shape {tuple(variable.shape)}, "
+                f"the checkpoint {value.shape}"
+            )
+        variable.assign(value)
 
 
 class DirectorySink:

@@ -12,7 +12,7 @@ from gan_app.gan import (
     UnreadableImages,
     prepare_images,
 )
-from gan_app.gan.data import EpochBatches, epoch_order
+from gan_app.gan.data import EpochBatches, diff_augment, epoch_order
 from tests.gan.conftest import sprite_png
 
 
@@ -121,3 +121,21 @@ def test_it_batches_whole_batches_only(sprite_images):
     batches = list(EpochBatches(sprite_images[:10], batch_size=4, seed=0).dataset(epoch=0))
     assert [tuple(b.shape) for b in batches] == [(4, 32, 32, 3), (4, 32, 32, 3)]
     assert batches[0].dtype.name == "uint8"
+
+
+def test_it_augments_colour_and_position_reproducibly():
+    import keras
+
+    images = np.zeros((8, 32, 32, 3), np.float32)
+    images[:, 12:20, 12:20] = 1.0  # a white square on grey
+
+    first = diff_augment(images, keras.random.SeedGenerator(1)).numpy()
+    again = diff_augment(images, keras.random.SeedGenerator(1)).numpy()
+
+    assert first.shape == images.shape
+    assert np.array_equal(first, again)
+    centres = {
+        tuple(np.argwhere(img[..., 0] == img[..., 0].max()).mean(0).round()) for img in first
+    }
+    assert len(centres) > 1  # squares moved by different offsets
+    assert len({round(float(img.max()), 3) for img in first}) > 1  # colours changed per image

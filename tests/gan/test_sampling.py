@@ -11,6 +11,7 @@ from gan_app.gan import (
     GANConfig,
     GeneratorArtifactError,
     Trainer,
+    export_checkpoint_generator,
     latent_vectors,
     load_generator,
     slerp,
@@ -20,14 +21,20 @@ from tests.gan.conftest import TINY, run_python
 
 
 @pytest.fixture(scope="module")
-def artifact():
+def trained():
+    """(generator artifact, checkpoint) of a one-epoch run."""
     sprite_images = np.random.default_rng(7).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     trainer = Trainer(GANConfig(**TINY), sprite_images)
     trainer.run(max_epochs=1)
     buffer = io.BytesIO()
     sha = trainer.export_generator(buffer, training_set={"slug": "sprites"})
     assert sha == hashlib.sha256(buffer.getvalue()).hexdigest()
-    return buffer.getvalue()
+    return buffer.getvalue(), trainer.checkpoint().data
+
+
+@pytest.fixture
+def artifact(trained):
+    return trained[0]
 
 
 def test_it_derives_the_same_latent_vector_from_a_seed():
@@ -136,3 +143,28 @@ def test_it_generates_identical_pngs_after_a_reload_in_a_new_process(tmp_path, a
 
     assert reloaded["pngs"] == expected
     assert reloaded["plain"] == [False, [1, 32, 32, 3]]
+
+
+def test_it_publishes_the_generator_of_a_checkpoint_without_the_training_images(trained):
+    artifact, checkpoint = trained
+    buffer = io.BytesIO()
+    export_checkpoint_generator(checkpoint, buffer, training_set={"slug": "sprites"})
+    published, direct = load_generator(buffer.getvalue()), load_generator(artifact)
+
+    assert published.epoch == 1
+    assert published.manifest["training_set"] == direct.manifest["training_set"]
+    assert np.array_equal(published.generate([1, 2]), direct.generate([1, 2]))
+
+
+def test_it_serves_float32_from_a_mixed_precision_run(sprite_images):
+    config = GANConfig(**TINY, mixed_precision="on")
+    trainer = Trainer(config, sprite_images)
+    trainer.run(max_epochs=1)
+    assert trainer.generator.layers[0].dtype_policy.name == "mixed_bfloat16"
+    buffer = io.BytesIO()
+    trainer.export_generator(buffer)
+
+    generator = load_generator(buffer.getvalue())
+
+    assert {layer.dtype_policy.name for layer in generator.model.layers} == {"float32"}
+    assert generator.generate([5]).shape == (1, 32, 32, 3)

@@ -40,9 +40,10 @@ def test_it_trains_two_epochs_into_a_checkpoint_with_a_grid(tiny_config, sprite_
 
 def test_it_checkpoints_at_the_interval_and_at_the_end(tiny_config, sprite_images):
     checkpoints = []
-    config = tiny_config.replace(epochs=5, checkpoint_every=2)
+    config = tiny_config.replace(epochs=5, checkpoint_every=2, augment=True)
     result = Trainer(config, sprite_images).run(on_checkpoint=checkpoints.append)
     assert result.finished
+    assert all(math.isfinite(h[k]) for h in result.history for k in ("g_loss", "d_loss"))
     assert [(c.epoch, c.reason) for c in checkpoints] == [
         (2, "interval"),
         (4, "interval"),
