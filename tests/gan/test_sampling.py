@@ -168,3 +168,10 @@ def test_it_serves_float32_from_a_mixed_precision_run(sprite_images):
 
     assert {layer.dtype_policy.name for layer in generator.model.layers} == {"float32"}
     assert generator.generate([5]).shape == (1, 32, 32, 3)
+
+
+def test_it_generates_the_same_image_for_a_seed_in_any_batch(artifact):
+    generator = load_generator(artifact)
+    seeds = list(range(70))  # more than one inference batch
+    together = generator.generate(seeds)
+    assert np.array_equal(together, np.concatenate([generator.generate(s) for s in seeds]))
