@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
@@ -177,8 +178,6 @@ def diff_augment(images, seed_generator, translation_ratio: float = 0.125):
     Applied to real and fake batches alike inside the train step, so gradients flow through it
     and the generator is not taught to produce augmented images.
     """
-    import keras
-
     n = tf.shape(images)[0]
     uniform = keras.random.uniform
     brightness = uniform((n, 1, 1, 1), -0.5, 0.5, seed=seed_generator)

@@ -1,5 +1,6 @@
 import io
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -124,8 +125,6 @@ def test_it_batches_whole_batches_only(sprite_images):
 
 
 def test_it_augments_colour_and_position_reproducibly():
-    import keras
-
     images = np.zeros((8, 32, 32, 3), np.float32)
     images[:, 12:20, 12:20] = 1.0  # a white square on grey
 
