@@ -1,0 +1,138 @@
+"""The DCGAN training model: a generator and a discriminator trained against each other."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import GANConfig
+from .data import diff_augment
+from .models import build_discriminator, build_generator
+from .runtime import Runtime, resolve_runtime
+
+
+class DCGAN(keras.Model):
+    """Trains ``generator`` and ``discriminator`` with ``fit`` on batches of uint8 images.
+
+    Logged metrics per epoch: ``g_loss``, ``d_loss`` and the discriminator's mean output on
+    real (``d_real``) and generated (``d_fake``) images.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        latent_dim: int,
+        *,
+        label_smoothing: float = 0.1,
+        augment: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.label_smoothing = label_smoothing
+        self.augment = augment
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn=None, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn or keras.losses.BinaryCrossentropy(from_logits=True)
+        # Built now, not at the first step, so a checkpoint can be restored before training.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.g_loss_tracker, self.d_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    def train_step(self, real_images):
+        # Scale uint8 pixels to the generator's tanh range [-1, 1].
+        real_images = tf.cast(real_images, "float32") / 127.5 - 1.0
+        batch_size = tf.shape(real_images)[0]
+        latent = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+        # One forward pass feeds both losses (as in the TensorFlow DCGAN tutorial the original
+        # project started from); the discriminator sees real and fake images as separate
+        # batches, so its batch norm never mixes their statistics.
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake_images = self.generator(latent, training=True)
+            real_logits = self.discriminator(self._augment(real_images), training=True)
+            fake_logits = self.discriminator(self._augment(fake_images), training=True)
+            # One-sided label smoothing: real targets below 1 keep D from overconfidence.
+            real_targets = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
+            d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(
+                tf.zeros_like(fake_logits), fake_logits
+            )
+            # Non-saturating generator loss: make D call the fakes real.
+            g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)
+            scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
+            scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
+
+        # Each network steps with its own optimizer and learning rate (TTUR).
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_vars), d_vars)
+        self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_vars), g_vars)
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _augment(self, images):
+        return diff_augment(images, self.seed_generator) if self.augment else images
+
+    def state_variables(self) -> dict[str, list]:
+        """Every variable a checkpoint must hold for an exact resume, by group.
+
+        The discriminator's variables include its dropout layers' RNG state, the generator's
+        its batch-norm moving statistics; the optimizers' include their iteration counters.
+        """
+        return {
+            "generator": list(self.generator.variables),
+            "discriminator": list(self.discriminator.variables),
+            "seed_generator": [self.seed_generator.state],
+            "g_optimizer": list(self.g_optimizer.variables),
+            "d_optimizer": list(self.d_optimizer.variables),
+        }
+
+
+def build_dcgan(config: GANConfig, runtime: Runtime | None = None) -> DCGAN:
+    """A compiled DCGAN for ``config``: Adam(beta1) per network, XLA/mixed precision per runtime."""
+    runtime = runtime or resolve_runtime(config)
+    dtype = None if runtime.dtype_policy == "float32" else runtime.dtype_policy
+    model = DCGAN(
+        build_generator(config, dtype=dtype),
+        build_discriminator(config, dtype=dtype),
+        config.latent_dim,
+        label_smoothing=config.label_smoothing,
+        augment=config.augment,
+        seed=int(np.random.SeedSequence([config.seed, 4]).generate_state(1)[0] % 2**31),
+    )
+    model.compile(
+        d_optimizer=_adam(config.d_learning_rate, config, runtime),
+        g_optimizer=_adam(config.g_learning_rate, config, runtime),
+        jit_compile=runtime.xla,
+    )
+    return model
+
+
+def _adam(learning_rate: float, config: GANConfig, runtime: Runtime):
+    optimizer = keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=config.beta_1, beta_2=config.beta_2
+    )
+    if runtime.dtype_policy == "mixed_float16":
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

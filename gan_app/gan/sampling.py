@@ -1,0 +1,283 @@
+"""Latent vectors from seeds, PNG encoding, sample grids, and the published generator artifact.
+
+A published generator is ONE zip file::
+
+    manifest.json     {"format": "nff-generator", "version": 1, "resolution", "latent_dim",
+                       "epoch", "config", "training_set", "model_file", "model_sha256", ...}
+    generator.keras   the generator as a plain Keras model (built-in layers only, float32)
+
+``load_generator`` needs neither the training classes nor this package's model builders, and a
+seed always maps to the same latent vector (NumPy PCG64), so the same generator and seed give
+the same image, and the same PNG bytes, in any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from .fileio import Dest, Source, read_bytes, write_bytes
+
+ARTIFACT_FORMAT = "nff-generator"
+ARTIFACT_VERSION = 1
+MODEL_FILE = "generator.keras"
+MANIFEST_FILE = "manifest.json"
+MAX_SEED = 2**63 - 1  # seeds are stored in a signed 64-bit column
+GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
+INFERENCE_BATCH = 64
+
+
+class GeneratorArtifactError(ValueError):
+    """A generator file is not a valid artifact (wrong format, corrupt, checksum mismatch)."""
+
+
+def latent_vectors(seeds: Iterable[int], latent_dim: int) -> np.ndarray:
+    """float32 (N, latent_dim): one standard-normal vector per seed, identical on every machine."""
+    seeds = [_check_seed(seed) for seed in seeds]
+    vectors = np.empty((len(seeds), latent_dim), dtype=np.float32)
+    for row, seed in enumerate(seeds):
+        vectors[row] = np.random.Generator(np.random.PCG64(seed)).standard_normal(latent_dim)
+    return vectors
+
+
+def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points from ``start`` to ``end`` along the great circle (spherical interpolation).
+
+    Gaussian latents concentrate near a sphere; a straight line would pass through its
+    low-norm interior and wash the images out midway.
+    """
+    if steps < 2:
+        raise ValueError(f"a walk needs at least 2 steps, got {steps}")
+    start64, end64 = start.astype(np.float64), end.astype(np.float64)
+    cos = np.dot(start64, end64) / (np.linalg.norm(start64) * np.linalg.norm(end64))
+    omega = math.acos(float(np.clip(cos, -1.0, 1.0)))
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if omega < 1e-6:
+        return ((1 - t) * start64 + t * end64).astype(np.float32)
+    return (
+        (np.sin((1 - t) * omega) * start64 + np.sin(t * omega) * end64) / math.sin(omega)
+    ).astype(np.float32)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Generator output in [-1, 1] -> uint8 pixels."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """uint8 (H, W, 3) -> PNG bytes; no timestamps or metadata, so equal pixels give equal bytes."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"to_png wants uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(image, "RGB").save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def make_grid(
+    images: np.ndarray, columns: int = 4, scale: int = 1, gutter: int = 2, fill: int = 255
+) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> one uint8 image, ``columns`` wide, tiles enlarged ``scale`` times."""
+    images = np.asarray(images)
+    if scale > 1:
+        images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    count, height, width = images.shape[:3]
+    rows = math.ceil(count / columns)
+    grid = np.full(
+        (rows * height + (rows + 1) * gutter, columns * width + (columns + 1) * gutter, 3),
+        fill,
+        dtype=np.uint8,
+    )
+    for i, image in enumerate(images):
+        top = gutter + (i // columns) * (height + gutter)
+        left = gutter + (i % columns) * (width + gutter)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def grid_scale(resolution: int) -> int:
+    """Enlarge small tiles so a grid of 32 px sprites is still legible."""
+    return max(1, 128 // resolution)
+
+
+def sample_grid_png(generator: keras.Model, latent_dim: int, seeds=GRID_SEEDS) -> bytes:
+    """PNG of the generator's images for ``seeds`` (default: the fixed 4x4 grid seeds)."""
+    images = to_uint8(generator(latent_vectors(seeds, latent_dim), training=False))
+    return to_png(make_grid(images, scale=grid_scale(images.shape[1])))
+
+
+class LoadedGenerator:
+    """A published generator, ready to serve: ``generate(seeds)`` -> uint8 (N, H, W, 3)."""
+
+    def __init__(self, model: keras.Model, manifest: dict, sha256: str):
+        self.model = model
+        self.manifest = manifest
+        self.sha256 = sha256  # of the whole artifact file
+        self.resolution = int(manifest["resolution"])
+        self.latent_dim = int(manifest["latent_dim"])
+        self.epoch = manifest.get("epoch")
+        # One graph for every batch size: no retracing per request size.
+        self._forward = tf.function(
+            self._pixels,
+            input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)],
+            reduce_retracing=True,
+        )
+
+    def _pixels(self, latent):
+        images = self.model(latent, training=False)
+        return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255), tf.uint8)
+
+    def generate_latents(self, latent: np.ndarray) -> np.ndarray:
+        latent = np.asarray(latent, dtype=np.float32)
+        if latent.ndim != 2 or latent.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must be (N, {self.latent_dim}), got {latent.shape}")
+        batches = [
+            self._forward(tf.constant(latent[i : i + INFERENCE_BATCH])).numpy()
+            for i in range(0, len(latent), INFERENCE_BATCH)
+        ]
+        if not batches:
+            return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+        return np.concatenate(batches)
+
+    def generate(self, seeds: int | Sequence[int]) -> np.ndarray:
+        """uint8 (N, H, W, 3), one image per seed, in order."""
+        seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+        return self.generate_latents(latent_vectors(seeds, self.latent_dim))
+
+    def walk(self, start_seed: int, end_seed: int, steps: int = 8) -> np.ndarray:
+        """uint8 (steps, H, W, 3): a latent walk (slerp) from one seed's image to another's."""
+        start, end = latent_vectors([start_seed, end_seed], self.latent_dim)
+        return self.generate_latents(slerp(start, end, steps))
+
+    def grid(self, seeds: Sequence[int] = GRID_SEEDS, columns: int = 4) -> np.ndarray:
+        return make_grid(self.generate(seeds), columns, scale=grid_scale(self.resolution))
+
+    to_png = staticmethod(to_png)
+
+
+def export_generator(
+    generator: keras.Model,
+    dest: Dest,
+    *,
+    config: dict,
+    epoch: int | None,
+    training_set: dict | None = None,
+    extra: dict | None = None,
+) -> str:
+    """Write the generator artifact (one zip) to a path or binary file; return its sha256.
+
+    ``config`` is the run's hyperparameters (``GANConfig.to_dict()``), ``training_set`` whatever
+    the caller wants to remember about the data (slug, filters, image count, fingerprint).
+    """
+    generator = _float32_copy(generator)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Keras only saves to a path ending in .keras (a zip of config + weights).
+        generator.save(Path(tmp) / MODEL_FILE)
+        model_bytes = (Path(tmp) / MODEL_FILE).read_bytes()
+    _, height, width, channels = generator.output_shape
+    manifest = {
+        "format": ARTIFACT_FORMAT,
+        "version": ARTIFACT_VERSION,
+        "resolution": height,
+        "latent_dim": generator.input_shape[-1],
+        "channels": channels,
+        "epoch": epoch,
+        "latent": "numpy Generator(PCG64(seed)).standard_normal(latent_dim) as float32",
+        "output": "tanh in [-1, 1]; pixel = clip(round((x + 1) * 127.5), 0, 255)",
+        "config": config,
+        "training_set": training_set or {},
+        "extra": extra or {},
+        "model_file": MODEL_FILE,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+    }
+    if height != width:
+        raise ValueError(f"generator output must be square, got {height}x{width}")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True))
+        # The .keras file is already a zip: storing it uncompressed saves time, not space.
+        zf.writestr(zipfile.ZipInfo(MODEL_FILE, (1980, 1, 1, 0, 0, 0)), model_bytes)
+    data = archive.getvalue()
+    write_bytes(dest, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_generator(source: Source) -> LoadedGenerator:
+    """Load an artifact written by ``export_generator`` from a path, bytes or a binary file."""
+    data = read_bytes(source)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            if MANIFEST_FILE not in names:
+                raise GeneratorArtifactError(f"not a generator file: no {MANIFEST_FILE} inside")
+            manifest = json.loads(zf.read(MANIFEST_FILE))
+            _check_manifest(manifest, names)
+            model_bytes = zf.read(manifest["model_file"])
+    except zipfile.BadZipFile as exc:
+        raise GeneratorArtifactError(f"not a generator file: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise GeneratorArtifactError(f"generator manifest is not valid JSON: {exc}") from exc
+    if hashlib.sha256(model_bytes).hexdigest() != manifest["model_sha256"]:
+        raise GeneratorArtifactError("generator model checksum mismatch: the file is corrupt")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / MODEL_FILE).write_bytes(model_bytes)
+        model = keras.saving.load_model(Path(tmp) / MODEL_FILE, compile=False, safe_mode=True)
+    if tuple(model.input_shape[1:]) != (manifest["latent_dim"],) or tuple(
+        model.output_shape[1:]
+    ) != (manifest["resolution"], manifest["resolution"], 3):
+        raise GeneratorArtifactError(
+            f"model shapes {model.input_shape} -> {model.output_shape} do not match the manifest"
+        )
+    return LoadedGenerator(model, manifest, hashlib.sha256(data).hexdigest())
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"a seed must be an integer, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed must be between 0 and {MAX_SEED}, got {seed}")
+    return int(seed)
+
+
+def _check_manifest(manifest: dict, names: set[str]) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != ARTIFACT_FORMAT:
+        raise GeneratorArtifactError(f"not a generator file: format is not {ARTIFACT_FORMAT!r}")
+    if manifest.get("version") != ARTIFACT_VERSION:
+        raise GeneratorArtifactError(
+            f"generator file version {manifest.get('version')!r} is not supported "
+            f"(this code reads version {ARTIFACT_VERSION})"
+        )
+    missing = [
+        k for k in ("resolution", "latent_dim", "model_file", "model_sha256") if k not in manifest
+    ]
+    if missing:
+        raise GeneratorArtifactError(f"generator manifest lacks {', '.join(missing)}")
+    if manifest["model_file"] not in names:
+        raise GeneratorArtifactError(f"generator file lacks {manifest['model_file']}")
+
+
+def _float32_copy(model: keras.Model) -> keras.Model:
+    """Mixed-precision training leaves float16/bfloat16 layer policies; serving wants float32."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def as_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=as_float32)
+    copy.set_weights(model.get_weights())
+    return copy
