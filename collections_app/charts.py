@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 ACCENT = "#6a4cff"
 ACCENT_2 = "#ff7bd5"
+PALETTE = ["#6a4cff", "#e0569f", "#1f9e89", "#e8a33d", "#3f8efc", "#d9534f", "#7a7f8c", "#9c6ade"]
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
 
 
@@ -134,10 +135,22 @@ def sales_chart(sales: dict | None) -> go.Figure | None:
                 "side": "right",
                 "type": "log",
                 "showgrid": False,
+                "tickprefix": "$",
+                "tickformat": ".3~s",
+                "automargin": True,
             }
         )
     _layout(fig, xaxis_title=f"Sales per {sales['period']}", yaxis_title="Sales")
-    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.12, "x": 0}, bargap=0.15)
+    most = max(r["sales"] for r in rows)
+    fig.update_layout(yaxis={"rangemode": "tozero", "tickformat": ",d"})
+    if most < 10:  # whole sales only: no gridlines at 0.2 of a sale
+        fig.update_layout(yaxis={"dtick": 1})
+    fig.update_layout(
+        showlegend=True,
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+        bargap=0.15,
+        margin={"r": 70},
+    )
     return fig
 
 
@@ -150,7 +163,7 @@ def compare_figure(collections: list[dict]) -> dict | None:
     if not shown:
         return None
     fig = go.Figure()
-    for c in shown:
+    for i, c in enumerate(shown):
         fig.add_trace(
             go.Box(
                 y=c["sample_log10"],
@@ -160,7 +173,8 @@ def compare_figure(collections: list[dict]) -> dict | None:
                 pointpos=0,
                 fillcolor="rgba(0,0,0,0)",
                 line={"color": "rgba(0,0,0,0)"},
-                marker={"size": 4, "opacity": 0.55},
+                # A box's points take its line colour, which is hidden here: colour them apart.
+                marker={"size": 4, "opacity": 0.6, "color": PALETTE[i % len(PALETTE)]},
                 hoveron="points",
                 text=[money(10**v, "USD") for v in c["sample_log10"]],
                 hovertemplate="%{x}<br>%{text}<extra></extra>",
@@ -174,12 +188,20 @@ def compare_figure(collections: list[dict]) -> dict | None:
 
 
 def log_ticks(low: float, high: float, currency: str) -> dict:
-    """Axis ticks at powers of ten labelled as prices, for an axis of log10 values."""
+    """Axis ticks labelled as prices, for an axis of log10 values.
+
+    Powers of ten, plus 2x and 5x steps when the axis spans under three decades.
+    """
     first, last = math.floor(low), math.ceil(high)
     if last - first < 1:
         last = first + 1
-    step = max(1, math.ceil((last - first) / 8))
-    values = list(range(first, last + 1, step))
+    if last - first < 3:
+        multiples = (1, 2, 5)
+        values = [e + math.log10(m) for e in range(first, last + 1) for m in multiples]
+        values = [v for v in values if low - 0.05 <= v <= high + 0.05] or [first, last]
+    else:
+        step = max(1, math.ceil((last - first) / 8))
+        values = list(range(first, last + 1, step))
     return {"tickvals": values, "ticktext": [money(10**v, currency) for v in values]}
 
 

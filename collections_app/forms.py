@@ -5,10 +5,10 @@ from .models import Trait
 from .subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 
 SORTS = {
-    "rarity": ("Rarity rank (rarity.tools)", [F("rarity_rank").asc(nulls_last=True)]),
-    "openrarity": ("Rarity rank (OpenRarity)", [F("ic_rank").asc(nulls_last=True)]),
-    "price_desc": ("Price: high to low", [F("last_sale_usd").desc(nulls_last=True)]),
-    "price_asc": ("Price: low to high", [F("last_sale_usd").asc(nulls_last=True)]),
+    "rarity": ("Rarest first", [F("rarity_rank").asc(nulls_last=True)]),
+    "openrarity": ("Rarest (OpenRarity)", [F("ic_rank").asc(nulls_last=True)]),
+    "price_desc": ("Priciest first", [F("last_sale_usd").desc(nulls_last=True)]),
+    "price_asc": ("Cheapest first", [F("last_sale_usd").asc(nulls_last=True)]),
     "number": ("Token number", []),
 }
 

@@ -11,6 +11,7 @@ from .models import Collection, Token
 TOKENS_PER_PAGE = 48
 TRAIT_TABLE_MAX = 400  # rows; beyond this the table asks for a search
 CARD_FIELDS = (
+    "collection_id",
     "token_id",
     "name",
     "image",

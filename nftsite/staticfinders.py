@@ -36,10 +36,11 @@ class PlotlyJsFinder(BaseFinder):
         return []
 
     def find(self, path, find_all=False, **kwargs):
-        found = []
-        if path == f"{self.prefix}/{self.filename}":
-            found = [str(self.source_dir / self.filename)]
-        return found if find_all else (found[0] if found else None)
+        # Like Django's own finders: the path (or a list of it with find_all), else [].
+        if path != f"{self.prefix}/{self.filename}":
+            return []
+        found = str(self.source_dir / self.filename)
+        return [found] if find_all else found
 
     def list(self, ignore_patterns):
         yield self.filename, self.storage
