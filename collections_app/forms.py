@@ -4,13 +4,17 @@ from django.db.models import F
 from .models import Trait
 from .subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 
+# key: (label, field, descending). Price sorts list priced tokens only, so PostgreSQL can walk
+# the (collection, last_sale_usd) index instead of sorting the whole collection.
 SORTS = {
-    "rarity": ("Rarest first", [F("rarity_rank").asc(nulls_last=True)]),
-    "openrarity": ("Rarest (OpenRarity)", [F("ic_rank").asc(nulls_last=True)]),
-    "price_desc": ("Priciest first", [F("last_sale_usd").desc(nulls_last=True)]),
-    "price_asc": ("Cheapest first", [F("last_sale_usd").asc(nulls_last=True)]),
-    "number": ("Token number", []),
+    "rarity": ("Rarest first", "rarity_rank", False),
+    "openrarity": ("Rarest (OpenRarity)", "ic_rank", False),
+    "price_desc": ("Priciest first (sold)", "last_sale_usd", True),
+    "price_asc": ("Cheapest first (sold)", "last_sale_usd", False),
+    "number": ("Token number", None, False),
 }
+# A trait filter matching fewer tokens than this share of the collection is applied first.
+SELECTIVE_SHARE = 0.1
 
 
 class TraitIdsField(forms.TypedMultipleChoiceField):
@@ -29,13 +33,12 @@ class TokenFilterForm(forms.Form):
     max_rank = forms.IntegerField(required=False, min_value=1, label="Rarity rank up to")
     sold = forms.BooleanField(required=False, label="Sold only")
     sort = forms.ChoiceField(
-        choices=[(k, label) for k, (label, _) in SORTS.items()], required=False, label="Sort by"
+        choices=[(k, label) for k, (label, *_) in SORTS.items()], required=False, label="Sort by"
     )
 
-    def __init__(self, data, collection, trait_choices):
+    def __init__(self, data, collection):
         super().__init__(data)
         self.collection = collection
-        self.fields["trait"].choices = trait_choices
 
     @property
     def values(self) -> dict:
@@ -43,29 +46,84 @@ class TokenFilterForm(forms.Form):
         self.is_valid()
         return self.cleaned_data
 
+    @property
+    def ordering(self) -> str:
+        return self.values.get("sort") or "rarity"
+
+    @property
+    def narrows(self) -> bool:
+        """Whether the grid shows fewer tokens than the whole collection."""
+        values = self.values
+        return (
+            bool(values.get("trait"))
+            or self.ordering.startswith("price")
+            or any(
+                values.get(k) not in (None, False, "")
+                for k in ("min_usd", "max_usd", "max_rank", "sold")
+            )
+        )
+
+    def exact_count(self, total, selected_traits, multi_valued_types):
+        """The number of matching tokens when it is known without counting, else None.
+
+        Needs fresh analytics (``total`` and Trait.count then match the rows). Known: no
+        filter at all, or only values of one trait type, which no token holds twice over.
+        """
+        values = self.values
+        if total is None:
+            return None
+        if not self.narrows:
+            return total
+        others = self.ordering.startswith("price") or any(
+            values.get(k) not in (None, False, "")
+            for k in ("min_usd", "max_usd", "max_rank", "sold")
+        )
+        types = {t.trait_type for t in selected_traits}
+        if others or len(types) != 1:
+            return None
+        if len(selected_traits) > 1 and types & set(multi_valued_types):
+            return None
+        return sum(t.count for t in selected_traits)
+
     def selected_traits(self) -> list[Trait]:
         ids = self.values.get("trait")
         if not ids:
             return []
         return list(Trait.objects.filter(collection=self.collection, pk__in=ids))
 
-    def apply(self, queryset, selected_traits):
+    def apply(self, queryset, selected_traits, total=None):
+        """Filter and order ``queryset``; ``total`` (tokens in the collection) guides the plan."""
         data = self.values
-        by_type: dict[str, list[int]] = {}
+        by_type: dict[str, list[Trait]] = {}
         for trait in selected_traits:
-            by_type.setdefault(trait.trait_type, []).append(trait.pk)
-        queryset = filter_by_traits(queryset, by_type)
+            by_type.setdefault(trait.trait_type, []).append(trait)
+        queryset = filter_by_traits(
+            queryset, {t: [trait.pk for trait in traits] for t, traits in by_type.items()}
+        )
         if data.get("min_usd") is not None:
             queryset = queryset.filter(last_sale_usd__gte=data["min_usd"])
         if data.get("max_usd") is not None:
             queryset = queryset.filter(last_sale_usd__lte=data["max_usd"])
-        sort = data.get("sort") or "rarity"
+        label, field, descending = SORTS[self.ordering]
         if data.get("max_rank"):
-            field = RANK_FIELDS["openrarity" if sort == "openrarity" else "rarity"]
-            queryset = queryset.filter(**{f"{field}__lte": data["max_rank"]})
+            rank_field = RANK_FIELDS["openrarity" if self.ordering == "openrarity" else "rarity"]
+            queryset = queryset.filter(**{f"{rank_field}__lte": data["max_rank"]})
         if data.get("sold"):
             queryset = queryset.filter(last_sale_amount__isnull=False)
-        return queryset.order_by(*SORTS[sort][1], "token_number", "token_id")
+        if self.ordering.startswith("price"):
+            queryset = queryset.filter(last_sale_usd__isnull=False)
+        if field is None:
+            return queryset.order_by("token_number", "token_id")
+        # At most this many tokens can match the trait filter (the rarest selected type).
+        matches = min((sum(t.count for t in traits) for traits in by_type.values()), default=None)
+        key = F(field)
+        if matches is not None and total and matches < SELECTIVE_SHARE * total:
+            # A rare trait: walking the sort index would visit most of the collection to find
+            # a page of matches, so hide the index (``+ 0``) and let PostgreSQL fetch the few
+            # matching tokens through the trait index, then sort them.
+            key = F(field) + 0
+        order = key.desc() if descending else key.asc(nulls_last=True)
+        return queryset.order_by(order, "token_number", "token_id")
 
 
 class TrainingSetBuildForm(forms.Form):

@@ -1,26 +1,11 @@
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from . import browse
 from .charts import compare_figure
 from .forms import TokenFilterForm
 from .models import Collection, Token
-
-TOKENS_PER_PAGE = 48
-TRAIT_TABLE_MAX = 400  # rows; beyond this the table asks for a search
-CARD_FIELDS = (
-    "collection_id",
-    "token_id",
-    "name",
-    "image",
-    "rarity_rank",
-    "ic_rank",
-    "last_sale_amount",
-    "last_sale_symbol",
-    "last_sale_usd",
-)
 
 
 def home(request):
@@ -35,35 +20,30 @@ def home(request):
 
 def detail(request, slug):
     collection = get_object_or_404(Collection, slug=slug, is_public=True)
+    cached = collection.analytics or {}
+    total = (cached.get("summary") or {}).get("tokens")
     trait_q = request.GET.get("trait_q", "").strip()
-    traits = collection.traits.filter(count__gt=0).order_by("trait_type", "-count", "value")
-    if trait_q:
-        traits = traits.filter(Q(trait_type__icontains=trait_q) | Q(value__icontains=trait_q))
-    traits = list(traits[: TRAIT_TABLE_MAX + 1])
-    form = TokenFilterForm(
-        request.GET,
-        collection,
-        trait_choices=[(t.pk, f"{t.trait_type}: {t.value}") for t in traits[:TRAIT_TABLE_MAX]],
-    )
+    traits, truncated = browse.trait_rows(collection, trait_q, total, request.GET)
+    form = TokenFilterForm(request.GET, collection)
     selected = form.selected_traits()
-    tokens = form.apply(collection.tokens.only(*CARD_FIELDS), selected)
-    page = Paginator(tokens, TOKENS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    tokens = form.apply(collection.tokens.only(*browse.CARD_FIELDS), selected, total)
+    page = browse.paginate(collection, tokens, form, selected, request.GET.get("page"))
     return render(
         request,
         "collections/detail.html",
         {
             "collection": collection,
-            "analytics": collection.analytics or {},
-            "stale": bool(collection.analytics) and not collection.analytics_fresh,
-            "traits": traits[:TRAIT_TABLE_MAX],
-            "traits_truncated": len(traits) > TRAIT_TABLE_MAX,
+            "analytics": cached,
+            "stale": bool(cached) and not collection.analytics_fresh,
+            "traits": traits,
+            "trait_table_body": browse.trait_table_body(traits),
+            "traits_truncated": truncated,
             "trait_q": trait_q,
+            "trait_select": browse.trait_select(traits, form.values.get("trait")),
             "form": form,
             "selected_traits": selected,
             "page": page,
-            "query": query.urlencode(),
+            "cards": browse.token_cards(page.object_list, slug),
             "published_generators": list(collection.generators.filter(is_published=True)),
             "token_url_template": reverse("collections:token", args=[slug, "__id__"]),
         },

@@ -72,12 +72,6 @@ def pct(value):
 
 
 @register.filter
-def freq(count, total):
-    """count out of total as a percentage."""
-    return pct(count / total) if total else "—"
-
-
-@register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
 

@@ -74,6 +74,9 @@ def test_it_filters_tokens_by_trait_price_and_rank(client, punks):
     shown = {t.token_id for t in response.context["page"].object_list}
 
     assert shown == set(Token.objects.filter(traits=alien).values_list("token_id", flat=True))
+    # A rare trait takes the filter-first plan; the order must be the same rank order.
+    ranks = [t.rarity_rank for t in response.context["page"].object_list]
+    assert ranks == sorted(ranks)
 
     response = client.get(detail_url(punks, min_usd=1000, max_usd=5000, sold="on"))
     prices = [t.last_sale_usd for t in response.context["page"].object_list]
@@ -83,13 +86,52 @@ def test_it_filters_tokens_by_trait_price_and_rank(client, punks):
     assert all(t.rarity_rank <= 5 for t in response.context["page"].object_list)
 
 
-def test_it_sorts_by_price_with_unsold_tokens_last(client, punks):
+def test_it_sorts_by_price_listing_priced_tokens(client, punks):
     response = client.get(detail_url(punks, sort="price_desc"))
-    prices = [t.last_sale_usd for t in response.context["page"].object_list]
-    sold = [p for p in prices if p is not None]
+    page = response.context["page"]
+    prices = [t.last_sale_usd for t in page.object_list]
 
-    assert sold == sorted(sold, reverse=True)
-    assert prices[: len(sold)] == sold
+    assert None not in prices
+    assert prices == sorted(prices, reverse=True)
+    assert page.paginator.count == punks.tokens.filter(last_sale_usd__isnull=False).count()
+    cheapest = client.get(detail_url(punks, sort="price_asc")).context["page"].object_list
+    assert cheapest[0].last_sale_usd == min(prices + [cheapest[0].last_sale_usd])
+
+
+def test_it_seeks_deep_rank_pages_to_the_same_tokens_as_offset_paging(client, monkeypatch):
+    from collections_app import browse
+
+    # Ties included: many tokens share values, so ranks repeat (1, 1, 3, ...).
+    tokens = [{"traits": [("a", str(i % 4)), ("b", str(i % 7))]} for i in range(130)]
+    collection = make_collection("deep", tokens)
+    analytics.compute(collection)
+    expected = list(
+        Token.objects.filter(collection=collection)
+        .order_by("rarity_rank", "token_number", "token_id")
+        .values_list("token_id", flat=True)
+    )
+    monkeypatch.setattr(browse.TokenPaginator, "SEEK_FROM", 1)
+    monkeypatch.setattr(browse, "TOKENS_PER_PAGE", 12)
+    for number in range(1, 12):
+        shown = client.get(detail_url(collection, page=number)).context["page"].object_list
+        start = (number - 1) * 12
+        assert [t.token_id for t in shown] == expected[start : start + 12], number
+
+
+def test_it_counts_one_trait_filter_from_the_cache(client, punks, django_assert_max_num_queries):
+    alien = punks.traits.filter(trait_type="type").order_by("count").first()
+    with django_assert_max_num_queries(5):  # no COUNT(*): the trait's count is exact
+        response = client.get(detail_url(punks, trait=alien.pk))
+
+    assert response.context["page"].paginator.count == alien.count
+
+
+def test_it_counts_two_values_of_a_multi_valued_type_by_querying(client, punks):
+    earring, pipe = (punks.traits.get(value=v) for v in ("Earring", "Pipe"))
+    response = client.get(detail_url(punks, trait=[earring.pk, pipe.pk]))
+    either = Token.objects.filter(traits__in=[earring, pipe]).distinct().count()
+
+    assert response.context["page"].paginator.count == either
 
 
 def test_it_paginates_the_token_grid(client):
@@ -114,7 +156,7 @@ def test_it_ignores_an_invalid_filter_but_applies_the_others(client, punks):
 def test_it_searches_the_trait_table(client, punks):
     response = client.get(detail_url(punks, trait_q="earr"))
 
-    assert [t.value for t in response.context["traits"]] == ["Earring"]
+    assert [t["value"] for t in response.context["traits"]] == ["Earring"]
 
 
 def test_it_says_what_is_missing_for_a_collection_without_sales_or_traits(client):
