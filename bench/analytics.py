@@ -140,7 +140,8 @@ def build_collection(n, seed=0):
                     )
                 )
         cursor.execute(
-            f"SELECT id FROM {Token._meta.db_table} WHERE collection_id = %s ORDER BY token_number",
+            f"SELECT id FROM {Token._meta.db_table} WHERE collection_id = %s "  # noqa: S608
+            "ORDER BY token_number",
             [collection.pk],
         )
         token_pks = np.array([r[0] for r in cursor.fetchall()])
@@ -184,7 +185,7 @@ def bench_compute(collection, repeats):
         marks = []
         started = time.perf_counter()
         analytics.compute(
-            collection, progress=lambda step: marks.append((step, time.perf_counter()))
+            collection, progress=lambda step, marks=marks: marks.append((step, time.perf_counter()))
         )
         total = time.perf_counter() - started
         marks.append(("end", started + total))

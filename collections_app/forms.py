@@ -104,7 +104,7 @@ class TokenFilterForm(forms.Form):
             queryset = queryset.filter(last_sale_usd__gte=data["min_usd"])
         if data.get("max_usd") is not None:
             queryset = queryset.filter(last_sale_usd__lte=data["max_usd"])
-        label, field, descending = SORTS[self.ordering]
+        _label, field, descending = SORTS[self.ordering]
         if data.get("max_rank"):
             rank_field = RANK_FIELDS["openrarity" if self.ordering == "openrarity" else "rarity"]
             queryset = queryset.filter(**{f"{rank_field}__lte": data["max_rank"]})
