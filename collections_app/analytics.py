@@ -8,6 +8,7 @@ See ``docs/analytics.md`` for the cache layout.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -46,38 +47,75 @@ class CollectionData:
     sales: pd.DataFrame  # timestamp, usd (Decimal or None)
 
 
-def load(collection: Collection) -> CollectionData:
-    token_fields = [
-        "pk",
-        "token_id",
-        "name",
-        "owner_address",
-        "last_sale_amount",
-        "last_sale_symbol",
-        "last_sale_usd",
-    ]
-    rows = Token.objects.filter(collection=collection).order_by("token_number", "token_id")
-    tokens = pd.DataFrame(list(rows.values_list(*token_fields)), columns=token_fields)
-    tokens = tokens.set_index("pk")
+TOKEN_COLUMNS = [
+    "id",
+    "token_id",
+    "name",
+    "owner_address",
+    "last_sale_amount",
+    "last_sale_symbol",
+    "last_sale_usd",
+]
+SCORE_COLUMNS = ["rarity_score", "rarity_rank", "ic_score", "ic_rank"]
 
-    # Plain SQL: 10^5..10^6 integer pairs through the ORM would dominate the run time.
+
+def load(collection: Collection) -> CollectionData:
+    # Plain SQL throughout: 10^5 tokens and 10^6 token-trait pairs through the ORM (model
+    # converters, timezone-aware datetimes) would dominate the run time.
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(TOKEN_COLUMNS + SCORE_COLUMNS)} "  # noqa: S608
+            f"FROM {Token._meta.db_table} WHERE collection_id = %s ORDER BY token_number, token_id",
+            [collection.pk],
+        )
+        tokens = pd.DataFrame(cursor.fetchall(), columns=TOKEN_COLUMNS + SCORE_COLUMNS)
         cursor.execute(
             f"SELECT tt.token_id, tt.trait_id FROM {TokenTrait._meta.db_table} tt "  # noqa: S608
             f"JOIN {Token._meta.db_table} t ON t.id = tt.token_id WHERE t.collection_id = %s",
             [collection.pk],
         )
-        pairs = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
-
+        rows = cursor.fetchall()
+        pairs = np.fromiter(
+            itertools.chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows)
+        ).reshape(-1, 2)
+        cursor.execute(
+            f"SELECT {_epoch_sql('timestamp')}, usd FROM {Sale._meta.db_table} "  # noqa: S608
+            "WHERE collection_id = %s",
+            [collection.pk],
+        )
+        sales = pd.DataFrame(cursor.fetchall(), columns=["epoch", "usd"])
+    if connection.vendor != "postgresql":  # PostgreSQL hands numerics back as Decimal already
+        for column in ("last_sale_amount", "last_sale_usd"):
+            tokens[column] = tokens[column].map(_decimal_or_none).astype(object)
+        sales["usd"] = sales["usd"].map(_decimal_or_none).astype(object)
+    tokens = tokens.rename(columns={"id": "pk"}).set_index("pk")
+    sales["timestamp"] = _epoch_to_datetime(sales.pop("epoch"))
     trait_rows = Trait.objects.filter(collection=collection).values_list(
         "pk", "trait_type", "value"
     )
     traits = pd.DataFrame(list(trait_rows), columns=["pk", "trait_type", "value"]).set_index("pk")
-    sales = pd.DataFrame(
-        list(Sale.objects.filter(collection=collection).values_list("timestamp", "usd")),
-        columns=["timestamp", "usd"],
-    )
     return CollectionData(tokens, pairs[:, 0], pairs[:, 1], traits, sales)
+
+
+def _epoch_sql(column: str) -> str:
+    """Seconds since 1970 of a timestamp column: far cheaper to load than datetimes."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})::float8"
+    if connection.vendor == "sqlite":
+        return f"(julianday({column}) - 2440587.5) * 86400.0"
+    return column
+
+
+def _epoch_to_datetime(values: pd.Series) -> pd.Series:
+    if len(values) and not isinstance(values.iloc[0], int | float):
+        return pd.to_datetime(values, utc=True)  # a backend without an epoch expression
+    return pd.to_datetime(values.astype(float), unit="s", utc=True)
+
+
+def _decimal_or_none(value):
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))  # backends that hand numbers back as float or text
 
 
 def compute(collection: Collection, progress=None) -> dict | None:
@@ -121,7 +159,7 @@ def compute(collection: Collection, progress=None) -> dict | None:
 
 def build(collection, data: CollectionData, pairs, scores: pd.DataFrame) -> dict:
     """The analytics dict (without figures) from loaded data and rarity scores."""
-    tokens = data.tokens.join(scores)
+    tokens = data.tokens.drop(columns=SCORE_COLUMNS).join(scores)
     alerts = Alerts()
     summary = summarise(tokens, data.sales, alerts)
     trait_stats = trait_statistics(data, pairs, alerts)
@@ -212,7 +250,7 @@ def summarise(tokens: pd.DataFrame, sales: pd.DataFrame, alerts: Alerts) -> dict
 
 def decimal_stats(values, places: int) -> dict | None:
     """count/mean/median/min/max/sum of Decimals, exact up to ``places`` decimals."""
-    ordered = sorted(Decimal(v) for v in values)
+    ordered = _sorted_decimals(values)
     if not ordered:
         return None
     n = len(ordered)
@@ -230,6 +268,17 @@ def decimal_stats(values, places: int) -> dict | None:
             "max": _plain(ordered[-1]),
             "sum": _plain(total),
         }
+
+
+def _sorted_decimals(values) -> list[Decimal]:
+    """Decimals in exact order; floats order them fast, a Decimal sort settles any doubt."""
+    decimals = [v if isinstance(v, Decimal) else Decimal(v) for v in values]
+    order = np.argsort(np.array([float(v) for v in decimals]), kind="stable")
+    ordered = [decimals[i] for i in order]
+    # Values closer than a float can tell apart may come out swapped: check, and fall back.
+    if any(a > b for a, b in itertools.pairwise(ordered)):
+        ordered.sort()
+    return ordered
 
 
 def spearman(sold: pd.DataFrame, score_column: str) -> dict:
@@ -259,27 +308,33 @@ def trait_statistics(data: CollectionData, pairs, alerts: Alerts) -> dict:
     """Counts and frequencies per trait as stored (not normalised), per type, top rarest."""
     n = len(data.tokens)
     traits = data.traits.copy()
-    known = pd.Index(data.tokens.index)
-    held = pd.DataFrame({"token": data.pair_tokens, "trait": data.pair_traits})
-    held = held[known.get_indexer(held["token"]) >= 0].drop_duplicates()
-    traits["count"] = held["trait"].value_counts().reindex(traits.index, fill_value=0)
-    traits["frequency"] = traits["count"] / n if n else 0.0
+    trait_pos = traits.index.get_indexer(data.pair_traits)
+    token_pos = data.tokens.index.get_indexer(data.pair_tokens)
+    keep = (trait_pos >= 0) & (token_pos >= 0)
+    trait_pos, token_pos = trait_pos[keep], token_pos[keep]
+    # TokenTrait rows are unique per (token, trait), so a bincount is the number of holders.
+    counts = np.bincount(trait_pos, minlength=len(traits))
+    traits["count"] = counts
+    traits["frequency"] = counts / n if n else 0.0
 
-    held = held.join(traits["trait_type"], on="trait", how="inner")
-    per_type = held.groupby("trait_type")["token"].agg(["nunique", "size"])
-    types = []
-    for trait_type, group in traits.groupby("trait_type", sort=True):
-        tokens_with = int(per_type["nunique"].get(trait_type, 0))
-        types.append(
-            {
-                "trait_type": str(trait_type),
-                "values": int((group["count"] > 0).sum()),
-                "tokens_with": tokens_with,
-                "tokens_missing": n - tokens_with,
-                "missing_frequency": (n - tokens_with) / n if n else 0.0,
-                "multi_valued": bool(per_type["size"].get(trait_type, 0) > tokens_with),
-            }
-        )
+    type_codes, type_names = pd.factorize(traits["trait_type"], sort=True)
+    width = max(len(type_names), 1)
+    pair_type = type_codes[trait_pos]
+    holders = rarity.unique_ints(token_pos.astype(np.int64) * width + pair_type) % width
+    tokens_with = np.bincount(holders, minlength=len(type_names))
+    pairs_per_type = np.bincount(pair_type, minlength=len(type_names))
+    values_per_type = np.bincount(type_codes[counts > 0], minlength=len(type_names))
+    types = [
+        {
+            "trait_type": str(name),
+            "values": int(values_per_type[i]),
+            "tokens_with": int(tokens_with[i]),
+            "tokens_missing": n - int(tokens_with[i]),
+            "missing_frequency": (n - int(tokens_with[i])) / n if n else 0.0,
+            "multi_valued": bool(pairs_per_type[i] > tokens_with[i]),
+        }
+        for i, name in enumerate(type_names)
+    ]
 
     present = traits[traits["count"] > 0].reset_index()
     rarest = present.sort_values(["count", "trait_type", "value"], kind="stable")
@@ -288,7 +343,7 @@ def trait_statistics(data: CollectionData, pairs, alerts: Alerts) -> dict:
     )
     trait_count = pairs.trait_counts() if pairs.token_count else np.empty(0, np.int64)
     without = int((np.bincount(pairs.pos, minlength=pairs.token_count) == 0).sum())
-    if n and len(held) == 0:
+    if n and not keep.any():
         alerts.add("no_traits", "No token has traits, so every token is equally rare.")
     elif without:
         alerts.add("tokens_without_traits", f"{without} token(s) have no traits.")
@@ -443,7 +498,7 @@ def store(collection, version: int, scores: pd.DataFrame, data: CollectionData, 
         current = Collection.objects.select_for_update().get(pk=collection.pk)
         if current.analytics_version is not None and current.analytics_version > version:
             return False
-        write_token_scores(scores)
+        write_token_scores(changed_scores(scores, data.tokens))
         write_trait_counts(result["traits"].pop("counts"))
         current.analytics = result
         current.analytics_version = version
@@ -453,20 +508,39 @@ def store(collection, version: int, scores: pd.DataFrame, data: CollectionData, 
     return True
 
 
+def changed_scores(scores: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``scores`` that differ from what the tokens hold (a rerun writes few)."""
+    if scores.empty:
+        return scores
+    old = stored[SCORE_COLUMNS].reindex(scores.index)
+    differs = np.zeros(len(scores), dtype=bool)
+    for column in SCORE_COLUMNS:
+        new_values = scores[column].to_numpy(dtype=float)
+        old_values = old[column].to_numpy(dtype=float, na_value=np.nan)
+        differs |= ~((new_values == old_values) | (np.isnan(new_values) & np.isnan(old_values)))
+    return scores[differs]
+
+
 def write_token_scores(scores: pd.DataFrame) -> None:
     """Scores and ranks to Token rows: one statement on PostgreSQL, batches elsewhere."""
     if scores.empty:
         return
-    ids = [int(i) for i in scores.index]
+    ids = scores.index.to_numpy(dtype=np.int64).tolist()
     columns = {
-        "rarity_score": [float(v) for v in scores["rarity_score"]],
-        "rarity_rank": [int(v) for v in scores["rarity_rank"]],
-        "ic_score": [float(v) for v in scores["ic_score"]],
-        "ic_rank": [int(v) for v in scores["ic_rank"]],
+        "rarity_score": scores["rarity_score"].to_numpy(dtype=float).tolist(),
+        "rarity_rank": scores["rarity_rank"].to_numpy(dtype=np.int64).tolist(),
+        "ic_score": scores["ic_score"].to_numpy(dtype=float).tolist(),
+        "ic_rank": scores["ic_rank"].to_numpy(dtype=np.int64).tolist(),
     }
     if connection.vendor == "postgresql":
         table = Token._meta.db_table
         changed = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in columns)
+        # Arrays travel as one text literal each: adapting 10^5 Python numbers one by one
+        # costs more than the whole UPDATE. repr() round-trips a float exactly.
+        literals = [_array_literal(ids, str)] + [
+            _array_literal(values, repr if isinstance(values[0], float) else str)
+            for values in columns.values()
+        ]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS t SET rarity_score = v.rarity_score, "  # noqa: S608
@@ -474,13 +548,17 @@ def write_token_scores(scores: pd.DataFrame) -> None:
                 "FROM unnest(%s::bigint[], %s::float8[], %s::integer[], %s::float8[], "
                 "%s::integer[]) AS v(id, rarity_score, rarity_rank, ic_score, ic_rank) "
                 f"WHERE t.id = v.id AND ({changed})",
-                [ids, *columns.values()],
+                literals,
             )
         return
     objs = [
         Token(pk=pk, **{c: values[i] for c, values in columns.items()}) for i, pk in enumerate(ids)
     ]
     Token.objects.bulk_update(objs, list(columns), batch_size=500)
+
+
+def _array_literal(values, fmt) -> str:
+    return "{" + ",".join(map(fmt, values)) + "}"
 
 
 def write_trait_counts(counts: dict[int, int]) -> None:

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 
 ACCENT = "#6a4cff"
@@ -80,11 +81,12 @@ def trait_bars(rows: list[dict], title: str, rarest: bool = False) -> go.Figure 
 def rarity_scatter(scatter: dict) -> go.Figure | None:
     if not scatter or not scatter["x"]:
         return None
-    customdata = list(zip(scatter["token_id"], scatter["name"], scatter["usd"], strict=True))
+    # numpy arrays take plotly's fast validation path (lists are checked item by item).
+    customdata = np.array([scatter["token_id"], scatter["name"], scatter["usd"]], dtype=object).T
     fig = go.Figure(
         go.Scatter(
-            x=scatter["x"],
-            y=scatter["y"],
+            x=np.asarray(scatter["x"], dtype=float),
+            y=np.asarray(scatter["y"], dtype=float),
             mode="markers",
             customdata=customdata,
             marker={"color": ACCENT, "size": 7, "opacity": 0.6, "line": {"width": 0}},

@@ -166,7 +166,7 @@ class TraitPairs:
             types = values = np.empty(0, object)
         pos = np.asarray(pos, np.int64)
         code = remap[np.asarray(raw_code, np.int64)] if len(pos) else np.empty(0, np.int64)
-        key = _sorted_unique(pos * max(len(types), 1) + code)  # sorted by (pos, code), repeats gone
+        key = unique_ints(pos * max(len(types), 1) + code)  # sorted by (pos, code), repeats gone
         width = max(len(types), 1)
         return cls(index, key // width, key % width, types, values)
 
@@ -224,9 +224,7 @@ class TraitFrequencies:
         counts = np.bincount(pairs.code, minlength=len(pairs.trait_type))
         tcode, types = pairs.type_codes()
         per_pair_type = tcode[pairs.code] if len(pairs.code) else np.empty(0, np.int64)
-        holders = _sorted_unique(pairs.pos * max(len(types), 1) + per_pair_type) % max(
-            len(types), 1
-        )
+        holders = unique_ints(pairs.pos * max(len(types), 1) + per_pair_type) % max(len(types), 1)
         with_type = np.bincount(holders, minlength=len(types))
         trait_count_tokens = np.bincount(pairs.trait_counts())
         trait_count_values = np.nonzero(trait_count_tokens)[0]
@@ -355,7 +353,7 @@ class TraitFrequencies:
         held_category = pair_category[pairs.code] if len(pairs.code) else np.empty(0, np.int64)
         keep = held_category >= 0
         width = max(len(nulls), 1)
-        held = _sorted_unique(pairs.pos[keep] * width + held_category[keep])  # each category once
+        held = unique_ints(pairs.pos[keep] * width + held_category[keep])  # each category once
         held_pos, held_cat = held // width, held % width
         positive = lacked_by_some[held_cat]
         result -= _sum_by(held_pos[positive], weights[held_cat[positive]], m)
@@ -456,7 +454,7 @@ def _sum_by(positions: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray
     return np.bincount(positions, weights=weights, minlength=size).astype(float, copy=False)
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
+def unique_ints(values: np.ndarray) -> np.ndarray:
     """np.unique for int arrays via one sort (numpy 2's hash-based unique is far slower here)."""
     if len(values) == 0:
         return np.asarray(values, dtype=np.int64)

@@ -258,3 +258,25 @@ def test_it_keeps_money_exact_with_decimal_quantisation():
 
     assert stats["mean"] == "1.666667"
     assert stats["median"] == "2"
+
+
+def test_it_rewrites_scores_that_drifted_and_follows_trait_changes():
+    collection = punks_like(n=30)
+    analytics.compute(collection)
+    rarest = Token.objects.get(collection=collection, rarity_rank=1)
+    Token.objects.filter(pk=rarest.pk).update(rarity_rank=999, ic_score=None)
+    analytics.compute(collection)
+    rarest.refresh_from_db()
+
+    assert rarest.rarity_rank == 1
+    assert rarest.ic_score is not None
+
+    # Give the most common token a trait nobody else has: it becomes the rarest.
+    common = Token.objects.filter(collection=collection).order_by("-rarity_rank").first()
+    unique = Trait.objects.create(collection=collection, trait_type="hat", value="Crown")
+    common.traits.add(unique)
+    collection.bump_data_version()
+    analytics.compute(collection)
+    common.refresh_from_db()
+
+    assert common.rarity_rank == 1
