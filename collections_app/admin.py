@@ -5,7 +5,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import analytics
 from .forms import TrainingSetBuildForm
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
 from .subsets import SubsetError, build_training_set
@@ -46,6 +45,8 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute analytics (on a worker)")
     def recompute_analytics(self, request, queryset):
+        from . import analytics  # the analytics stack loads on use, not with the admin
+
         for collection in queryset:
             analytics.request(collection, force=True)
         self.message_user(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
+from scipy.stats import spearmanr
 
 from . import charts, rarity
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, Trait
@@ -283,8 +284,6 @@ def _sorted_decimals(values) -> list[Decimal]:
 
 def spearman(sold: pd.DataFrame, score_column: str) -> dict:
     """Spearman's rho between a rarity score and the USD price of the sold tokens."""
-    from scipy.stats import spearmanr
-
     frame = sold[["last_sale_usd", score_column]].dropna()
     n = len(frame)
     if n < 3:

@@ -23,13 +23,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
-from . import analytics
 from .models import Collection, Token, TokenTrait, TrainingSet
-from .rarity import normalize
 
 # GANs trained on a few thousand images or fewer tend to collapse onto a handful of outputs.
 COLLAPSE_RISK_BELOW = 3000
@@ -111,6 +108,8 @@ def parse_trait(text: str) -> tuple[str, str]:
 
 def resolve_traits(collection: Collection, wanted: list[tuple[str, str]]) -> dict[str, list[int]]:
     """Trait ids per normalised type for (type, value) pairs, matched case-insensitively."""
+    from .rarity import normalize  # numpy/pandas: not loaded by every page that imports this
+
     if not wanted:
         return {}
     by_key: dict[tuple[str, str], list[int]] = {}
@@ -237,6 +236,10 @@ def select(collection: Collection, spec: SubsetSpec) -> Selection:
 
 def token_stats(collection: Collection, token_ids=None) -> dict:
     """Statistics shown for a subset and, with ``token_ids=None``, for the whole collection."""
+    import numpy as np
+
+    from . import analytics  # pandas/scipy: loaded where subsets are built, not by every page
+
     queryset = Token.objects.filter(collection=collection)
     if token_ids is not None:
         queryset = queryset.filter(pk__in=token_ids)
@@ -273,6 +276,8 @@ def build_training_set(
         raise SubsetError(f"collection {collection.slug} already has a training set named {name!r}")
     spec.validate()
     step("analytics")
+    from . import analytics
+
     analytics.ensure_fresh(collection)
     step("select")
     selection = select(collection, spec)
