@@ -411,7 +411,10 @@ def price_data(tokens: pd.DataFrame, summary: dict, alerts: Alerts) -> dict:
     sample = logs if len(logs) <= PRICE_SAMPLE_MAX else rng.choice(logs, PRICE_SAMPLE_MAX, False)
     return {
         "currency": currency,
-        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "histogram": {
+            "edges": [round(float(e), 6) for e in edges],
+            "counts": [int(c) for c in counts],
+        },
         "zero_prices": zero,
         "extreme_prices": extreme,
         "sample_log10": [round(float(v), 4) for v in np.sort(sample)],

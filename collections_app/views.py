@@ -71,6 +71,16 @@ def token(request, slug, token_id):
         for t in (trait_stats or {}).get("types", [])
         if t["trait_type"] not in held_types and t["tokens_missing"]
     ]
+    # The trait count is scored as a trait too (rarity.py): how many tokens share this one's.
+    real = sum(1 for t in traits if t.value.strip().lower() not in ("none", ""))
+    same_count = next(
+        (
+            c["tokens"]
+            for c in (trait_stats or {}).get("trait_counts", [])
+            if c["trait_count"] == real
+        ),
+        None,
+    )
     return render(
         request,
         "collections/token.html",
@@ -79,6 +89,8 @@ def token(request, slug, token_id):
             "token": token,
             "traits": [(t, t.count / total if total else None) for t in traits],
             "missing_types": missing,
+            "trait_count": real,
+            "trait_count_tokens": same_count,
             "total": total,
             "sales": list(token.sales.order_by("-timestamp")[:100]),
         },

@@ -72,6 +72,12 @@ def pct(value):
 
 
 @register.filter
+def share(count, total):
+    """count out of total as a percentage."""
+    return pct(count / total) if total else "—"
+
+
+@register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
 

@@ -209,6 +209,12 @@ def test_it_renders_a_token_with_traits_frequencies_ranks_and_sales(client, punk
     for trait in token.traits.all():
         assert frequencies[trait.value] == pytest.approx(trait.count / 60)
     assert len(response.context["sales"]) == 1
+    same = sum(
+        1 for t in Token.objects.filter(collection=punks) if t.traits.count() == len(frequencies)
+    )
+    assert response.context["trait_count"] == len(frequencies)
+    assert response.context["trait_count_tokens"] == same
+    assert "<td>trait count</td>" in html
 
 
 def test_it_shows_missing_trait_types_on_a_token(client):
