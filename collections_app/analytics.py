@@ -593,8 +593,10 @@ def request(collection: Collection, force: bool = False) -> IngestJob | None:
             collection=collection, kind=IngestJob.Kind.ANALYTICS, params={"force": True}
         )
     job_id = job.pk if job else None
+    # robust: a broker outage must not fail the ingest that has just committed; the page then
+    # says analytics are stale, and the admin action or `manage.py analytics` catches up.
     transaction.on_commit(
-        lambda: compute_analytics.delay(collection.pk, force=force, job_id=job_id)
+        lambda: compute_analytics.delay(collection.pk, force=force, job_id=job_id), robust=True
     )
     return job
 

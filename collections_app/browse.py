@@ -76,8 +76,10 @@ def paginate(collection, tokens, form, selected_traits, number):
     exact = None
     if collection.analytics_fresh:
         cached = collection.analytics
-        multi = [t["trait_type"] for t in cached["traits"]["types"] if t["multi_valued"]]
-        exact = form.exact_count(cached["summary"]["tokens"], selected_traits, multi)
+        types = (cached.get("traits") or {}).get("types") or []
+        multi = [t["trait_type"] for t in types if t.get("multi_valued")]
+        total = (cached.get("summary") or {}).get("tokens")
+        exact = form.exact_count(total, selected_traits, multi)
     rank_field = None
     if not form.narrows:
         rank_field = {"rarity": "rarity_rank", "openrarity": "ic_rank"}.get(form.ordering)
