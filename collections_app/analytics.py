@@ -141,7 +141,7 @@ def compute(collection: Collection, progress=None) -> dict | None:
     )
     scores = rarity.score_collection(pairs)
     step("statistics")
-    result = build(collection, data, pairs, scores)
+    result = build(data, pairs, scores)
     step("charts")
     result["figures"] = charts.collection_figures(result)
     scatter = result.pop("scatter")  # the figure holds the points; keep the cache lean
@@ -158,7 +158,7 @@ def compute(collection: Collection, progress=None) -> dict | None:
     return result
 
 
-def build(collection, data: CollectionData, pairs, scores: pd.DataFrame) -> dict:
+def build(data: CollectionData, pairs, scores: pd.DataFrame) -> dict:
     """The analytics dict (without figures) from loaded data and rarity scores."""
     tokens = data.tokens.drop(columns=SCORE_COLUMNS).join(scores)
     alerts = Alerts()
