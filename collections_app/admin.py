@@ -1,11 +1,28 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
+from .forms import TrainingSetBuildForm
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
+from .subsets import SubsetError, build_training_set
 
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "source", "chain", "supply", "data_version", "is_public")
+    list_display = (
+        "name",
+        "slug",
+        "source",
+        "chain",
+        "supply",
+        "data_version",
+        "analytics_status",
+        "is_public",
+    )
+    actions = ["recompute_analytics"]
     list_filter = ("source", "chain", "is_public")
     search_fields = ("name", "slug", "contract_address")
     prepopulated_fields = {"slug": ("name",)}
@@ -17,6 +34,26 @@ class CollectionAdmin(admin.ModelAdmin):
         "updated_at",
     )
     exclude = ("analytics",)
+
+    @admin.display(description="Analytics")
+    def analytics_status(self, obj):
+        if not obj.analytics:
+            return "not computed"
+        if obj.analytics_fresh:
+            return "fresh"
+        return f"stale (v{obj.analytics_version} < v{obj.data_version})"
+
+    @admin.action(description="Recompute analytics (on a worker)")
+    def recompute_analytics(self, request, queryset):
+        from . import analytics  # the analytics stack loads on use, not with the admin
+
+        for collection in queryset:
+            analytics.request(collection, force=True)
+        self.message_user(
+            request,
+            f"Queued analytics for {queryset.count()} collection(s); see Ingest jobs for progress.",
+            messages.SUCCESS,
+        )
 
 
 class TokenTraitInline(admin.TabularInline):
@@ -121,10 +158,103 @@ class IngestJobAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingSet)
 class TrainingSetAdmin(admin.ModelAdmin):
-    list_display = ("name", "collection", "token_count", "created_at")
+    list_display = ("name", "collection", "token_count", "share", "created_at")
     list_filter = ("collection",)
     search_fields = ("name", "collection__slug")
-    readonly_fields = ("token_count", "stats", "data_version", "created_at")
-    filter_horizontal = ()
-    raw_id_fields = ("collection",)
-    exclude = ("tokens",)
+    readonly_fields = (
+        "collection",
+        "filter_spec",
+        "token_count",
+        "stats_comparison",
+        "data_version",
+        "created_at",
+    )
+    exclude = ("tokens", "stats")
+
+    def get_urls(self):
+        build = path(
+            "build/",
+            self.admin_site.admin_view(self.build_view),
+            name="collections_app_trainingset_build",
+        )
+        return [build, *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A training set is only ever built from filters, never typed in by hand.
+        return redirect("admin:collections_app_trainingset_build")
+
+    def build_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = TrainingSetBuildForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                training_set, warnings = build_training_set(
+                    data["collection"], data["name"], data["spec"]
+                )
+            except SubsetError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Built {training_set}: {training_set.token_count} tokens.",
+                    messages.SUCCESS,
+                )
+                for warning in warnings:
+                    self.message_user(request, warning, messages.WARNING)
+                return redirect(
+                    reverse("admin:collections_app_trainingset_change", args=[training_set.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Build a training set",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/collections_app/trainingset/build.html", context)
+
+    @admin.display(description="Share of collection")
+    def share(self, obj):
+        share = (obj.stats.get("subset") or {}).get("share_of_collection")
+        return f"{100 * share:.1f}%" if share is not None else "—"
+
+    @admin.display(description="Subset vs collection")
+    def stats_comparison(self, obj):
+        subset, whole = obj.stats.get("subset") or {}, obj.stats.get("collection") or {}
+        rows = [
+            ("Tokens", subset.get("tokens"), whole.get("tokens")),
+            ("Sold tokens", subset.get("sold_tokens"), whole.get("sold_tokens")),
+        ]
+        for key in ("median", "mean", "min", "max"):
+            rows.append(
+                (
+                    f"Price USD, {key}",
+                    (subset.get("price_usd") or {}).get(key, "—"),
+                    (whole.get("price_usd") or {}).get(key, "—"),
+                )
+            )
+        for key in ("median", "mean"):
+            rows.append(
+                (
+                    f"Rarity score, {key}",
+                    (subset.get("rarity_score") or {}).get(key, "—"),
+                    (whole.get("rarity_score") or {}).get(key, "—"),
+                )
+            )
+        body = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", rows)
+        funnel = format_html_join(
+            "",
+            "<li>{}: {}</li>",
+            ((s["step"], s["remaining"]) for s in obj.stats.get("funnel", [])),
+        )
+        warnings = format_html_join(
+            "", "<li>{}</li>", ((w,) for w in obj.stats.get("warnings", []))
+        )
+        return format_html(
+            "<table><thead><tr><th></th><th>Subset</th><th>Collection</th></tr></thead>"
+            "<tbody>{}</tbody></table><p>Filters, in order:</p><ol>{}</ol>{}",
+            body,
+            funnel,
+            format_html("<p>Warnings:</p><ul>{}</ul>", warnings) if warnings else "",
+        )

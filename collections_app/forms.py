@@ -1,0 +1,188 @@
+from django import forms
+from django.db.models import F
+
+from .models import Trait
+from .subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
+
+# key: (label, field, descending). Price sorts list priced tokens only, so PostgreSQL can walk
+# the (collection, last_sale_usd) index instead of sorting the whole collection.
+SORTS = {
+    "rarity": ("Rarest first", "rarity_rank", False),
+    "openrarity": ("Rarest (OpenRarity)", "ic_rank", False),
+    "price_desc": ("Priciest first (sold)", "last_sale_usd", True),
+    "price_asc": ("Cheapest first (sold)", "last_sale_usd", False),
+    "number": ("Token number", None, False),
+}
+# A trait filter matching fewer tokens than this share of the collection is applied first.
+SELECTIVE_SHARE = 0.1
+
+
+class TraitIdsField(forms.TypedMultipleChoiceField):
+    """Trait ids; any id is accepted (the list offered may be capped) and checked later."""
+
+    def valid_value(self, value):
+        return True
+
+
+class TokenFilterForm(forms.Form):
+    """The collection page's token grid filters (GET). An invalid field is ignored, not fatal."""
+
+    trait = TraitIdsField(coerce=int, required=False, label="Traits")
+    min_usd = forms.DecimalField(required=False, min_value=0, label="Min price (USD)")
+    max_usd = forms.DecimalField(required=False, min_value=0, label="Max price (USD)")
+    max_rank = forms.IntegerField(required=False, min_value=1, label="Rarity rank up to")
+    sold = forms.BooleanField(required=False, label="Sold only")
+    sort = forms.ChoiceField(
+        choices=[(k, label) for k, (label, *_) in SORTS.items()], required=False, label="Sort by"
+    )
+
+    def __init__(self, data, collection):
+        super().__init__(data)
+        self.collection = collection
+
+    @property
+    def values(self) -> dict:
+        """The fields that validated (Django keeps them even when others did not)."""
+        self.is_valid()
+        return self.cleaned_data
+
+    @property
+    def ordering(self) -> str:
+        return self.values.get("sort") or "rarity"
+
+    @property
+    def narrows(self) -> bool:
+        """Whether the grid shows fewer tokens than the whole collection."""
+        values = self.values
+        return (
+            bool(values.get("trait"))
+            or self.ordering.startswith("price")
+            or any(
+                values.get(k) not in (None, False, "")
+                for k in ("min_usd", "max_usd", "max_rank", "sold")
+            )
+        )
+
+    def exact_count(self, total, selected_traits, multi_valued_types):
+        """The number of matching tokens when it is known without counting, else None.
+
+        Needs fresh analytics (``total`` and Trait.count then match the rows). Known: no
+        filter at all, or only values of one trait type, which no token holds twice over.
+        """
+        values = self.values
+        if total is None:
+            return None
+        if not self.narrows:
+            return total
+        others = self.ordering.startswith("price") or any(
+            values.get(k) not in (None, False, "")
+            for k in ("min_usd", "max_usd", "max_rank", "sold")
+        )
+        types = {t.trait_type for t in selected_traits}
+        if others or len(types) != 1:
+            return None
+        if len(selected_traits) > 1 and types & set(multi_valued_types):
+            return None
+        return sum(t.count for t in selected_traits)
+
+    def selected_traits(self) -> list[Trait]:
+        ids = self.values.get("trait")
+        if not ids:
+            return []
+        return list(Trait.objects.filter(collection=self.collection, pk__in=ids))
+
+    def apply(self, queryset, selected_traits, total=None):
+        """Filter and order ``queryset``; ``total`` (tokens in the collection) guides the plan."""
+        data = self.values
+        by_type: dict[str, list[Trait]] = {}
+        for trait in selected_traits:
+            by_type.setdefault(trait.trait_type, []).append(trait)
+        queryset = filter_by_traits(
+            queryset, {t: [trait.pk for trait in traits] for t, traits in by_type.items()}
+        )
+        if data.get("min_usd") is not None:
+            queryset = queryset.filter(last_sale_usd__gte=data["min_usd"])
+        if data.get("max_usd") is not None:
+            queryset = queryset.filter(last_sale_usd__lte=data["max_usd"])
+        _label, field, descending = SORTS[self.ordering]
+        if data.get("max_rank"):
+            rank_field = RANK_FIELDS["openrarity" if self.ordering == "openrarity" else "rarity"]
+            queryset = queryset.filter(**{f"{rank_field}__lte": data["max_rank"]})
+        if data.get("sold"):
+            queryset = queryset.filter(last_sale_amount__isnull=False)
+        if self.ordering.startswith("price"):
+            queryset = queryset.filter(last_sale_usd__isnull=False)
+        if field is None:
+            return queryset.order_by("token_number", "token_id")
+        # At most this many tokens can match the trait filter (the rarest selected type).
+        matches = min((sum(t.count for t in traits) for traits in by_type.values()), default=None)
+        key = F(field)
+        if matches is not None and total and matches < SELECTIVE_SHARE * total:
+            # A rare trait: walking the sort index would visit most of the collection to find
+            # a page of matches, so hide the index (``+ 0``) and let PostgreSQL fetch the few
+            # matching tokens through the trait index, then sort them.
+            key = F(field) + 0
+        order = key.desc() if descending else key.asc(nulls_last=True)
+        return queryset.order_by(order, "token_number", "token_id")
+
+
+class TrainingSetBuildForm(forms.Form):
+    """Admin form that builds a TrainingSet through subsets.build_training_set."""
+
+    collection = forms.ModelChoiceField(queryset=None)
+    name = forms.CharField(max_length=200)
+    top_price_pct = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=100,
+        label="Top % by price",
+        help_text="Of the sold tokens (the original project used 15).",
+    )
+    top_rarity_pct = forms.FloatField(
+        required=False, min_value=0.01, max_value=100, label="Top % by rarity"
+    )
+    rarity_metric = forms.ChoiceField(
+        choices=[("rarity", "rarity.tools"), ("openrarity", "OpenRarity")], initial="rarity"
+    )
+    min_rarity_rank = forms.IntegerField(required=False, min_value=1)
+    max_rarity_rank = forms.IntegerField(required=False, min_value=1)
+    include_traits = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One TYPE=VALUE per line. Values of one type are alternatives; types combine.",
+    )
+    exclude_traits = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One TYPE=VALUE per line.",
+    )
+    sold_only = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        from .models import Collection
+
+        super().__init__(*args, **kwargs)
+        self.fields["collection"].queryset = Collection.objects.order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        try:
+            spec = SubsetSpec(
+                top_price_pct=data.get("top_price_pct"),
+                top_rarity_pct=data.get("top_rarity_pct"),
+                rarity_metric=data.get("rarity_metric") or "rarity",
+                min_rarity_rank=data.get("min_rarity_rank"),
+                max_rarity_rank=data.get("max_rarity_rank"),
+                include_traits=_traits(data.get("include_traits")),
+                exclude_traits=_traits(data.get("exclude_traits")),
+                sold_only=bool(data.get("sold_only")),
+            )
+            spec.validate()
+        except SubsetError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        data["spec"] = spec
+        return data
+
+
+def _traits(text):
+    return [parse_trait(line) for line in (text or "").splitlines() if line.strip()]
