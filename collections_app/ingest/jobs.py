@@ -24,11 +24,12 @@ class JobCancelled(Exception):
     """Someone cancelled the job in the admin; the runner stops after its current batch."""
 
 
-def commit_progress(job, *, cursor=None, done=0, failures=(), pages=1):
+def commit_progress(job, *, cursor=None, done=0, failures=(), failed=None, pages=1):
     """Record one committed batch. Call inside the batch's own ``transaction.atomic()``.
 
     ``failures`` are dicts ``{item, reason, imported}``: every one counts as a failed item
-    (``imported`` says whether the token landed anyway, e.g. without its image).
+    (``imported`` says whether the token landed anyway, e.g. without its image), unless
+    ``failed`` gives another count (sale events are listed but are not token items).
     Sets ``job.status`` from the row, so the runner sees a cancellation after the commit.
     """
     row = IngestJob.objects.select_for_update().get(pk=job.pk)
@@ -36,7 +37,7 @@ def commit_progress(job, *, cursor=None, done=0, failures=(), pages=1):
         row.cursor = cursor
     row.pages_done += pages
     row.items_done += done
-    row.items_failed += len(failures)
+    row.items_failed += len(failures) if failed is None else failed
     if failures:
         row.errors = (list(row.errors) + list(failures))[-MAX_ERRORS_KEPT:]
     row.heartbeat_at = timezone.now()
@@ -113,13 +114,15 @@ class JobBusy(Exception):
     """Another live runner holds the job this command would continue."""
 
 
-def start_job(kind, params, collection=None):
+def start_job(kind, params, collection=None, resume_failed=False):
     """(job, resumed): continue an unfinished job with the same params, or create one.
 
     Used by the management commands: a command killed mid-run and started again with the
-    same arguments picks up the job where its last committed batch left it.
+    same arguments picks up the job where its last committed batch left it. With
+    ``resume_failed``, a job that failed (the API was down past every retry) continues too.
     """
-    candidates = IngestJob.objects.filter(kind=kind, status__in=IngestJob.ACTIVE)
+    statuses = [*IngestJob.ACTIVE, *([IngestJob.Status.FAILED] if resume_failed else [])]
+    candidates = IngestJob.objects.filter(kind=kind, status__in=statuses)
     if collection is not None:
         candidates = candidates.filter(collection=collection)
     for candidate in candidates.order_by("-created_at"):
@@ -145,6 +148,9 @@ def take_over(job):
     """
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().get(pk=job.pk)
+        if job.status == IngestJob.Status.FAILED:
+            job.status, job.finished_at = IngestJob.Status.QUEUED, None
+            job.save(update_fields=["status", "finished_at"])
         if job.status == IngestJob.Status.RUNNING:
             alive = owner_is_alive(job)
             stale = not job.heartbeat_at or timezone.now() - job.heartbeat_at > STALE_AFTER

@@ -31,6 +31,12 @@ RETRY_STATUSES = {500, 502, 503, 504, 520, 522, 524}
 MAX_RETRY_AFTER = 300.0
 NFT_PAGE_LIMIT = 200  # the v2 maximum for /collection/{slug}/nfts
 EVENT_PAGE_LIMIT = 50  # the v2 maximum for /events/...
+PERMANENT_REQUEST_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.TooManyRedirects,
+)
 USER_AGENT = "non-fungible-fakes/1 (+https://github.com/non-fungible-fakes)"
 
 
@@ -207,7 +213,9 @@ class OpenSeaClient:
                 self.requests_sent += 1
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except PERMANENT_REQUEST_ERRORS as exc:
+                raise OpenSeaError(self.redact(f"{label}: {type(exc).__name__}: {exc}")) from None
+            except requests.RequestException as exc:  # timeouts, resets, broken chunking
                 failures += 1
                 problem = f"{type(exc).__name__}"
             else:
@@ -220,7 +228,7 @@ class OpenSeaClient:
                     if throttles > self.max_throttles:
                         raise OpenSeaError(f"{label}: still throttled after {throttles} tries", 429)
                     delay = delay if delay is not None else self._backoff(throttles)
-                    log.info("OpenSea throttled %s; waiting %.2fs", label, delay)
+                    log.debug("OpenSea throttled %s; waiting %.2fs", label, delay)
                     if paced:
                         self.bucket.hold_off(delay)
                     else:
@@ -239,7 +247,7 @@ class OpenSeaClient:
                     self.redact(f"{label}: {problem} after {failures} attempts"),
                 )
             delay = self._backoff(failures)
-            log.info("OpenSea %s on %s; retry %d in %.2fs", problem, label, failures, delay)
+            log.debug("OpenSea %s on %s; retry %d in %.2fs", problem, label, failures, delay)
             self._count_retry()
             time.sleep(delay)
 
