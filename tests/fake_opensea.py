@@ -2,13 +2,13 @@
 
 It serves the endpoints the collector uses, in the shapes the real API returns::
 
-    GET /api/v2/collections/{slug}                          collection (total_supply, payment_tokens)
-    GET /api/v2/collections/{slug}/stats                    {"total": {...}, "intervals": [...]}
-    GET /api/v2/collection/{slug}/nfts?limit=&next=         {"nfts": [...], "next": cursor}
-    GET /api/v2/chain/{chain}/contract/{addr}/nfts/{id}     {"nft": {... traits, owners ...}}
-    GET /api/v2/events/collection/{slug}?event_type=sale    {"asset_events": [...], "next": cursor}
-    GET /api/v2/traits/{slug}                               {"categories": ..., "counts": ...}
-    GET /images/{slug}/{id}.png                             the image bytes
+    GET /api/v2/collections/{slug}                        collection, total_supply, payment_tokens
+    GET /api/v2/collections/{slug}/stats                  {"total": {...}, "intervals": [...]}
+    GET /api/v2/collection/{slug}/nfts?limit=&next=       {"nfts": [...], "next": cursor}
+    GET /api/v2/chain/{chain}/contract/{addr}/nfts/{id}   {"nft": {... traits, owners ...}}
+    GET /api/v2/events/collection/{slug}?event_type=sale  {"asset_events": [...], "next": cursor}
+    GET /api/v2/traits/{slug}                             {"categories": ..., "counts": ...}
+    GET /images/{slug}/{id}.png                           the image bytes
 
 with opaque, tamper-checked cursors, an optional required ``X-API-KEY``, and faults to inject:
 random 5xx (``error_rate``), random 429 with ``Retry-After`` (``throttle_rate``), a server-side
@@ -23,6 +23,7 @@ needed. Usage::
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -231,7 +232,7 @@ class FakeCollection:
             for t in token.metadata["traits"]:
                 counts.setdefault(t["trait_type"], Counter())[t["value"]] += 1
         return {
-            "categories": {name: "string" for name in counts},
+            "categories": dict.fromkeys(counts, "string"),
             "counts": {name: dict(values) for name, values in counts.items()},
         }
 
@@ -370,10 +371,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API
     api = None  # set per server
 
-    def log_message(self, format, *args):  # noqa: A002 (the stdlib's name)
+    def log_message(self, format, *args):
         pass
 
-    def do_GET(self):  # noqa: N802 (the stdlib's name)
+    def do_GET(self):
         api = self.api
         parts = urlsplit(self.path)
         segments = [s for s in parts.path.split("/") if s]
@@ -403,7 +404,9 @@ class _Handler(BaseHTTPRequestHandler):
             if rest[2:] == ["stats"]:
                 return self.send_json(200, c.stats_object())
         if rest == ["collection", c.slug, "nfts"]:
-            return self.page(query, "nfts", NFT_PAGE_MAX, c.tokens, lambda t: c.nft_summary(t, base))
+            return self.page(
+                query, "nfts", NFT_PAGE_MAX, c.tokens, lambda t: c.nft_summary(t, base)
+            )
         if rest == ["events", "collection", c.slug]:
             if query.get("event_type", "sale") != "sale":
                 return self.send_json(200, {"asset_events": [], "next": None})
@@ -459,10 +462,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and left
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)  # unless the client timed out and left
 
 
 def main():
@@ -483,10 +484,8 @@ def main():
     collection = FakeCollection.from_demo(size=args.size, slug=args.slug)
     with FakeOpenSea(collection, error_rate=args.error_rate, rate_limit=args.rate_limit) as api:
         print(f"Fake OpenSea API for {args.slug} at {api.url}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class ArchiveIndex:
 
     path: str
     members: dict = field(default_factory=dict)  # token id -> ZipInfo
-    failures: list = field(default_factory=list)
+    problems: dict = field(default_factory=dict)  # token id -> why its member is refused
+    failures: list = field(default_factory=list)  # members that are no token at all
     top_folders: set = field(default_factory=set)
 
 
@@ -165,21 +166,22 @@ def scan_archive(path, kind):
         if info.is_dir() or _JUNK.search(name):
             continue
         problem, token_id = _check_member(info, kind)
+        if problem and token_id is None:
+            index.failures.append({"item": name, "reason": problem, "imported": False})
+            continue
         if problem:
-            index.failures.append({"item": token_id or name, "reason": problem, "imported": False})
+            index.problems[token_id] = problem
             continue
         parts = name.split("/")
         if len(parts) == 2:
             index.top_folders.add(parts[0])
         seen.setdefault(token_id, []).append(info)
     for token_id, members in seen.items():
-        if len(members) == 1:
-            index.members[token_id] = members[0]
-        else:
+        if token_id in index.problems or len(members) > 1:
             names = ", ".join(m.filename for m in members[:5])
-            index.failures.append(
-                {"item": token_id, "reason": f"duplicate {kind} files: {names}", "imported": False}
-            )
+            index.problems[token_id] = f"duplicate {kind} files: {names}"
+        else:
+            index.members[token_id] = members[0]
     return index
 
 
@@ -187,17 +189,17 @@ def _check_member(info, kind):
     """(problem, token_id): problem is None for a member we will read."""
     name = info.filename
     if _unsafe(name):
-        return f"unsafe path {name!r} refused (zip slip)", None
+        return "unsafe path refused (zip slip)", None
     if stat.S_ISLNK(info.external_attr >> 16):
-        return f"{name}: symbolic links are refused", None
+        return "symbolic links are refused", None
     parts = name.split("/")
     if len(parts) > 2:
-        return f"{name}: nested deeper than one top folder", None
+        return "nested deeper than one top folder", None
     stem, ext = os.path.splitext(parts[-1])
     ext = ext.lower()
     token_id = str(int(stem)) if stem.isdigit() and len(stem) <= 78 else None
     if token_id is None:
-        return f"{name}: file name is not a token id", None
+        return "file name is not a token id", None
     if info.flag_bits & 0x1:
         return f"{name}: encrypted members are refused", token_id
     if kind == "images" and ext not in EXTENSION_FORMATS:
@@ -222,12 +224,13 @@ def _read_member(archive, info):
 
 
 def derive_slug(images_source, index=None):
+    """``cryptopunks_archive.zip`` -> ``cryptopunks``; else the zip's one top folder; else ""."""
     name = PurePosixPath(urlsplit(str(images_source)).path).name
-    for suffix in ("_archive.zip", ".zip"):
-        if name.endswith(suffix):
-            candidate = slugify(name.removesuffix(suffix))
-            if candidate:
-                return candidate
+    stem = name.removesuffix("_archive.zip") if name.endswith("_archive.zip") else ""
+    if not stem and name.endswith(".zip") and not name.startswith("_"):
+        stem = name.removesuffix(".zip")
+    if slugify(stem):
+        return slugify(stem)
     if index and len(index.top_folders) == 1:
         return slugify(next(iter(index.top_folders)))
     return ""
@@ -269,7 +272,13 @@ def import_archive(images_source, metadata_source, *, slug=None, job=None, on_pr
         if job is not None and job.collection_id != collection.pk:
             IngestJob.objects.filter(pk=job.pk).update(collection=collection)
             job.collection = collection
-        token_ids = sorted(set(images.members) | set(metadata.members), key=int)
+        token_ids = sorted(
+            set(images.members)
+            | set(metadata.members)
+            | set(images.problems)
+            | set(metadata.problems),
+            key=int,
+        )
         failures = images.failures + metadata.failures
         if job is not None:
             set_expected(job, len(token_ids) + len(failures))
@@ -278,7 +287,7 @@ def import_archive(images_source, metadata_source, *, slug=None, job=None, on_pr
             failures = []  # reported by the run that got this far
         todo = [t for t in token_ids if int(t) > start_after]
         with zipfile.ZipFile(images_path) as izip, zipfile.ZipFile(meta_path) as mzip:
-            batches = _batches(todo, images.members, metadata.members, izip, mzip)
+            batches = _batches(todo, images, metadata, izip, mzip)
             counts = import_items(
                 collection, batches, job=job, on_progress=on_progress, failures=failures
             )
@@ -294,23 +303,21 @@ def import_archive(images_source, metadata_source, *, slug=None, job=None, on_pr
     )
 
 
-def _batches(token_ids, image_members, meta_members, izip, mzip):
+def _batches(token_ids, images, metadata, izip, mzip):
     for start in range(0, len(token_ids), BATCH_SIZE):
         batch = []
         for token_id in token_ids[start : start + BATCH_SIZE]:
             item = RawItem(token_id=token_id)
-            for archive, members, attr in (
-                (izip, image_members, "image"),
-                (mzip, meta_members, "metadata"),
-            ):
-                info = members.get(token_id)
-                if info is None:
-                    continue
-                try:
-                    setattr(item, attr, _read_member(archive, info))
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                    setattr(item, f"{attr}_problem", f"{attr} member is corrupt: {exc}")
-            if item.image is None and not item.image_problem and token_id in meta_members:
+            for archive, index, attr in ((izip, images, "image"), (mzip, metadata, "metadata")):
+                info = index.members.get(token_id)
+                if token_id in index.problems:
+                    setattr(item, f"{attr}_problem", index.problems[token_id])
+                elif info is not None:
+                    try:
+                        setattr(item, attr, _read_member(archive, info))
+                    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                        setattr(item, f"{attr}_problem", f"{attr} member is corrupt: {exc}")
+            if item.image is None and not item.image_problem:
                 item.image_problem = "no image in the images archive"
             batch.append(item)
         yield batch
