@@ -250,6 +250,8 @@ class FakeOpenSea:
         retry_after="1",
         rate_limit=None,
         bursts=(),
+        throttle_first=0,
+        slow_first=0,
         slow_rate=0.0,
         slow_seconds=0.0,
         latency=0.0,
@@ -265,6 +267,8 @@ class FakeOpenSea:
         self.retry_after = retry_after
         self.rate_limit = rate_limit
         self.bursts = list(bursts)  # (first API request number, how many 503s in a row)
+        self.throttle_first = throttle_first  # the first N API requests get a 429
+        self.slow_first = slow_first  # the first N API requests take slow_seconds
         self.slow_rate = slow_rate
         self.slow_seconds = slow_seconds
         self.latency = latency
@@ -278,6 +282,7 @@ class FakeOpenSea:
         self.stats = Counter()
         self.api_times = []  # monotonic time of every API request, answered or not
         self.keys_seen = Counter()
+        self.nft_cursors = []  # the ``next`` of every NFT page request (None: the first page)
         self.server = None
         self.thread = None
 
@@ -340,6 +345,9 @@ class FakeOpenSea:
                 if len(self._recent) > self.rate_limit:
                     self.stats["rate_limited"] += 1
                     return 429, {"Retry-After": "1"}, {"detail": "Request was throttled."}
+            if number < self.throttle_first:
+                self.stats["injected_429"] += 1
+                return 429, {"Retry-After": self.retry_after}, {"detail": "Request was throttled."}
             for first, length in self.bursts:
                 if first <= number < first + length:
                     self.stats["burst_503"] += 1
@@ -352,7 +360,7 @@ class FakeOpenSea:
             if roll < self.error_rate + self.throttle_rate:
                 self.stats["injected_429"] += 1
                 return 429, {"Retry-After": self.retry_after}, {"detail": "Request was throttled."}
-            slow = self._rng.random() < self.slow_rate
+            slow = number < self.slow_first or self._rng.random() < self.slow_rate
         if slow:
             self.stats["slow"] += 1
             time.sleep(self.slow_seconds)
@@ -434,6 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunk = items[offset : offset + limit]
         more = offset + limit < len(items)
         self.api.stats[f"{key}_pages"] += 1
+        if key == "nfts":
+            self.api.nft_cursors.append(query.get("next"))
         next_cursor = self.api.make_cursor(key, offset + limit) if more else None
         return self.send_json(200, {key: [render(i) for i in chunk], "next": next_cursor})
 

@@ -100,9 +100,9 @@ class OpenSeaClient:
         rate=None,
         pool_size=None,
         timeout=(5.0, 30.0),
-        max_retries=6,
+        max_retries=None,
         max_throttles=30,
-        backoff_base=0.5,
+        backoff_base=None,
         backoff_cap=30.0,
         max_image_bytes=None,
     ):
@@ -112,9 +112,9 @@ class OpenSeaClient:
         self._api_key = api_key or ""
         self.bucket = TokenBucket(rate or settings.OPENSEA_RATE_LIMIT)
         self.timeout = timeout
-        self.max_retries = max_retries
+        self.max_retries = settings.OPENSEA_MAX_RETRIES if max_retries is None else max_retries
         self.max_throttles = max_throttles
-        self.backoff_base = backoff_base
+        self.backoff_base = backoff_base or settings.OPENSEA_BACKOFF_SECONDS
         self.backoff_cap = backoff_cap
         self.max_image_bytes = max_image_bytes or settings.INGEST_MAX_IMAGE_BYTES
         self.requests_sent = 0
