@@ -12,7 +12,8 @@ It serves the endpoints the collector uses, in the shapes the real API returns::
 
 with opaque, tamper-checked cursors, an optional required ``X-API-KEY``, and faults to inject:
 random 5xx (``error_rate``), random 429 with ``Retry-After`` (``throttle_rate``), a server-side
-rate limit answered with 429, bursts of 503s, slow answers, broken images, missing details.
+rate limit answered with 429, bursts of 503s, slow answers, broken images, details that are
+missing (404) or keep failing (503).
 
 The data comes from the synthetic demo collection, so nothing outside the repository is
 needed. Usage::
@@ -258,6 +259,7 @@ class FakeOpenSea:
         image_error_rate=0.0,
         corrupt_images=(),
         missing_details=(),
+        failing_details=(),
         seed=1,
     ):
         self.collection = collection
@@ -274,7 +276,8 @@ class FakeOpenSea:
         self.latency = latency
         self.image_error_rate = image_error_rate
         self.corrupt_images = {str(t) for t in corrupt_images}
-        self.missing_details = {str(t) for t in missing_details}
+        self.missing_details = {str(t) for t in missing_details}  # 404, for good
+        self.failing_details = {str(t) for t in failing_details}  # 503, for as long as it runs
         self._rng = random.Random(seed)
         self._secret = hashlib.sha256(f"cursor-secret-{seed}".encode()).digest()
         self._lock = threading.Lock()
@@ -423,6 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
             token = c.token(rest[5]) if rest[3].lower() == c.contract else None
             if token is None or rest[5] in api.missing_details:
                 return self.send_json(404, {"errors": [f"NFT {rest[5]} not found"]})
+            if rest[5] in api.failing_details:
+                return self.send_json(503, {"detail": "Service Unavailable"})
             api.stats["detail_requests"] += 1
             return self.send_json(200, {"nft": c.nft_detail(token, base)})
         if rest == ["traits", c.slug]:

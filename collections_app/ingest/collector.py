@@ -6,8 +6,10 @@ on bounded thread pools while the next page is already being fetched; a page is 
 one transaction together with the job's cursor, so a killed worker or command resumes at the
 first uncommitted page and the (collection, token_id) upsert makes redoing a page harmless.
 Per-token failures (a 404 detail, an image that stays broken) are recorded with their reason
-and the rest of the page lands. At the end the stored count is reconciled with the supply
-OpenSea reports.
+and the rest of the page lands. A detail call that still fails after every retry (server errors,
+timeouts) is no verdict on its token: the page is not committed and the job stops with a
+resumable failure, so no token is ever written off for a passing outage. At the end the stored
+count is reconciled with the supply OpenSea reports.
 
 ``IngestJob.cursor`` reads ``nfts:<api cursor>``, ``sales:<api cursor>`` or ``done:``.
 """
@@ -341,6 +343,9 @@ class OpenSeaIngest:
             try:
                 record = record_from_v2_nft(detail.result(), collection_name=self.collection.name)
             except OpenSeaError as exc:
+                if exc.transient:
+                    # Not a verdict on the token: stop before committing, resume redoes the page.
+                    raise
                 failures.append({"item": token_id, "reason": f"details: {exc}", "imported": False})
                 if image:
                     image.cancel()
@@ -379,15 +384,21 @@ class OpenSeaIngest:
 
     # -- Sales ---------------------------------------------------------------------------------
     def collect_sales(self, cursor):
-        while True:
-            if self.deadline.passed:
-                return False
-            page = self.client.sale_events_page(self.collection.slug, cursor)
-            next_cursor = format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
-            self.commit_sales(page.items, next_cursor)
-            if not page.next:
-                return True
-            cursor = page.next
+        """Page through the sale events; the next page is fetched while this one commits."""
+        slug = self.collection.slug
+        with ThreadPoolExecutor(1, thread_name_prefix="os-events") as fetcher:
+            upcoming = fetcher.submit(self.client.sale_events_page, slug, cursor)
+            while True:
+                page = upcoming.result()
+                if page.next and not self.deadline.passed:
+                    upcoming = fetcher.submit(self.client.sale_events_page, slug, page.next)
+                next_cursor = format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
+                self.commit_sales(page.items, next_cursor)
+                if not page.next:
+                    return True
+                if self.deadline.passed:
+                    upcoming.cancel()
+                    return False
 
     def commit_sales(self, events, next_cursor):
         parsed, failures = [], []
@@ -414,7 +425,6 @@ class OpenSeaIngest:
                 self.collection.bump_data_version()
             commit_progress(self.job, cursor=next_cursor, failures=failures, failed=0)
         check_cancelled(self.job)
-        heartbeat(self.job)
         if self.on_progress:
             self.on_progress(self.job)
 

@@ -41,11 +41,17 @@ USER_AGENT = "non-fungible-fakes/1 (+https://github.com/non-fungible-fakes)"
 
 
 class OpenSeaError(Exception):
-    """A request failed for good; the message is safe to store and show (no key in it)."""
+    """A request failed; the message is safe to store and show (no key in it).
 
-    def __init__(self, message, status=None):
+    ``transient`` is True when the server kept failing or throttling past every retry: the
+    request may well work later, so the ingest stops (resumably) rather than writing the
+    item off.
+    """
+
+    def __init__(self, message, status=None, transient=False):
         super().__init__(message)
         self.status = status
+        self.transient = transient
 
 
 class NotFound(OpenSeaError):
@@ -226,7 +232,9 @@ class OpenSeaClient:
                     delay = _retry_after(response.headers.get("Retry-After"))
                     response.close()
                     if throttles > self.max_throttles:
-                        raise OpenSeaError(f"{label}: still throttled after {throttles} tries", 429)
+                        raise OpenSeaError(
+                            f"{label}: still throttled after {throttles} tries", 429, transient=True
+                        )
                     delay = delay if delay is not None else self._backoff(throttles)
                     log.debug("OpenSea throttled %s; waiting %.2fs", label, delay)
                     if paced:
@@ -244,7 +252,7 @@ class OpenSeaClient:
                 problem = f"HTTP {status}"
             if failures > self.max_retries:
                 raise OpenSeaError(
-                    self.redact(f"{label}: {problem} after {failures} attempts"),
+                    self.redact(f"{label}: {problem} after {failures} attempts"), transient=True
                 )
             delay = self._backoff(failures)
             log.debug("OpenSea %s on %s; retry %d in %.2fs", problem, label, failures, delay)
