@@ -62,7 +62,7 @@ class CollectionAdmin(admin.ModelAdmin):
     def ingest_opensea_view(self, request):
         if not self.has_add_permission(request):
             return redirect("admin:index")
-        form = OpenSeaIngestForm(request.POST or None)
+        form = OpenSeaIngestForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             slug = form.cleaned_data["slug"]
             collection, _ = Collection.objects.get_or_create(
@@ -80,7 +80,10 @@ class CollectionAdmin(admin.ModelAdmin):
     def import_archive_view(self, request):
         if not self.has_add_permission(request):
             return redirect("admin:index")
-        form = ArchiveImportForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST"
+        form = ArchiveImportForm(
+            request.POST if posted else None, request.FILES if posted else None
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             images = data["images_url"] or launch.store_upload(data["images_file"])
