@@ -380,6 +380,9 @@ class FakeOpenSea:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+    # Headers and body go out in two writes; with Nagle's algorithm the second one waits for
+    # the client's delayed ACK, adding 40 ms to every answer that no real server adds.
+    disable_nagle_algorithm = True
     api = None  # set per server
 
     def log_message(self, format, *args):
@@ -493,11 +496,18 @@ def main():
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--slug", default="fake-punks")
+    parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=float, default=None)
+    parser.add_argument("--rate-limit", type=float, default=None, help="answer 429 above it")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per API answer")
     args = parser.parse_args()
-    collection = FakeCollection.from_demo(size=args.size, slug=args.slug)
-    with FakeOpenSea(collection, error_rate=args.error_rate, rate_limit=args.rate_limit) as api:
+    collection = FakeCollection.from_demo(size=args.size, seed=args.seed, slug=args.slug)
+    options = {
+        "error_rate": args.error_rate,
+        "rate_limit": args.rate_limit,
+        "latency": args.latency,
+    }
+    with FakeOpenSea(collection, **options) as api:
         print(f"Fake OpenSea API for {args.slug} at {api.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

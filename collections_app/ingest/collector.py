@@ -53,6 +53,7 @@ from .upsert import TokenUpserter, finalize_collection, write_sales
 log = logging.getLogger(__name__)
 
 PAGES_IN_FLIGHT = 2
+SALES_BATCH = 500  # events per commit: fewer, larger transactions; a resume redoes at most this
 NFTS, SALES, DONE = "nfts", "sales", "done"
 
 
@@ -384,23 +385,34 @@ class OpenSeaIngest:
 
     # -- Sales ---------------------------------------------------------------------------------
     def collect_sales(self, cursor):
-        """Page through the sale events; the next page is fetched while this one commits."""
+        """Page through the sale events, committing every SALES_BATCH events or so.
+
+        Event pages can only be fetched one after another (each names the next), so the next
+        page is fetched while the current batch commits.
+        """
         slug = self.collection.slug
+        events, pages = [], 0
         with ThreadPoolExecutor(1, thread_name_prefix="os-events") as fetcher:
             upcoming = fetcher.submit(self.client.sale_events_page, slug, cursor)
             while True:
                 page = upcoming.result()
-                if page.next and not self.deadline.passed:
+                stop = self.deadline.passed
+                if page.next and not stop:
                     upcoming = fetcher.submit(self.client.sale_events_page, slug, page.next)
-                next_cursor = format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
-                self.commit_sales(page.items, next_cursor)
+                events += page.items
+                pages += 1
+                if not page.next or stop or len(events) >= SALES_BATCH:
+                    next_cursor = (
+                        format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
+                    )
+                    self.commit_sales(events, next_cursor, pages)
+                    events, pages = [], 0
                 if not page.next:
                     return True
-                if self.deadline.passed:
-                    upcoming.cancel()
+                if stop:
                     return False
 
-    def commit_sales(self, events, next_cursor):
+    def commit_sales(self, events, next_cursor, pages=1):
         parsed, failures = [], []
         for event in events:
             if isinstance(event, dict) and event.get("event_type", "sale") != "sale":
@@ -423,7 +435,7 @@ class OpenSeaIngest:
                 write_sales(self.collection, sales)
                 self.describe_last_sales(sales)
                 self.collection.bump_data_version()
-            commit_progress(self.job, cursor=next_cursor, failures=failures, failed=0)
+            commit_progress(self.job, cursor=next_cursor, failures=failures, failed=0, pages=pages)
         check_cancelled(self.job)
         if self.on_progress:
             self.on_progress(self.job)
@@ -478,14 +490,15 @@ def reconcile(job, info):
     return "; ".join(parts) + "."
 
 
-def run_opensea_job(job, *, api_key, deadline=None, on_progress=None):
+def run_opensea_job(job, *, api_key, deadline=None, on_progress=None, client=None):
     """Work on an OpenSea ingest job until it is done or ``deadline`` passes.
 
     Returns True when the job has reached an end (succeeded, partial, failed or cancelled) and
-    False when it stopped at the deadline and should be continued (from its cursor).
+    False when it stopped at the deadline and should be continued (from its cursor). A
+    ``client`` may be passed in (benches read its counters); by default one is made here.
     """
     api_url = job.params.get("api_url") or settings.OPENSEA_API_URL
-    with OpenSeaClient(api_key, api_url) as client:
+    with client or OpenSeaClient(api_key, api_url) as client:
         ingest = OpenSeaIngest(job, client, deadline=deadline, on_progress=on_progress)
         try:
             done = ingest.run()
@@ -508,6 +521,9 @@ def run_opensea_job(job, *, api_key, deadline=None, on_progress=None):
         heartbeat(job)
         return False
     finalize_collection(job.collection)
-    traffic = f" This run sent {client.requests_sent} requests ({client.retries} retries)."
+    traffic = (
+        f" This run made {client.api_requests} API requests and {client.downloads} image "
+        f"downloads ({client.retries} retried)."
+    )
     finish(job, reconcile(job, ingest.info) + traffic)
     return True

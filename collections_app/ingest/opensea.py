@@ -123,7 +123,8 @@ class OpenSeaClient:
         self.backoff_base = backoff_base or settings.OPENSEA_BACKOFF_SECONDS
         self.backoff_cap = backoff_cap
         self.max_image_bytes = max_image_bytes or settings.INGEST_MAX_IMAGE_BYTES
-        self.requests_sent = 0
+        self.api_requests = 0  # paced calls to the API, retries included
+        self.downloads = 0  # image downloads, retries included
         self.retries = 0
         self._count_lock = threading.Lock()
         size = pool_size or settings.OPENSEA_MAX_WORKERS * 2 + 2
@@ -216,7 +217,10 @@ class OpenSeaClient:
             if paced:
                 self.bucket.acquire()
             with self._count_lock:
-                self.requests_sent += 1
+                if paced:
+                    self.api_requests += 1
+                else:
+                    self.downloads += 1
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
             except PERMANENT_REQUEST_ERRORS as exc:

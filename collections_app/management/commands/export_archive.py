@@ -12,7 +12,12 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("outdir", help="a directory (created if needed) or s3://bucket/prefix")
 
+    def say(self, text):
+        if self.verbosity > 0:
+            self.stdout.write(text)
+
     def handle(self, *args, slug, outdir, **options):
+        self.verbosity = options["verbosity"]
         collection = Collection.objects.filter(slug=slug).first()
         if collection is None:
             raise CommandError(f"no collection with slug {slug!r}")
@@ -36,4 +41,4 @@ class Command(BaseCommand):
         job.items_done = summary.tokens
         job.save(update_fields=["items_done"])
         job.finish(summary.message)
-        self.stdout.write(summary.message)
+        self.say(summary.message)

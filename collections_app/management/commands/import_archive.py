@@ -18,7 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("metadata", help="metadata zip: a path or s3://bucket/key")
         parser.add_argument("--slug", default="", help="collection slug (default: from the name)")
 
+    def say(self, text):
+        if self.verbosity > 0:
+            self.stdout.write(text)
+
     def handle(self, *args, images, metadata, slug, **options):
+        self.verbosity = options["verbosity"]
         if slug and slugify(slug) != slug:
             raise CommandError(f"--slug {slug!r} is not a slug (try {slugify(slug)!r})")
         params = {"images": images, "metadata": metadata, "slug": slug}
@@ -42,8 +47,8 @@ class Command(BaseCommand):
             fail(job, f"{type(exc).__name__}: {exc}")
             raise
         finish(job, summary.message)
-        self.stdout.write(f"Job #{job.pk}: {summary.message}")
+        self.say(f"Job #{job.pk}: {summary.message}")
         for error in job.errors[:20]:
-            self.stdout.write(f"  {error['item']}: {error['reason']}")
+            self.say(f"  {error['item']}: {error['reason']}")
         if len(job.errors) > 20:
-            self.stdout.write(f"  ... and {len(job.errors) - 20} more (see the job in the admin)")
+            self.say(f"  ... and {len(job.errors) - 20} more (see the job in the admin)")

@@ -22,7 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default="", help="default: OPENSEA_API_KEY")
         parser.add_argument("--no-sales", action="store_true", help="skip the sale events")
 
+    def say(self, text):
+        if self.verbosity > 0:
+            self.stdout.write(text)
+
     def handle(self, *args, slug, api_url, api_key, no_sales, **options):
+        self.verbosity = options["verbosity"]
         if slugify(slug) != slug.lower():
             raise CommandError(f"{slug!r} is not an OpenSea collection slug")
         api_url = (api_url or settings.OPENSEA_API_URL).rstrip("/")
@@ -51,8 +56,8 @@ class Command(BaseCommand):
             raise CommandError(f"job #{job.pk} failed: {job.message}")
         if job.status == IngestJob.Status.CANCELLED:
             raise CommandError(f"job #{job.pk} was cancelled")
-        self.stdout.write(f"Job #{job.pk} {job.get_status_display().lower()}: {job.message}")
+        self.say(f"Job #{job.pk} {job.get_status_display().lower()}: {job.message}")
         for error in job.errors[:20]:
-            self.stdout.write(f"  {error['item']}: {error['reason']}")
+            self.say(f"  {error['item']}: {error['reason']}")
         if len(job.errors) > 20:
-            self.stdout.write(f"  ... and {len(job.errors) - 20} more (see the job in the admin)")
+            self.say(f"  ... and {len(job.errors) - 20} more (see the job in the admin)")

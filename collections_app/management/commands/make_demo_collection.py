@@ -29,7 +29,12 @@ class Command(BaseCommand):
             help="also write the demo as a seed archive pair into this directory",
         )
 
+    def say(self, text):
+        if self.verbosity > 0:
+            self.stdout.write(text)
+
     def handle(self, *args, slug, size, seed, archive_dir, **options):
+        self.verbosity = options["verbosity"]
         if slugify(slug) != slug:
             raise CommandError(f"--slug {slug!r} is not a slug (try {slugify(slug)!r})")
         if size > 100_000:
@@ -51,9 +56,9 @@ class Command(BaseCommand):
             raise
         message = f"Demo collection {slug}: {counts.written} tokens (seed {seed})"
         job.finish(message)
-        self.stdout.write(message)
+        self.say(message)
         if archive_dir:
             images, metadata = demo.write_demo_archives(
                 archive_dir, slug=slug, size=size, seed=seed
             )
-            self.stdout.write(f"Archives: {images} {metadata}")
+            self.say(f"Archives: {images} {metadata}")
