@@ -278,14 +278,15 @@ class OpenSeaIngest:
     def collect_nfts(self, cursor):
         """Page through the NFTs; True when the last page is committed."""
         pending = deque()
-        more = True
+        more, committed = True, 0
         with (
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-api") as api_pool,
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-img") as image_pool,
         ):
             try:
                 while more or pending:
-                    stop = self.deadline.passed
+                    # Every chunk commits at least one page, however short its time.
+                    stop = self.deadline.passed and committed > 0
                     if more and not stop and len(pending) < PAGES_IN_FLIGHT:
                         page = self.client.nfts_page(self.collection.slug, cursor)
                         pending.append(self.submit_page(page, api_pool, image_pool))
@@ -294,6 +295,7 @@ class OpenSeaIngest:
                     if stop and not pending:
                         return False
                     self.commit_page(pending.popleft())
+                    committed += 1
             except BaseException:
                 for page in pending:  # uncommitted pages are redone on resume
                     for _, detail, image, _ in page.tokens:

@@ -221,9 +221,12 @@ def record_from_v1_asset(data, expected_token_id=None):
         raise ItemError(
             expected_token_id, f"file is named {expected_token_id} but its token_id is {token_id}"
         )
-    metadata = clean_json({k: v for k, v in data.items() if k != RARITY_KEY})
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+    metadata = {k: v for k, v in data.items() if k != RARITY_KEY}
+    dumped = json.dumps(metadata)
+    if len(dumped) > MAX_METADATA_BYTES:
         raise ItemError(token_id, f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
+    if "\\u0000" in dumped:  # rare: only then walk the whole tree
+        metadata = clean_json(metadata)
     contract = (
         metadata.get("asset_contract") if isinstance(metadata.get("asset_contract"), dict) else {}
     )

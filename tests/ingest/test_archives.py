@@ -311,3 +311,17 @@ def test_it_exports_to_a_directory_deterministically(demo_pair, tmp_path):
 def test_it_says_which_collection_is_missing_on_export(tmp_path):
     with pytest.raises(CommandError, match="no collection with slug 'nope'"):
         call_command("export_archive", "nope", str(tmp_path), verbosity=0)
+
+
+def test_it_strips_nul_characters_postgresql_would_refuse(tmp_path):
+    images = write_zip(tmp_path / "n_archive.zip", {"0.png": png_bytes()})
+    metadata = write_zip(
+        tmp_path / "n_metadata_archive.zip",
+        {"0.json": asset(0, name="Nul\u0000Punk", description={"k\u0000": "v\u0000"})},
+    )
+
+    call_command("import_archive", images, metadata, verbosity=0)
+
+    token = Token.objects.get()
+    assert token.name == "NulPunk"
+    assert token.metadata["description"] == {"k": "v"}

@@ -236,3 +236,26 @@ def test_it_resumes_exactly_after_the_command_is_killed():
     assert Sale.objects.count() == len(collection.events)
     assert api.stats["detail_requests"] - details_before == 450 - landed
     assert KEY not in output.stdout + output.stderr
+
+
+@pytest.mark.django_db
+def test_it_works_in_chunks_that_requeue_themselves(
+    fake_collection, fast_client, settings, eager_celery
+):
+    """A task stops after INGEST_CHUNK_SECONDS and sends itself again to go on from the cursor."""
+    from collections_app import tasks
+
+    settings.INGEST_CHUNK_SECONDS = 1
+    settings.OPENSEA_RATE_LIMIT = 250  # a page of 200 details takes about a second
+    collection = Collection.objects.create(slug=SLUG, name="x", source=Collection.Source.OPENSEA)
+    with FakeOpenSea(fake_collection) as api:
+        job = IngestJob.objects.create(
+            kind=IngestJob.Kind.OPENSEA, collection=collection, params={"api_url": api.url}
+        )
+        tasks.ingest_opensea.delay(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == IngestJob.Status.SUCCEEDED, job.message
+    assert job.attempts >= 2  # more than one chunk
+    assert Token.objects.count() == 300
+    assert Sale.objects.count() == len(fake_collection.events)
