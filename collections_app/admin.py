@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from .forms import ArchiveImportForm, OpenSeaIngestForm
 from .ingest import launch
+from .ingest.jobs import JobBusy
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
 
 
@@ -68,9 +69,15 @@ class CollectionAdmin(admin.ModelAdmin):
             collection, _ = Collection.objects.get_or_create(
                 slug=slug, defaults={"name": slug, "source": Collection.Source.OPENSEA}
             )
-            job = launch.queue_opensea_ingest(
-                collection, api_url=form.cleaned_data["api_url"], sales=form.cleaned_data["sales"]
-            )
+            try:
+                job = launch.queue_opensea_ingest(
+                    collection,
+                    api_url=form.cleaned_data["api_url"],
+                    sales=form.cleaned_data["sales"],
+                )
+            except JobBusy as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                return redirect("admin:collections_app_ingestjob_changelist")
             self.message_user(
                 request, format_html("Ingest of {} queued as {}.", slug, _job_link(job))
             )
@@ -96,7 +103,11 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.action(description="Re-ingest from the original source")
     def reingest(self, request, queryset):
         for collection in queryset:
-            job = launch.queue_reingest(collection)
+            try:
+                job = launch.queue_reingest(collection)
+            except JobBusy as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
             if job is None:
                 self.message_user(
                     request,

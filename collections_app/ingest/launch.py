@@ -16,7 +16,7 @@ from django.db import transaction
 from collections_app.models import Collection, IngestJob
 
 from .archives import ArchiveError, archive_names, export_archive, import_archive
-from .jobs import JobCancelled, fail, finish
+from .jobs import JobBusy, JobCancelled, fail, finish
 
 UPLOAD_PREFIX = "uploads/archives"
 
@@ -31,8 +31,14 @@ def _send_after_commit(task, job):
 
 
 def queue_opensea_ingest(collection, *, api_url="", sales=True):
+    """Queue an ingest; JobBusy if one is already under way for this collection."""
     from collections_app import tasks
 
+    active = IngestJob.objects.filter(
+        kind=IngestJob.Kind.OPENSEA, collection=collection, status__in=IngestJob.ACTIVE
+    ).first()
+    if active:
+        raise JobBusy(f"job #{active.pk} is already ingesting {collection.slug}")
     params = {"api_url": api_url, "sales": sales}
     job = IngestJob.objects.create(
         kind=IngestJob.Kind.OPENSEA, collection=collection, params=params

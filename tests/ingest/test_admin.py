@@ -148,3 +148,17 @@ def test_it_offers_the_ingest_buttons_to_admins_only(admin_client, client):
     client.logout()
     response = client.get(reverse("admin:collections_app_collection_ingest_opensea"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_it_will_not_start_a_second_ingest_of_the_same_collection(admin_client):
+    collection = Collection.objects.create(slug="busy", name="Busy", source="opensea")
+    running = IngestJob.objects.create(
+        kind=IngestJob.Kind.OPENSEA, collection=collection, status=IngestJob.Status.RUNNING
+    )
+
+    response = admin_client.post(
+        reverse("admin:collections_app_collection_ingest_opensea"), {"slug": "busy"}, follow=True
+    )
+
+    assert f"Job #{running.pk} is already ingesting busy" in response.content.decode()
+    assert IngestJob.objects.count() == 1
