@@ -10,7 +10,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -62,8 +62,9 @@ class TokenUpserter:
     def upsert(self, records):
         """Write ``records`` in one transaction; returns an :class:`UpsertResult`.
 
-        If the database refuses the batch (a value no source should send, say), the records are
-        retried one by one so that only the offending token is reported and the rest land.
+        If the database refuses the batch's data (a value no source should send, say), the
+        records are retried one by one so that only the offending token is reported and the rest
+        land. Other database errors (a lost connection) are not about a token and propagate.
         """
         result = UpsertResult()
         if not records:
@@ -72,14 +73,14 @@ class TokenUpserter:
             with transaction.atomic():
                 result.token_pks = self._write(records)
                 result.written = [r.token_id for r in records]
-        except DatabaseError:
+        except (DataError, IntegrityError):
             self._trait_ids.clear()  # ids cached inside the rolled-back savepoint may be gone
             for record in records:
                 try:
                     with transaction.atomic():
                         result.token_pks.update(self._write([record]))
                         result.written.append(record.token_id)
-                except DatabaseError as exc:
+                except (DataError, IntegrityError) as exc:
                     self._trait_ids.clear()
                     reason = f"database refused the token: {str(exc).splitlines()[0][:300]}"
                     result.failed.append(ItemError(record.token_id, reason))
