@@ -325,3 +325,23 @@ def test_it_strips_nul_characters_postgresql_would_refuse(tmp_path):
     token = Token.objects.get()
     assert token.name == "NulPunk"
     assert token.metadata["description"] == {"k": "v"}
+
+
+def test_it_stops_after_the_current_batch_when_cancelled(demo_pair, monkeypatch):
+    from collections_app.ingest import archives
+    from collections_app.ingest.jobs import JobCancelled
+
+    monkeypatch.setattr(archives, "BATCH_SIZE", 10)
+    job = IngestJob.objects.create(kind=IngestJob.Kind.ARCHIVE_IMPORT)
+    job.claim()
+
+    def cancel_in_the_admin(job, counts):
+        IngestJob.objects.filter(pk=job.pk).update(status=IngestJob.Status.CANCELLED)
+
+    with pytest.raises(JobCancelled):
+        import_archive(*demo_pair, job=job, on_progress=cancel_in_the_admin)
+
+    job.refresh_from_db()
+    assert job.status == IngestJob.Status.CANCELLED
+    assert Token.objects.count() == 20  # the batch under way when it was cancelled still lands
+    assert job.cursor == "19"
