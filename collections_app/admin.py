@@ -1,13 +1,22 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from .forms import TrainingSetBuildForm
+from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
+from .ingest import launch
+from .ingest.jobs import JobBusy
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
 from .subsets import SubsetError, build_training_set
+
+
+def _job_link(job):
+    url = reverse("admin:collections_app_ingestjob_change", args=[job.pk])
+    return format_html('<a href="{}">job #{}</a>', url, job.pk)
 
 
 @admin.register(Collection)
@@ -22,7 +31,6 @@ class CollectionAdmin(admin.ModelAdmin):
         "analytics_status",
         "is_public",
     )
-    actions = ["recompute_analytics"]
     list_filter = ("source", "chain", "is_public")
     search_fields = ("name", "slug", "contract_address")
     prepopulated_fields = {"slug": ("name",)}
@@ -34,6 +42,100 @@ class CollectionAdmin(admin.ModelAdmin):
         "updated_at",
     )
     exclude = ("analytics",)
+    actions = ["reingest", "export_archives", "recompute_analytics"]
+    change_list_template = "admin/collections_app/collection/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "ingest-opensea/",
+                view(self.ingest_opensea_view),
+                name="collections_app_collection_ingest_opensea",
+            ),
+            path(
+                "import-archive/",
+                view(self.import_archive_view),
+                name="collections_app_collection_import_archive",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _form_page(self, request, form, title, submit):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": title,
+            "submit_label": submit,
+        }
+        return TemplateResponse(request, "admin/collections_app/ingest_form.html", context)
+
+    def ingest_opensea_view(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = OpenSeaIngestForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            slug = form.cleaned_data["slug"]
+            collection, _ = Collection.objects.get_or_create(
+                slug=slug, defaults={"name": slug, "source": Collection.Source.OPENSEA}
+            )
+            try:
+                job = launch.queue_opensea_ingest(
+                    collection,
+                    api_url=form.cleaned_data["api_url"],
+                    sales=form.cleaned_data["sales"],
+                )
+            except JobBusy as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                return redirect("admin:collections_app_ingestjob_changelist")
+            self.message_user(
+                request, format_html("Ingest of {} queued as {}.", slug, _job_link(job))
+            )
+            return redirect("admin:collections_app_ingestjob_change", job.pk)
+        return self._form_page(request, form, "Ingest from OpenSea", "Start ingest")
+
+    def import_archive_view(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        posted = request.method == "POST"
+        form = ArchiveImportForm(
+            request.POST if posted else None, request.FILES if posted else None
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            images = data["images_url"] or launch.store_upload(data["images_file"])
+            metadata = data["metadata_url"] or launch.store_upload(data["metadata_file"])
+            job = launch.queue_archive_import(images, metadata, slug=data["slug"])
+            self.message_user(request, format_html("Import queued as {}.", _job_link(job)))
+            return redirect("admin:collections_app_ingestjob_change", job.pk)
+        return self._form_page(request, form, "Import archive", "Start import")
+
+    @admin.action(description="Re-ingest from the original source")
+    def reingest(self, request, queryset):
+        for collection in queryset:
+            try:
+                job = launch.queue_reingest(collection)
+            except JobBusy as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            if job is None:
+                self.message_user(
+                    request,
+                    f"{collection.slug}: its source cannot be fetched again (an uploaded "
+                    "archive); use Import archive.",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(request, format_html("{}: {}", collection.slug, _job_link(job)))
+
+    @admin.action(description="Export archive (images + metadata zips)")
+    def export_archives(self, request, queryset):
+        for collection in queryset:
+            job = launch.queue_archive_export(collection)
+            self.message_user(
+                request, format_html("{}: export queued as {}", collection.slug, _job_link(job))
+            )
 
     @admin.display(description="Analytics")
     def analytics_status(self, obj):
@@ -89,6 +191,7 @@ class TokenAdmin(admin.ModelAdmin):
     list_select_related = ("collection",)
     raw_id_fields = ("collection",)
     readonly_fields = (
+        "image_preview",
         "image_sha256",
         "image_size",
         "image_width",
@@ -103,6 +206,15 @@ class TokenAdmin(admin.ModelAdmin):
         "updated_at",
     )
     inlines = [TokenTraitInline, SaleInline]
+
+    @admin.display(description="Image")
+    def image_preview(self, token):
+        if not token.image:
+            return "-"
+        return format_html(
+            '<img src="{}" width="128" height="128" style="image-rendering: pixelated" alt="">',
+            token.image.url,
+        )
 
 
 @admin.register(Trait)
@@ -123,6 +235,21 @@ class SaleAdmin(admin.ModelAdmin):
     list_select_related = ("token", "collection")
 
 
+class ProblemFilter(admin.SimpleListFilter):
+    title = "problems"
+    parameter_name = "problems"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With per-item errors"), ("no", "Clean")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(items_failed__gt=0)
+        if self.value() == "no":
+            return queryset.filter(items_failed=0)
+        return queryset
+
+
 @admin.register(IngestJob)
 class IngestJobAdmin(admin.ModelAdmin):
     list_display = (
@@ -130,23 +257,66 @@ class IngestJobAdmin(admin.ModelAdmin):
         "kind",
         "collection",
         "status",
+        "progress",
         "items_done",
         "items_failed",
         "items_expected",
+        "speed",
         "created_at",
         "finished_at",
     )
-    list_filter = ("kind", "status")
+    list_filter = ("kind", "status", ProblemFilter)
+    list_select_related = ("collection",)
     search_fields = ("collection__slug", "task_id", "message")
+    actions = ["cancel_jobs", "resume_jobs"]
+    fieldsets = (
+        (None, {"fields": ("kind", "collection", "status", "message", "results")}),
+        (
+            "Progress",
+            {
+                "fields": (
+                    "progress",
+                    "speed",
+                    "items_expected",
+                    "items_done",
+                    "items_failed",
+                    "pages_done",
+                    "cursor",
+                )
+            },
+        ),
+        ("Per-item errors", {"fields": ("error_table",)}),
+        (
+            "Run",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "params",
+                    "task_id",
+                    "attempts",
+                    "created_at",
+                    "started_at",
+                    "heartbeat_at",
+                    "finished_at",
+                ),
+            },
+        ),
+    )
     readonly_fields = (
+        "kind",
+        "collection",
         "status",
-        "cursor",
-        "pages_done",
+        "message",
+        "results",
+        "progress",
+        "speed",
         "items_expected",
         "items_done",
         "items_failed",
-        "errors",
-        "message",
+        "pages_done",
+        "cursor",
+        "error_table",
+        "params",
         "task_id",
         "attempts",
         "created_at",
@@ -154,6 +324,69 @@ class IngestJobAdmin(admin.ModelAdmin):
         "heartbeat_at",
         "finished_at",
     )
+
+    def has_add_permission(self, request):
+        return False  # jobs start from the Collection admin's buttons and actions
+
+    @admin.display(description="Progress")
+    def progress(self, job):
+        percent = job.percent
+        if percent is None:
+            return "-" if not job.is_active else f"{job.items_done + job.items_failed} so far"
+        return format_html(
+            '<progress value="{}" max="100" style="width: 8em"></progress> {}%',
+            f"{percent:.1f}",
+            f"{percent:.1f}",
+        )
+
+    @admin.display(description="Rate")
+    def speed(self, job):
+        rate = job.rate
+        return f"{rate:.1f} tokens/s" if rate else "-"
+
+    @admin.display(description="Results")
+    def results(self, job):
+        if not job.result_file:
+            return "-"
+        images = job.result_file.name
+        metadata = images.replace("_archive.zip", "_metadata_archive.zip")
+        links = [
+            (default_storage.url(name), name.rsplit("/", 1)[-1]) for name in (images, metadata)
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="Errors")
+    def error_table(self, job):
+        if not job.errors:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.get("item", "?"), e.get("reason", ""), "yes" if e.get("imported") else "no")
+                for e in job.errors[:1000]
+            ),
+        )
+        more = len(job.errors) - 1000
+        note = format_html("<p>… and {} more.</p>", more) if more > 0 else ""
+        return format_html(
+            "<table><thead><tr><th>Item</th><th>Reason</th><th>Stored anyway</th></tr></thead>"
+            "<tbody>{}</tbody></table>{}",
+            rows,
+            note,
+        )
+
+    @admin.action(description="Cancel (stops after the current batch)")
+    def cancel_jobs(self, request, queryset):
+        count = queryset.filter(status__in=IngestJob.ACTIVE).update(
+            status=IngestJob.Status.CANCELLED, finished_at=timezone.now()
+        )
+        self.message_user(request, f"{count} job(s) cancelled.")
+
+    @admin.action(description="Resume (continue from the saved cursor)")
+    def resume_jobs(self, request, queryset):
+        resumed = sum(launch.queue_resume(job) for job in queryset)
+        self.message_user(request, f"{resumed} job(s) sent to the workers again.")
 
 
 @admin.register(TrainingSet)

@@ -739,16 +739,6 @@ def format_report(report: dict, top: int = 10) -> str:
     return "\n".join(lines) + "\n"
 
 
-def token_rarity_metadata(token: Token) -> dict:
-    """Rarity fields for a token's exported metadata (``export_archive``)."""
-    return {
-        "rarity_score": token.rarity_score,
-        "rarity_rank": token.rarity_rank,
-        "openrarity_score": token.ic_score,
-        "openrarity_rank": token.ic_rank,
-    }
-
-
 def _cents(value: Decimal) -> str:
     with localcontext() as ctx:
         ctx.prec = 120  # absurd prices (10^30 USD) must not overflow the default 28 digits

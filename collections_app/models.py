@@ -150,7 +150,7 @@ class TokenTrait(models.Model):
 class Sale(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sales")
     token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="sales")
-    # Identifies the sale at its source (tx hash + log index, or "last_sale:<timestamp>") so
+    # Identifies the sale at its source (tx hash + log index, or "last_sale:<token>:<time>") so
     # ingesting the same events twice never duplicates a row.
     source_key = models.CharField(max_length=200)
     amount = models.DecimalField(**NATIVE_AMOUNT, help_text="Price in the payment token.")

@@ -1,8 +1,56 @@
-"""Celery tasks of the collections app: thin wrappers around the services."""
+"""Collection tasks: ingest (queue ``ingest``) and analytics (queue ``default``).
+
+Each takes a job's primary key, never a secret.
+
+The OpenSea key is read here from settings, on the worker. A task claims its job once (a
+redelivered message finds the job running and continues from the stored cursor; a finished
+job is left alone), works for at most INGEST_CHUNK_SECONDS, and re-queues itself to continue.
+"""
 
 from celery import shared_task
+from django.conf import settings
 
 from . import analytics
+from .ingest import launch
+from .ingest.collector import run_opensea_job
+from .ingest.jobs import Deadline
+from .models import IngestJob
+
+
+def _claim(task, job_id):
+    job = IngestJob.objects.select_related("collection").filter(pk=job_id).first()
+    return job if job is not None and job.claim(task_id=task.request.id or "") else None
+
+
+@shared_task(bind=True, name="collections_app.tasks.ingest_opensea")
+def ingest_opensea(self, job_id):
+    job = _claim(self, job_id)
+    if job is None:
+        return
+    deadline = Deadline(settings.INGEST_CHUNK_SECONDS)
+    if not run_opensea_job(job, api_key=settings.OPENSEA_API_KEY, deadline=deadline):
+        ingest_opensea.apply_async(args=[job.pk])
+
+
+@shared_task(bind=True, name="collections_app.tasks.import_archive")
+def import_archive(self, job_id):
+    job = _claim(self, job_id)
+    if job is not None:
+        launch.run_archive_import(job)
+
+
+@shared_task(bind=True, name="collections_app.tasks.export_archive")
+def export_archive(self, job_id):
+    job = _claim(self, job_id)
+    if job is not None:
+        launch.run_archive_export(job)
+
+
+@shared_task(bind=True, name="collections_app.tasks.build_demo")
+def build_demo(self, job_id):
+    job = _claim(self, job_id)
+    if job is not None:
+        launch.run_demo_build(job)
 
 
 @shared_task(

@@ -244,6 +244,19 @@ OPENSEA_API_URL = env.str("OPENSEA_API_URL", default="https://api.opensea.io")
 OPENSEA_API_KEY = env.str("OPENSEA_API_KEY", default="")
 OPENSEA_RATE_LIMIT = _positive_float("OPENSEA_RATE_LIMIT", 4.0)  # requests per second
 OPENSEA_MAX_WORKERS = _positive_int("OPENSEA_MAX_WORKERS", 8)
+# Server errors and timeouts are retried this many times, waiting about BACKOFF, 2xBACKOFF,
+# 4xBACKOFF... (with jitter, at most 30 s) in between.
+OPENSEA_MAX_RETRIES = _positive_int("OPENSEA_MAX_RETRIES", 6)
+OPENSEA_BACKOFF_SECONDS = _positive_float("OPENSEA_BACKOFF_SECONDS", 0.5)
+# Ingest guards: one image, one archive. Anything over a limit is refused and reported per item.
+INGEST_MAX_IMAGE_PIXELS = _positive_int("INGEST_MAX_IMAGE_PIXELS", 40_000_000)
+INGEST_MAX_IMAGE_BYTES = _positive_int("INGEST_MAX_IMAGE_BYTES", 32 * 1024**2)
+ARCHIVE_MAX_ENTRIES = _positive_int("ARCHIVE_MAX_ENTRIES", 250_000)
+ARCHIVE_MAX_UNCOMPRESSED_BYTES = _positive_int("ARCHIVE_MAX_UNCOMPRESSED_BYTES", 20 * 1024**3)
+ARCHIVE_MAX_RATIO = _positive_int("ARCHIVE_MAX_RATIO", 100)  # uncompressed / compressed
+# An ingest task works this long, then re-queues itself to continue from the saved cursor, so
+# no task outlives the broker's visibility timeout or the task time limit.
+INGEST_CHUNK_SECONDS = _positive_int("INGEST_CHUNK_SECONDS", 600)
 GENERATION_RATE_LIMIT = env.str("GENERATION_RATE_LIMIT", default="30/m")
 GENERATOR_CACHE_SIZE = _positive_int("GENERATOR_CACHE_SIZE", 4)
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")

@@ -222,16 +222,19 @@ def test_it_does_not_overwrite_newer_analytics():
     assert collection.analytics_version == 10**6
 
 
-def test_it_gives_export_metadata_for_a_token():
+def test_it_puts_the_computed_ranks_into_exported_metadata():
+    from collections_app.ingest.archives import export_metadata
+    from collections_app.ingest.records import RARITY_KEY
+
     collection = punks_like(n=10)
     analytics.compute(collection)
     token = Token.objects.filter(collection=collection).order_by("rarity_rank").first()
 
-    assert analytics.token_rarity_metadata(token) == {
+    assert export_metadata(token)[RARITY_KEY] == {
         "rarity_score": token.rarity_score,
         "rarity_rank": 1,
-        "openrarity_score": token.ic_score,
-        "openrarity_rank": token.ic_rank,
+        "ic_score": token.ic_score,
+        "ic_rank": token.ic_rank,
     }
 
 

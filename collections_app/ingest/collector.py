@@ -1,0 +1,531 @@
+"""Collecting a collection from the OpenSea API v2: resumable, exact, overlapped.
+
+The job walks two cursor-paged lists: the collection's NFTs (200 a page), then its sale
+events. For every NFT on a page, the detail call (traits, owner) and the image download run
+on bounded thread pools while the next page is already being fetched; a page is committed in
+one transaction together with the job's cursor, so a killed worker or command resumes at the
+first uncommitted page and the (collection, token_id) upsert makes redoing a page harmless.
+Per-token failures (a 404 detail, an image that stays broken) are recorded with their reason
+and the rest of the page lands. A detail call that still fails after every retry (server errors,
+timeouts) is no verdict on its token: the page is not committed and the job stops with a
+resumable failure, so no token is ever written off for a passing outage. At the end the stored
+count is reconciled with the supply OpenSea reports.
+
+``IngestJob.cursor`` reads ``nfts:<api cursor>``, ``sales:<api cursor>`` or ``done:``.
+"""
+
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from collections_app import prices
+from collections_app.models import Collection, Sale, Token
+
+from .images import ImageRejected, check_image, save_image
+from .importer import write_batch
+from .jobs import (
+    Deadline,
+    JobCancelled,
+    check_cancelled,
+    commit_progress,
+    fail,
+    finish,
+    heartbeat,
+    set_expected,
+)
+from .opensea import OpenSeaClient, OpenSeaError
+from .records import (
+    ItemError,
+    SaleRecord,
+    TokenRecord,
+    canonical_token_id,
+    clean_json,
+    parse_timestamp,
+    parse_traits,
+    text,
+)
+from .upsert import TokenUpserter, finalize_collection, write_sales
+
+log = logging.getLogger(__name__)
+
+PAGES_IN_FLIGHT = 2
+SALES_BATCH = 500  # events per commit: fewer, larger transactions; a resume redoes at most this
+NFTS, SALES, DONE = "nfts", "sales", "done"
+
+
+def parse_cursor(value):
+    """``(phase, api_cursor)`` from IngestJob.cursor; an empty cursor starts at the NFTs."""
+    phase, _, cursor = (value or "").partition(":")
+    if phase not in {NFTS, SALES, DONE}:
+        return NFTS, None
+    return phase, cursor or None
+
+
+def format_cursor(phase, cursor=None):
+    return f"{phase}:{cursor or ''}"
+
+
+# --- Shapes ----------------------------------------------------------------------------------
+@dataclass
+class CollectionInfo:
+    slug: str
+    name: str
+    chain: str
+    contract: str
+    total_supply: int | None
+    rates: dict = field(default_factory=dict)  # payment symbol -> USD rate (Decimal)
+    sales_reported: int | None = None
+    image_url: str = ""
+
+
+def collection_info(data, stats=None):
+    """The parts of ``/collections/{slug}`` (+ ``/stats``) an ingest needs."""
+    contracts = [c for c in data.get("contracts") or [] if isinstance(c, dict)]
+    rates = {}
+    for token in data.get("payment_tokens") or []:
+        if not isinstance(token, dict) or not token.get("symbol"):
+            continue
+        try:
+            rate = prices.parse_rate(token.get("usd_price"))
+        except prices.PriceError:
+            continue
+        if rate is not None:
+            rates.setdefault(str(token["symbol"]).upper(), rate)
+    supply = data.get("total_supply")
+    total = (stats or {}).get("total") if isinstance(stats, dict) else None
+    sales = total.get("sales") if isinstance(total, dict) else None
+    return CollectionInfo(
+        slug=str(data.get("collection") or ""),
+        name=text(data.get("name"), 300),
+        chain=str(contracts[0].get("chain") or "ethereum") if contracts else "ethereum",
+        contract=str(contracts[0].get("address") or "") if contracts else "",
+        total_supply=supply if isinstance(supply, int) and supply >= 0 else None,
+        rates=rates,
+        sales_reported=sales if isinstance(sales, int) else None,
+        image_url=text(data.get("image_url")),
+    )
+
+
+def record_from_v2_nft(nft, *, collection_name=""):
+    """An API v2 NFT (the detail object) as a TokenRecord with OpenSea v1-style metadata.
+
+    Metadata is stored in the v1 asset shape every other source uses, so exports of an API
+    ingest are ordinary seed archives.
+    """
+    if not isinstance(nft, dict):
+        raise ItemError("?", "the NFT is not an object")
+    token_id = canonical_token_id(nft.get("identifier"))
+    traits = parse_traits(nft.get("traits"), token_id)
+    owners = [o for o in nft.get("owners") or [] if isinstance(o, dict)]
+    owner = text(owners[0].get("address"), 64) if owners else ""
+    image_url = text(nft.get("image_url") or nft.get("display_image_url"))
+    metadata = clean_json(
+        {
+            "token_id": token_id,
+            "name": nft.get("name"),
+            "description": nft.get("description"),
+            "image_url": image_url or None,
+            "background_color": None,
+            "external_link": None,
+            "asset_contract": {
+                "address": nft.get("contract"),
+                "schema_name": str(nft.get("token_standard") or "").upper(),
+                "name": collection_name,
+            },
+            "owner": {"address": owner} if owner else None,
+            "traits": nft.get("traits") or [],
+            "last_sale": None,
+            "permalink": nft.get("opensea_url"),
+            "token_metadata": nft.get("metadata_url"),
+            "rarity": nft.get("rarity"),
+        }
+    )
+    return TokenRecord(
+        token_id=token_id,
+        name=text(nft.get("name"), 300),
+        description=text(nft.get("description")),
+        image_url=image_url if image_url.startswith(("http://", "https://")) else "",
+        owner_address=owner,
+        traits=traits,
+        metadata=metadata,
+        contract_address=text(nft.get("contract"), 64),
+        contract_name=collection_name,
+        schema_name=str(nft.get("token_standard") or "").upper()[:32],
+    )
+
+
+def sale_from_v2_event(event, rates):
+    """``(token_id, SaleRecord)`` from a v2 sale event; raises PriceError/ValueError/ItemError.
+
+    v2 events carry no USD price, so the USD value uses the collection's payment-token rate
+    as OpenSea reports it now (``rates``).
+    """
+    if not isinstance(event, dict):
+        raise ValueError("sale event is not an object")
+    nft = event.get("nft") if isinstance(event.get("nft"), dict) else {}
+    token_id = canonical_token_id(nft.get("identifier"), "sale event")
+    payment = event.get("payment")
+    if not isinstance(payment, dict):
+        raise ValueError("sale event has no payment")
+    price = prices.convert_payment(payment.get("quantity"), payment, fallback_rates=rates)
+    moment = parse_timestamp(event.get("closing_date") or event.get("event_timestamp"))
+    tx = text(event.get("transaction"), 80)
+    order = text(event.get("order_hash"), 80)
+    if not tx and not order:
+        raise ValueError("sale event has neither a transaction nor an order hash")
+    try:
+        quantity = max(1, int(event.get("quantity") or 1))
+    except (TypeError, ValueError):
+        raise ValueError(f"sale quantity {event.get('quantity')!r} is not a number") from None
+    v1 = {
+        "total_price": str(prices.parse_smallest_units(payment.get("quantity"))),
+        "quantity": str(quantity),
+        "event_timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S"),
+        "payment_token": {
+            "symbol": price.symbol,
+            "decimals": price.decimals,
+            "usd_price": str(price.usd_rate) if price.usd_rate is not None else None,
+            "address": payment.get("token_address"),
+        },
+        "transaction": {"transaction_hash": tx or None},
+    }
+    return token_id, SaleRecord(
+        source_key=(f"tx:{tx}:{token_id}" if tx else f"order:{order}:{token_id}")[:200],
+        amount=price.amount,
+        symbol=price.symbol,
+        timestamp=moment,
+        usd=price.usd,
+        usd_rate=price.usd_rate,
+        quantity=quantity,
+        tx_hash=tx,
+        buyer=text(event.get("buyer"), 64),
+        seller=text(event.get("seller"), 64),
+        v1=v1,
+    )
+
+
+# --- The run ---------------------------------------------------------------------------------
+@dataclass
+class PendingPage:
+    next_cursor: str | None
+    tokens: list  # [(listed nft, detail future, image future or None, failure or None)]
+
+
+class OpenSeaIngest:
+    """One chunk of work on an OpenSea ingest job; ``run()`` says whether the job is done."""
+
+    def __init__(self, job, client, *, deadline=None, on_progress=None, max_workers=None):
+        self.job = job
+        self.client = client
+        self.collection = job.collection
+        self.deadline = deadline or Deadline()
+        self.on_progress = on_progress
+        self.max_workers = max_workers or settings.OPENSEA_MAX_WORKERS
+        self.fetch_sales = job.params.get("sales", True)
+        self.info = None
+        self.upserter = TokenUpserter(self.collection)
+
+    def run(self):
+        self.info = self.sync_collection()
+        phase, cursor = parse_cursor(self.job.cursor)
+        if phase == NFTS and not self.collect_nfts(cursor):
+            return False
+        phase, cursor = parse_cursor(self.job.cursor)
+        return phase != SALES or self.collect_sales(cursor)
+
+    # -- collection ----------------------------------------------------------------------------
+    def sync_collection(self):
+        slug = self.collection.slug
+        stats = None
+        data = self.client.collection(slug)
+        try:
+            stats = self.client.collection_stats(slug)
+        except OpenSeaError as exc:  # stats only feed the final reconciliation
+            log.warning("no stats for %s: %s", slug, exc)
+        info = collection_info(data, stats)
+        fields = {
+            "name": info.name or self.collection.name or slug,
+            "description": text(data.get("description")),
+            "chain": info.chain[:32],
+            "contract_address": info.contract[:64],
+            "supply": info.total_supply,
+        }
+        url = text(data.get("project_url") or data.get("opensea_url"))
+        if url.startswith(("http://", "https://")) and len(url) <= 500:
+            fields["external_url"] = url
+        Collection.objects.filter(pk=self.collection.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self.collection, name, value)
+        if info.total_supply is not None:
+            set_expected(self.job, info.total_supply)
+        if not self.collection.cover_image and info.image_url:
+            self.save_cover(info.image_url)
+        return info
+
+    def save_cover(self, url):
+        from .archives import save_cover
+
+        try:
+            save_cover(self.collection, check_image(self.client.download(url)).png)
+        except (OpenSeaError, ImageRejected) as exc:
+            log.warning("no cover for %s: %s", self.collection.slug, exc)
+
+    # -- NFTs ----------------------------------------------------------------------------------
+    def collect_nfts(self, cursor):
+        """Page through the NFTs; True when the last page is committed."""
+        pending = deque()
+        more, committed = True, 0
+        with (
+            ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-api") as api_pool,
+            ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-img") as image_pool,
+        ):
+            try:
+                while more or pending:
+                    # Every chunk commits at least one page, however short its time.
+                    stop = self.deadline.passed and committed > 0
+                    if more and not stop and len(pending) < PAGES_IN_FLIGHT:
+                        page = self.client.nfts_page(self.collection.slug, cursor)
+                        pending.append(self.submit_page(page, api_pool, image_pool))
+                        cursor, more = page.next, bool(page.next)
+                        continue
+                    if stop and not pending:
+                        return False
+                    self.commit_page(pending.popleft())
+                    committed += 1
+            except BaseException:
+                for page in pending:  # uncommitted pages are redone on resume
+                    for _, detail, image, _ in page.tokens:
+                        for future in (detail, image):
+                            if future:
+                                future.cancel()
+                raise
+        return True
+
+    def submit_page(self, page, api_pool, image_pool):
+        tokens, seen = [], set()
+        for nft in page.items:
+            if not isinstance(nft, dict):
+                tokens.append(
+                    (
+                        nft,
+                        None,
+                        None,
+                        {"item": "?", "reason": "listed NFT is not an object", "imported": False},
+                    )
+                )
+                continue
+            try:
+                token_id = canonical_token_id(nft.get("identifier"), "listed NFT")
+            except ItemError as exc:
+                tokens.append((nft, None, None, exc.as_dict()))
+                continue
+            if token_id in seen:
+                continue
+            seen.add(token_id)
+            contract = str(nft.get("contract") or self.info.contract)
+            detail = api_pool.submit(self.client.nft, self.info.chain, contract, token_id)
+            url = text(nft.get("image_url") or nft.get("display_image_url"))
+            image = image_pool.submit(self.fetch_image, url) if url else None
+            tokens.append((nft, detail, image, None))
+        return PendingPage(page.next, tokens)
+
+    def fetch_image(self, url):
+        return save_image(self.client.download(url))
+
+    def commit_page(self, page):
+        records, failures = [], []
+        for nft, detail, image, failure in page.tokens:
+            if failure:
+                failures.append(failure)
+                continue
+            token_id = str(nft.get("identifier"))
+            try:
+                record = record_from_v2_nft(detail.result(), collection_name=self.collection.name)
+            except OpenSeaError as exc:
+                if exc.transient:
+                    # Not a verdict on the token: stop before committing, resume redoes the page.
+                    raise
+                failures.append({"item": token_id, "reason": f"details: {exc}", "imported": False})
+                if image:
+                    image.cancel()
+                continue
+            except ItemError as exc:
+                failures.append(exc.as_dict())
+                continue
+            if image is None:
+                record.warnings.append("no image_url")
+            else:
+                try:
+                    record.image = image.result()
+                except (OpenSeaError, ImageRejected) as exc:
+                    record.warnings.append(f"image: {exc}")
+            records.append(record)
+        self.keep_known_last_sales(records)
+        next_phase = (
+            format_cursor(NFTS, page.next_cursor)
+            if page.next_cursor
+            else format_cursor(SALES if self.fetch_sales else DONE)
+        )
+        write_batch(self.upserter, records, job=self.job, failures=failures, cursor=next_phase)
+        if self.on_progress:
+            self.on_progress(self.job)
+
+    def keep_known_last_sales(self, records):
+        """A re-ingest keeps each token's metadata ``last_sale`` until the sales pass updates it."""
+        known = dict(
+            Token.objects.filter(
+                collection=self.collection, token_id__in=[r.token_id for r in records]
+            ).values_list("token_id", "metadata__last_sale")
+        )
+        for record in records:
+            if known.get(record.token_id):
+                record.metadata["last_sale"] = known[record.token_id]
+
+    # -- Sales ---------------------------------------------------------------------------------
+    def collect_sales(self, cursor):
+        """Page through the sale events, committing every SALES_BATCH events or so.
+
+        Event pages can only be fetched one after another (each names the next), so the next
+        page is fetched while the current batch commits.
+        """
+        slug = self.collection.slug
+        events, pages = [], 0
+        with ThreadPoolExecutor(1, thread_name_prefix="os-events") as fetcher:
+            upcoming = fetcher.submit(self.client.sale_events_page, slug, cursor)
+            while True:
+                page = upcoming.result()
+                stop = self.deadline.passed
+                if page.next and not stop:
+                    upcoming = fetcher.submit(self.client.sale_events_page, slug, page.next)
+                events += page.items
+                pages += 1
+                if not page.next or stop or len(events) >= SALES_BATCH:
+                    next_cursor = (
+                        format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
+                    )
+                    self.commit_sales(events, next_cursor, pages)
+                    events, pages = [], 0
+                if not page.next:
+                    return True
+                if stop:
+                    return False
+
+    def commit_sales(self, events, next_cursor, pages=1):
+        parsed, failures = [], []
+        for event in events:
+            if isinstance(event, dict) and event.get("event_type", "sale") != "sale":
+                continue
+            try:
+                parsed.append(sale_from_v2_event(event, self.info.rates))
+            except (prices.PriceError, ValueError, ItemError) as exc:
+                where = event.get("transaction") if isinstance(event, dict) else None
+                failures.append(
+                    {"item": f"sale {where or '?'}", "reason": str(exc), "imported": False}
+                )
+        token_pks = dict(
+            Token.objects.filter(
+                collection=self.collection, token_id__in={t for t, _ in parsed}
+            ).values_list("token_id", "pk")
+        )
+        sales = [(token_pks[t], s) for t, s in parsed if t in token_pks]
+        with transaction.atomic():
+            if sales:
+                write_sales(self.collection, sales)
+                self.describe_last_sales(sales)
+                self.collection.bump_data_version()
+            commit_progress(self.job, cursor=next_cursor, failures=failures, failed=0, pages=pages)
+        check_cancelled(self.job)
+        if self.on_progress:
+            self.on_progress(self.job)
+
+    def describe_last_sales(self, sales):
+        """Put each token's latest sale into its metadata as a v1 ``last_sale`` (for exports)."""
+        by_key = {s.source_key: s for _, s in sales}
+        pks = {pk for pk, _ in sales}
+        latest = {}
+        for token_pk, key in (
+            Sale.objects.filter(token_id__in=pks)
+            .order_by("token_id", "-timestamp", "-pk")
+            .values_list("token_id", "source_key")
+        ):
+            latest.setdefault(token_pk, key)
+        changed = []
+        for token in Token.objects.filter(pk__in=pks).only("pk", "metadata"):
+            sale = by_key.get(latest.get(token.pk))
+            if sale and token.metadata.get("last_sale") != sale.v1:
+                token.metadata["last_sale"] = sale.v1
+                changed.append(token)
+        Token.objects.bulk_update(changed, ["metadata"], batch_size=500)
+
+
+# --- Entry point -----------------------------------------------------------------------------
+def reconcile(job, info):
+    """The closing message: what OpenSea says exists against what we stored, and why not."""
+    collection = job.collection
+    stored = collection.tokens.count()
+    without_image = collection.tokens.filter(image="").count()
+    failed_tokens = {e["item"] for e in job.errors if not e.get("imported") and e["item"].isdigit()}
+    failed_tokens -= set(
+        collection.tokens.filter(token_id__in=failed_tokens).values_list("token_id", flat=True)
+    )
+    parts = [f"{stored} tokens stored"]
+    supply = collection.supply
+    if supply is not None:
+        if stored == supply:
+            parts.append(f"matching the supply of {supply} OpenSea reports")
+        else:
+            unlisted = supply - stored - len(failed_tokens)
+            parts.append(
+                f"for a reported supply of {supply}: {len(failed_tokens)} could not be fetched"
+                + (f", {unlisted} were never listed by the API" if unlisted > 0 else "")
+            )
+    parts.append(f"{without_image} without an image")
+    sales = collection.sales.count()
+    reported = info.sales_reported if info else None
+    parts.append(
+        f"{sales} sales stored" + (f" (OpenSea reports {reported})" if reported is not None else "")
+    )
+    return "; ".join(parts) + "."
+
+
+def run_opensea_job(job, *, api_key, deadline=None, on_progress=None, client=None):
+    """Work on an OpenSea ingest job until it is done or ``deadline`` passes.
+
+    Returns True when the job has reached an end (succeeded, partial, failed or cancelled) and
+    False when it stopped at the deadline and should be continued (from its cursor). A
+    ``client`` may be passed in (benches read its counters); by default one is made here.
+    """
+    api_url = job.params.get("api_url") or settings.OPENSEA_API_URL
+    with client or OpenSeaClient(api_key, api_url) as client:
+        ingest = OpenSeaIngest(job, client, deadline=deadline, on_progress=on_progress)
+        try:
+            done = ingest.run()
+        except JobCancelled:
+            finalize_collection(job.collection)
+            return True
+        except OpenSeaError as exc:
+            fail(
+                job,
+                client.redact(
+                    f"OpenSea API: {exc}; resume to continue from page {job.pages_done + 1}"
+                ),
+            )
+            finalize_collection(job.collection)
+            return True
+        except Exception as exc:
+            fail(job, client.redact(f"{type(exc).__name__}: {exc}"))
+            raise
+    if not done:
+        heartbeat(job)
+        return False
+    finalize_collection(job.collection)
+    traffic = (
+        f" This run made {client.api_requests} API requests and {client.downloads} image "
+        f"downloads ({client.retries} retried)."
+    )
+    finish(job, reconcile(job, ingest.info) + traffic)
+    return True
