@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection
@@ -91,3 +92,18 @@ class WorkerProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def routed(app, routes):
+    """Send tasks by ``routes`` for a while (Celery caches its router, so rebuild it)."""
+    saved = app.conf.task_routes
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+    try:
+        yield
+    finally:
+        app.conf.task_routes = saved
+        app.amqp.flush_routes()
+        app.amqp.router = app.amqp.Router()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from collections_app.models import Collection, IngestJob, Token
 from nftsite.celery import app
 from tests.fake_opensea import FakeCollection, FakeOpenSea
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, routed
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -31,10 +31,8 @@ def keyed_worker(django_db_setup, django_db_blocker):
             "OPENSEA_BACKOFF_SECONDS": "0.02",
         },
     ).start()
-    routes = app.conf.task_routes
-    app.conf.task_routes = {"collections_app.tasks.*": {"queue": QUEUE}}
-    yield worker
-    app.conf.task_routes = routes
+    with routed(app, {"collections_app.tasks.*": {"queue": QUEUE}}):
+        yield worker
     worker.stop()
 
 
