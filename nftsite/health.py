@@ -28,12 +28,17 @@ def check_database():
     return {"vendor": connection.vendor}
 
 
-def check_broker():
-    with Connection(
+def broker_connection():
+    """A connection of our own (not Celery's pool), made from the settings as they are now."""
+    return Connection(
         settings.CELERY_BROKER_URL,
         transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         connect_timeout=2,
-    ) as conn:
+    )
+
+
+def check_broker():
+    with broker_connection() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return {"transport": conn.transport.driver_name}
 

@@ -5,9 +5,6 @@ from django.views.static import serve
 
 from . import views
 
-admin.site.site_header = "Non-Fungible Fakes admin"
-admin.site.site_title = "Non-Fungible Fakes"
-
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
@@ -21,3 +18,5 @@ if not settings.AWS_STORAGE_BUCKET_NAME:
     urlpatterns += [
         re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     ]
+
+handler500 = "nftsite.errors.server_error"

@@ -1,8 +1,9 @@
+import os
 import shutil
 
 import pytest
 
-from tests.testenv import IN_CI, SERVICES_UP
+from tests.testenv import CHECKOUT_TAG, IN_CI, REDIS_URL, SERVICES_UP
 from tests.workers import WorkerProcess
 
 
@@ -17,6 +18,38 @@ def pytest_collection_modifyitems(config, items):
             if IN_CI:
                 raise pytest.UsageError("CI=true but Debian's chromium is not installed")
             item.add_marker(pytest.mark.skip(reason="chromium not installed (make test adds it)"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_keys_cleaned():
+    """Leave no keys behind in the shared Redis: ours at the end, dead sessions' at the start."""
+    if not SERVICES_UP:
+        yield
+        return
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for prefix in stale_prefixes(client):
+        delete_prefix(client, prefix)
+    yield
+    delete_prefix(client, os.environ["CELERY_BROKER_KEY_PREFIX"])
+
+
+def stale_prefixes(client):
+    """Prefixes of this checkout's earlier test sessions whose process is gone."""
+    found = set()
+    for key in client.scan_iter(f"nfftest-{CHECKOUT_TAG}-*", count=1000):
+        prefix = key.decode().split(":", 1)[0] + ":"
+        pid = int(prefix.rsplit("-", 1)[1].rstrip(":"))
+        if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            found.add(prefix)
+    return found
+
+
+def delete_prefix(client, prefix):
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session", autouse=True)
