@@ -25,24 +25,22 @@ def _choice(name, choices, default):
     return value
 
 
-def _positive_int(name, default):
+def _positive(name, default, cast, kind):
     try:
-        value = env.int(name, default=default)
+        value = cast(name, default=default)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer: {exc}") from None
+        raise ImproperlyConfigured(f"{name} must be {kind}: {exc}") from None
     if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be a positive integer, got {value}")
+        raise ImproperlyConfigured(f"{name} must be positive, got {value}")
     return value
+
+
+def _positive_int(name, default):
+    return _positive(name, default, env.int, "an integer")
 
 
 def _positive_float(name, default):
-    try:
-        value = env.float(name, default=default)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number: {exc}") from None
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be a positive number, got {value}")
-    return value
+    return _positive(name, default, env.float, "a number")
 
 
 def _bool(name, default):
