@@ -2,6 +2,8 @@ from django.db.models.fields.json import KeyTransform
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from gan_app import showcase
+
 from . import browse
 from .charts import compare_figure
 from .forms import TokenFilterForm
@@ -15,7 +17,18 @@ def home(request):
         .defer("analytics")
         .order_by("name")
     )
-    return render(request, "home.html", {"collections": collections})
+    # Published generators, training progress and recent images come from gan_app.
+    collections = showcase.attach_generators(collections)
+    try_in = next((c for c in collections if c.public_generators), None)
+    return render(
+        request,
+        "home.html",
+        {
+            "collections": collections,
+            "recent": list(showcase.public_images()[:9]),
+            "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
+        },
+    )
 
 
 def detail(request, slug):
