@@ -20,12 +20,17 @@ def home(request):
     # Published generators, training progress and recent images come from gan_app.
     collections = showcase.attach_generators(collections)
     try_in = next((c for c in collections if c.public_generators), None)
+    recent = list(showcase.public_images()[:9])
     return render(
         request,
         "home.html",
         {
             "collections": collections,
-            "recent": list(showcase.public_images()[:9]),
+            "recent": recent,
+            "mosaic_slice": ":9" if len(recent) >= 9 else ":4",
+            "showcase_grid": next(
+                (g for c in collections for g in c.public_generators if g.sample_grid), None
+            ),
             "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
         },
     )

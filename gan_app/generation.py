@@ -233,7 +233,7 @@ def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
     )
     if not claimed:
         return None
-    return GenerationRequest.objects.select_related("generator").get(pk=request_id)
+    return GenerationRequest.objects.select_related("generator__collection").get(pk=request_id)
 
 
 def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[GenerationRequest]:
@@ -253,8 +253,9 @@ def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[Generatio
         cost = _image_count(req)
         if cost > budget:
             break
+        # task_id records which task rendered it (its own task will find it done).
         if GenerationRequest.objects.filter(pk=req.pk, status=Status.QUEUED).update(
-            status=Status.RUNNING, started_at=now
+            status=Status.RUNNING, started_at=now, task_id=task_id or req.task_id
         ):
             req.status, req.generator = Status.RUNNING, head.generator
             claimed.append(req)
@@ -291,8 +292,10 @@ def render_requests(generator: Generator, requests: list[GenerationRequest]) -> 
     }
     if missing or to_draw:
         images, strips = draw(generator, missing, list(to_draw.values()))
-        for seed, pixels in zip(missing, images, strict=True):
-            store_image(generator, seed, pixels, *first_request[seed])
+        store_images(
+            generator,
+            [(seed, png, *first_request[seed]) for seed, png in zip(missing, images, strict=True)],
+        )
         for walk, strip in zip(to_draw.values(), strips, strict=True):
             write_once(walk_name(generator, walk), strip)
     finish(requests, {pk: walk_name(generator, walk) for pk, walk in walks.items()})
@@ -328,42 +331,61 @@ def store_image(
     request: GenerationRequest | None = None,
     position: int = 0,
 ) -> GeneratedImage:
-    """Store one seed's PNG (name from its bytes) and its row; the first writer's row wins."""
-    digest = hashlib.sha256(png).hexdigest()
-    name = write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png)
-    GeneratedImage.objects.bulk_create(
-        [
+    """Store one seed's PNG and row (see ``store_images``); the row that won."""
+    store_images(generator, [(seed, png, request, position)])
+    return GeneratedImage.objects.get(generator=generator, seed=seed, condition_key="")
+
+
+def store_images(generator: Generator, items) -> None:
+    """Store (seed, png, request, position) items: files named from their bytes, then the
+    rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes)."""
+    rows = []
+    for seed, png, request, position in items:
+        digest = hashlib.sha256(png).hexdigest()
+        rows.append(
             GeneratedImage(
                 generator=generator,
                 request=request,
                 seed=seed,
                 condition_key="",
                 position=position,
-                image=name,
+                image=write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png),
                 image_sha256=digest,
                 metadata=image_metadata(generator, seed),
             )
-        ],
-        ignore_conflicts=True,
-    )
-    return GeneratedImage.objects.get(generator=generator, seed=seed, condition_key="")
+        )
+    GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def write_once(name: str, data: bytes) -> str:
     """Write ``data`` under exactly ``name``; a name already holding it is left as it is.
 
-    The name is a function of the content, so two writers race harmlessly: if storage gave
-    the loser an alternative name, that copy is removed. A short file (a writer killed
-    mid-write) is replaced.
+    The name is a function of the content, so concurrent writers race harmlessly: a writer
+    that storage gave an alternative name removes its copy. A short file is some writer's
+    work in progress, or, once it is older than a task can run, a killed writer's remains,
+    which are replaced.
     """
-    if default_storage.exists(name):
-        if default_storage.size(name) == len(data):
-            return name
-        default_storage.delete(name)
+    if _present(name, len(data)):
+        return name
     saved = default_storage.save(name, ContentFile(data))
     if saved != name:
         default_storage.delete(saved)
     return name
+
+
+def _present(name: str, size: int) -> bool:
+    try:
+        if not default_storage.exists(name):
+            return False
+        if default_storage.size(name) == size:
+            return True
+        age = timezone.now() - default_storage.get_modified_time(name)
+    except FileNotFoundError:  # removed between the calls
+        return False
+    if age < timedelta(seconds=STALE_SECONDS):
+        return True  # another writer is finishing it
+    default_storage.delete(name)
+    return False
 
 
 def finish(requests: list[GenerationRequest], strips: dict[int, str]) -> None:
@@ -399,6 +421,11 @@ def ensure_images(generator: Generator, seeds: list[int]) -> dict[int, Generated
     missing = [s for s in dict.fromkeys(seeds) if s not in found]
     if missing:
         images, _ = draw(generator, missing, [])
-        for seed, png in zip(missing, images, strict=True):
-            found[seed] = store_image(generator, seed, png)
+        store_images(generator, [(s, png, None, 0) for s, png in zip(missing, images, strict=True)])
+        found.update(
+            (row.seed, row)
+            for row in GeneratedImage.objects.filter(
+                generator=generator, condition_key="", seed__in=missing
+            )
+        )
     return found

@@ -118,6 +118,7 @@ def warm(limit: int | None = None) -> list[str]:
             try:
                 cache().get(generator)
                 warmed.append(generator.slug)
+                log.info("generator cache: warmed %s", generator.slug)
             except Exception as exc:  # one broken file must not keep the worker from serving
                 log.warning("generator cache: %s not warmed: %s", generator.slug, exc)
     except Exception as exc:  # the database may not be migrated yet on a first start

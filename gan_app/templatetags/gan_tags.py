@@ -28,3 +28,9 @@ def percent(value):
         return f"{float(value):.0f}%"
     except (TypeError, ValueError):
         return "—"
+
+
+@register.filter
+def trait_label(name):
+    """``generator_version`` -> ``Generator version``."""
+    return str(name).replace("_", " ").capitalize()

@@ -196,6 +196,11 @@
             span.textContent = span.dataset.elapsed + ms + " ms";
           });
           setState(box, "done", Array.prototype.slice.call(holder.childNodes));
+          // On a phone the result sits below the form: bring it into view.
+          var rect = box.getBoundingClientRect();
+          if (rect.bottom > window.innerHeight || rect.top < 0) {
+            box.scrollIntoView({ block: "nearest", behavior: "smooth" });
+          }
         });
       })
       .catch(function () {

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from collections_app.models import Collection
 from gan_app.models import Generator
+from tests.testenv import SERVICES_UP
+from tests.workers import WorkerProcess
 
 TINY = {"resolution": 32, "latent_dim": 8, "generator_width": 4}
 
@@ -75,3 +77,20 @@ def isolated_media(request, settings, tmp_path):
 @pytest.fixture
 def generous_rate(settings):
     settings.GENERATION_RATE_LIMIT = "10000/m"
+
+
+@pytest.fixture(scope="session")
+def generate_worker(django_db_setup, django_db_blocker, tiny_artifact):
+    """A worker on the generate queue only, started after a generator was published (so it
+    warms it). Tests that use it need ``transactional_db``; they make their own generators."""
+    if not SERVICES_UP:
+        pytest.skip("PostgreSQL/Redis not reachable")
+    with django_db_blocker.unblock():
+        collection = Collection.objects.create(slug="warm-fakes", name="Warm Fakes")
+        make_generator(collection, tiny_artifact, slug="warm-v1", name="Warm Fakes v1")
+    worker = WorkerProcess("generate", queues=("generate",), concurrency=1).start()
+    worker.wait_for_log("generator cache: warmed warm-v1", timeout=90)
+    yield worker
+    worker.stop()
+    with django_db_blocker.unblock():
+        Collection.objects.filter(slug="warm-fakes").delete()

@@ -37,7 +37,11 @@ def test_it_hides_and_unhides_images(admin_client, client, images):
     response = act(admin_client, "hide", images[:2])
 
     assert response.status_code == 200 and b"Hid 2 image(s)" in response.content
-    assert list(GeneratedImage.objects.filter(is_hidden=True).values_list("seed", flat=True)) == [
+    assert list(
+        GeneratedImage.objects.filter(is_hidden=True)
+        .order_by("seed")
+        .values_list("seed", flat=True)
+    ) == [
         1,
         2,
     ]

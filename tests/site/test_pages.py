@@ -44,7 +44,7 @@ def run(collection):
 
 
 def test_it_shows_collections_with_their_generators_and_training_progress(client, generator, run):
-    make_images(generator, [1, 2])
+    make_images(generator, [1, 2, 3, 4])
 
     html = client.get("/").content.decode()
 

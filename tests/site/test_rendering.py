@@ -108,7 +108,7 @@ def test_it_renders_queued_requests_of_one_generator_in_one_pass(
         req.refresh_from_db()
     assert [first.status, batch.status, walk.status] == ["done"] * 3
     assert elsewhere.status == "queued"  # another generator: its own task renders it
-    assert first.task_id == "head"
+    assert first.task_id == batch.task_id == walk.task_id == "head"
     assert sorted(GeneratedImage.objects.values_list("seed", flat=True)) == [10, 11, 12, 13]
     assert default_storage.exists(walk.params["strip"])
     # The siblings' own tasks arrive later and find nothing to do.
@@ -213,3 +213,22 @@ def test_it_fails_requests_of_a_generator_withdrawn_meanwhile(generator):
 
     req.refresh_from_db()
     assert req.status == "failed" and "no longer published" in req.error
+
+
+def test_it_replaces_a_file_a_killed_writer_left_short(generator):
+    import os
+    import time
+
+    name = "generated/tiny-v1/x.png"
+    default_storage.save(name, generation.ContentFile(b"\x89PNG trunc"))
+    assert generation.write_once(name, b"\x89PNG complete bytes") == name
+    with default_storage.open(name) as fh:
+        assert fh.read() == b"\x89PNG trunc"  # fresh: another writer may be finishing it
+
+    old = time.time() - generation.STALE_SECONDS - 10
+    os.utime(default_storage.path(name), (old, old))
+    generation.write_once(name, b"\x89PNG complete bytes")
+
+    with default_storage.open(name) as fh:
+        assert fh.read() == b"\x89PNG complete bytes"
+    assert default_storage.listdir("generated/tiny-v1")[1] == ["x.png"]
