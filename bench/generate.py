@@ -193,6 +193,24 @@ class Services:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _group_cpu_seconds(pgid) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp, ...; utime and stime are fields 14 and 15.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def _publish_bench_generator(resolution):
     """A published generator at ``resolution`` (default width, fresh weights) in the bench DB."""
     from django.core.files.base import ContentFile
@@ -236,7 +254,7 @@ def _one_request(session, base, slug, seed, csrf):
     while body["status"] in ("queued", "running"):
         body = session.get(
             f"{base}{body['status_url']}",
-            params={"since": body["status"], "wait": 10},
+            params={"since": "queued,running", "wait": 10},
             headers={"Accept": "application/json"},
             timeout=30,
         ).json()
@@ -299,7 +317,7 @@ def bench_e2e(args) -> list[dict]:
 
         connection.close()
         python = sys.executable
-        services.start(
+        worker = services.start(
             [
                 python,
                 "-m",
@@ -322,7 +340,7 @@ def bench_e2e(args) -> list[dict]:
             ],
             "worker.log",
         )
-        services.start(
+        web = services.start(
             [
                 python,
                 "-m",
@@ -333,7 +351,7 @@ def bench_e2e(args) -> list[dict]:
                 "-w",
                 str(args.web_workers),
                 "--threads",
-                "4",
+                str(args.web_threads),
                 "--error-logfile",
                 "-",
             ],
@@ -353,13 +371,19 @@ def bench_e2e(args) -> list[dict]:
             "worker_pool": args.pool,
             "worker_concurrency": args.worker_concurrency,
             "web_workers": args.web_workers,
+            "web_threads": args.web_threads,
             "database": "postgresql",
             "broker": "redis",
             "cpu_cores": os.cpu_count(),
         }
         for clients in args.clients:
             load_before = os.getloadavg()[0]
+            cpu_before = [_group_cpu_seconds(p.pid) for p in (worker, web)]
             results, wall = _run_clients(base, generator.slug, clients, args.requests, seeds)
+            cpu = [
+                _group_cpu_seconds(p.pid) - b
+                for p, b in zip((worker, web), cpu_before, strict=True)
+            ]
             latencies = np.array([r[0] for r in results]) * 1000
             server = np.array([r[1] for r in results if r[1] is not None], dtype=float)
             p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
@@ -376,6 +400,9 @@ def bench_e2e(args) -> list[dict]:
                     if len(server)
                     else None,
                     "requests_per_second": round(len(results) / wall, 1),
+                    # Work done per request, which other processes' load does not inflate much.
+                    "worker_cpu_ms_per_request": round(cpu[0] * 1000 / len(results), 1),
+                    "web_cpu_ms_per_request": round(cpu[1] * 1000 / len(results), 1),
                     "target_p95_ms": 300,
                     "load_average_before": round(load_before, 2),
                     "load_average_after": round(os.getloadavg()[0], 2),
@@ -438,6 +465,9 @@ def main():
     parser.add_argument("--pool", default="prefork", help="e2e: the worker's pool")
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--web-threads", type=int, default=8, help="e2e: a long poll holds a thread while it waits"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")

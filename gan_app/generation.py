@@ -19,7 +19,6 @@ the same name and the database keeps one row.
 import hashlib
 import logging
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +30,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import ratelimit
+from . import notify, ratelimit
 from .metadata import image_metadata
 from .models import GeneratedImage, GenerationRequest, Generator
 
@@ -160,19 +159,14 @@ def _ready_params(generator, kind, seeds, params):
 
 
 def wait_for_change(pk: int, since: str = "", timeout: float = 0.0) -> GenerationRequest | None:
-    """The request once its status differs from ``since`` (or ``timeout`` seconds passed).
+    """The request once its status is none of ``since`` (comma-separated statuses), or after
+    ``timeout`` seconds. The worker's notice wakes the wait (``notify``)."""
+    waiting_out = set(since.split(",")) if since else set()
 
-    Polls one indexed row: every 10 ms for the first second (a render takes tens of ms, and
-    the visitor is watching), then less often.
-    """
-    deadline = time.monotonic() + max(0.0, timeout)
-    started = time.monotonic()
-    while True:
-        req = GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
-        if req is None or req.status != since or time.monotonic() >= deadline:
-            return req
-        waited = time.monotonic() - started
-        time.sleep(0.01 if waited < 1 else 0.05 if waited < 5 else 0.2)
+    def read():
+        return GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
+
+    return notify.wait(pk, read, lambda req: req is None or req.status not in waiting_out, timeout)
 
 
 def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | None]]:
@@ -213,13 +207,16 @@ def process(request_id: int, task_id: str = "") -> list[int]:
     if head is None:
         return []
     batch = [head, *claim_siblings(head, task_id)]
+    pks = [r.pk for r in batch]
     try:
         render_requests(head.generator, batch)
     except Exception as exc:
-        log.exception("generation of requests %s failed", [r.pk for r in batch])
+        log.exception("generation of requests %s failed", pks)
         fail(batch, f"{type(exc).__name__}: {exc}")
+        notify.publish(pks, Status.FAILED)
         return []
-    return [r.pk for r in batch]
+    notify.publish(pks, Status.DONE)
+    return pks
 
 
 def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:

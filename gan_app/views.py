@@ -1,7 +1,5 @@
 """Public generation pages and endpoints: Generate, results, permalinks, generator, gallery."""
 
-import time
-
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import (
@@ -144,8 +142,8 @@ def public_error(req):
 @never_cache
 @require_GET
 def request_status(request, pk):
-    """Status JSON. ``?since=<status>&wait=<s>``: answers as soon as the status is no longer
-    ``since`` (long poll), or after ``wait`` seconds with the status unchanged."""
+    """Status JSON. ``?since=<status>[,<status>...]&wait=<s>``: answers as soon as the status
+    is none of ``since`` (long poll), or after ``wait`` seconds with it unchanged."""
     try:
         wait = min(max(float(request.GET.get("wait") or 0), 0.0), LONG_POLL_MAX)
     except ValueError:
@@ -157,11 +155,7 @@ def request_status(request, pk):
 
 
 def wait_until_finished(pk, timeout):
-    deadline = time.monotonic() + timeout
-    req = generation.wait_for_change(pk)
-    while req is not None and req.status not in FINISHED and time.monotonic() < deadline:
-        req = generation.wait_for_change(pk, req.status, deadline - time.monotonic())
-    return req
+    return generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout)
 
 
 @never_cache

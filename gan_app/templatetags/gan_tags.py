@@ -34,3 +34,10 @@ def percent(value):
 def trait_label(name):
     """``generator_version`` -> ``Generator version``."""
     return str(name).replace("_", " ").capitalize()
+
+
+@register.filter
+def short_seed(seed):
+    """Long seeds as their last digits (a batch's seeds differ only there): ``…6211``."""
+    text = str(seed)
+    return text if len(text) <= 6 else "…" + text[-4:]

@@ -79,16 +79,28 @@
     ];
   }
 
+  function shortSeed(seed) {
+    var text = String(seed);
+    return text.length <= 6 ? text : "…" + text.slice(-4);
+  }
+
   function renderBatch(data) {
     var items = data.images.map(function (image) {
       var visual = image.removed
         ? el("span", { class: "removed", title: "Removed by a moderator" }, ["removed"])
-        : el("a", { href: image.page }, [
+        : el("a", { href: image.page, title: "Seed " + image.seed }, [
             el("img", { class: "pixel", src: image.png, alt: image.name, width: "96", height: "96" }),
           ]);
-      return el("li", {}, [visual, el("span", { class: "mono small" }, [String(image.seed)])]);
+      return el("li", {}, [visual, el("span", { class: "mono small" }, [shortSeed(image.seed)])]);
     });
+    var seeds = data.seeds;
     return [
+      el("p", { class: "batch-caption muted small" }, [
+        "Seeds ",
+        el("span", { class: "mono" }, [String(seeds[0])]),
+        " to ",
+        el("span", { class: "mono" }, [String(seeds[seeds.length - 1])]),
+      ]),
       el("ul", { class: "batch-result" }, items),
       el("p", { class: "result-actions" }, [
         button(data.zip_url, "Download ZIP", "btn-primary", true),
@@ -127,18 +139,15 @@
 
   function follow(data) {
     if (data.status !== "queued" && data.status !== "running") return Promise.resolve(data);
-    var url = data.status_url + "?wait=" + POLL_WAIT + "&since=" + encodeURIComponent(data.status);
+    // Wait out queued and running in one request: the answer comes when the image is ready.
+    var url = data.status_url + "?wait=" + POLL_WAIT + "&since=queued,running";
     return getJSON(url)
       .then(function (response) {
         if (!response.ok) throw new Error("status " + response.status);
         return response.json();
       })
-      .then(function (next) {
-        return next.status === data.status ? follow(next) : (onProgress(next), follow(next));
-      });
+      .then(follow);
   }
-
-  var onProgress = function () {};
 
   function problem(box, text) {
     setState(box, "failed", [el("p", { class: "notice notice-bad", role: "alert" }, [text])]);
@@ -151,10 +160,7 @@
     if (!box || (submitButton && submitButton.disabled)) return;
     var started = performance.now();
     if (submitButton) submitButton.disabled = true;
-    setState(box, "queued", [statusLine("Queued…", true)]);
-    onProgress = function (data) {
-      if (data.status === "running") setState(box, "running", [statusLine("Drawing…", true)]);
-    };
+    setState(box, "queued", [statusLine("Generating…", true)]);
     fetch(form.action, {
       method: "POST",
       body: new FormData(form),
@@ -173,11 +179,13 @@
       })
       .then(function (result) {
         if (!result.response.ok) {
-          var text = result.body.error || "The request failed (HTTP " + result.response.status + ").";
+          var text = result.body.error ||
+            (result.response.status === 403
+              ? "This page is out of date. Reload it and try again."
+              : "The request failed (HTTP " + result.response.status + ").");
           problem(box, text);
           return null;
         }
-        onProgress(result.body);
         return follow(result.body);
       })
       .then(function (data) {
