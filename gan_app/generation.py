@@ -21,7 +21,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -46,6 +46,8 @@ PASS_LIMIT = 64
 # A request "running" this long was left by a lost worker; a redelivered task takes it over.
 # Longer than the generate task's hard time limit.
 STALE_SECONDS = 120
+# A request still queued after this long has its task sent again (see requeue_if_stuck).
+REQUEUE_AFTER = 30
 
 Kind = GenerationRequest.Kind
 Status = GenerationRequest.Status
@@ -167,6 +169,33 @@ def wait_for_change(pk: int, since: str = "", timeout: float = 0.0) -> Generatio
         return GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
 
     return notify.wait(pk, read, lambda req: req is None or req.status not in waiting_out, timeout)
+
+
+def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:
+    """Send the task again for a request queued longer than ``after`` seconds.
+
+    A message lost with a broker restart would otherwise leave it queued for ever; a second
+    delivery of a live one is harmless (the request is claimed once). At most once per
+    ``after`` seconds per request: the new task id is swapped in by a conditional update.
+    """
+    from .tasks import generate_images
+
+    if req.status != Status.QUEUED:
+        return False
+    now = timezone.now()
+    sent = req.params.get("sent_again_at")
+    last_sent = datetime.fromisoformat(sent) if sent else req.created_at
+    if now - last_sent < timedelta(seconds=after):
+        return False
+    task_id = str(uuid.uuid4())
+    swapped = GenerationRequest.objects.filter(
+        pk=req.pk, status=Status.QUEUED, task_id=req.task_id
+    ).update(task_id=task_id, params={**req.params, "sent_again_at": now.isoformat()})
+    if not swapped:
+        return False
+    generate_images.apply_async(args=[req.pk], task_id=task_id)
+    log.warning("generation request %s queued since %s: task sent again", req.pk, req.created_at)
+    return True
 
 
 def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | None]]:

@@ -151,6 +151,7 @@ def request_status(request, pk):
     req = generation.wait_for_change(pk, request.GET.get("since", ""), wait)
     if req is None:
         return JsonResponse({"error": "No such request."}, status=404)
+    generation.requeue_if_stuck(req)
     return JsonResponse(payload(req))
 
 

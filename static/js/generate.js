@@ -161,6 +161,11 @@
     var started = performance.now();
     if (submitButton) submitButton.disabled = true;
     setState(box, "queued", [statusLine("Generating…", true)]);
+    var slow = setTimeout(function () {
+      if (box.dataset.state === "queued") {
+        setState(box, "queued", [statusLine("Still waiting for a free generator… hang on.", true)]);
+      }
+    }, 8000);
     fetch(form.action, {
       method: "POST",
       body: new FormData(form),
@@ -215,6 +220,7 @@
         problem(box, "Could not reach the server. Check your connection and try again.");
       })
       .finally(function () {
+        clearTimeout(slow);
         if (submitButton) submitButton.disabled = false;
       });
   }

@@ -185,3 +185,40 @@ def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
 
     assert status == "done"
     assert state["reads"] <= 3  # polling every 10 ms would have read about 20 times
+
+
+def test_it_sends_the_task_again_for_a_request_stuck_in_the_queue(client, generator):
+    from datetime import timedelta
+
+    from celery.signals import before_task_publish
+    from django.utils import timezone
+
+    req = queued(generator, [8], kind="single")
+    GenerationRequest.objects.filter(pk=req.pk).update(
+        task_id="lost", created_at=timezone.now() - timedelta(seconds=60)
+    )
+    sent = []
+
+    def capture(sender=None, body=None, **kwargs):
+        sent.append(body[0])
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        first = client.get(status_url(req)).json()
+        second = client.get(status_url(req)).json()  # within the next 30 s: not again
+    finally:
+        before_task_publish.disconnect(capture)
+
+    req.refresh_from_db()
+    assert first["status"] == second["status"] == "queued"
+    assert sent == [[req.pk]]
+    assert req.task_id != "lost" and "sent_again_at" in req.params
+    generation.process(req.pk)  # the resent task renders it like the first would have
+    req.refresh_from_db()
+    assert req.status == "done"
+
+
+def test_it_leaves_a_freshly_queued_request_alone(client, generator):
+    req = queued(generator, [8], kind="single")
+
+    assert generation.requeue_if_stuck(req) is False
