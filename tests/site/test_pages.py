@@ -55,6 +55,21 @@ def test_it_shows_collections_with_their_generators_and_training_progress(client
     assert "/g/tiny-v1/1.png" in html  # recent images
 
 
+def test_it_keeps_the_home_page_to_four_queries_however_many_collections(
+    client, collection, tiny_artifact, django_assert_num_queries
+):
+    from collections_app.models import Collection
+
+    for i in range(5):
+        other = Collection.objects.create(slug=f"c{i}", name=f"C{i}")
+        make_generator(other, tiny_artifact, slug=f"c{i}-v1")
+
+    with django_assert_num_queries(4):
+        html = client.get("/").content.decode()
+
+    assert all(f"/gen/c{i}-v1/" in html for i in range(5))
+
+
 def test_it_says_generator_training_when_none_is_published_yet(client, collection, run):
     html = client.get("/").content.decode()
 
