@@ -119,8 +119,6 @@ def submit(
     A request whose images all exist already is answered at once (status done, no task).
     Raises RateLimited when the client is over the limit, GenerationError for bad input.
     """
-    from .tasks import generate_images  # tasks import this module
-
     if not generator.is_published:
         raise GenerationError(f"generator {generator.slug!r} is not published")
     for seed in seeds:
@@ -144,11 +142,17 @@ def submit(
             finished_at=now if ready is not None else None,
         )
         if ready is None:
-            task_id = req.task_id
-            transaction.on_commit(
-                lambda: generate_images.apply_async(args=[req.pk], task_id=task_id)
-            )
+            transaction.on_commit(lambda: send_task(req.pk, req.task_id))
     return req
+
+
+def send_task(pk: int, task_id: str) -> None:
+    from .tasks import generate_images  # tasks import this module
+
+    try:
+        generate_images.apply_async(args=[pk], task_id=task_id)
+    except Exception as exc:  # broker away: the visitor's status poll sends it again later
+        log.error("generation request %s not queued: %s", pk, exc)
 
 
 def _ready_params(generator, kind, seeds, params):
@@ -178,8 +182,6 @@ def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bo
     delivery of a live one is harmless (the request is claimed once). At most once per
     ``after`` seconds per request: the new task id is swapped in by a conditional update.
     """
-    from .tasks import generate_images
-
     if req.status != Status.QUEUED:
         return False
     now = timezone.now()
@@ -193,8 +195,8 @@ def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bo
     ).update(task_id=task_id, params={**req.params, "sent_again_at": now.isoformat()})
     if not swapped:
         return False
-    generate_images.apply_async(args=[req.pk], task_id=task_id)
     log.warning("generation request %s queued since %s: task sent again", req.pk, req.created_at)
+    send_task(req.pk, task_id)
     return True
 
 
