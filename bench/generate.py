@@ -1,11 +1,19 @@
 """Generation speed of a published generator, through the serving path (``load_generator``).
 
     python bench/generate.py --raw [--resolution 64] [--batch 64] [--seconds 10]
+    python bench/generate.py --e2e [--resolution 64] [--requests 120] [--clients 1,8]
 
 ``--raw``: the generator alone, from an exported artifact loaded as the generation worker loads
 it: throughput in images/s at a batch size, and single-image latency (p50/p95, seed to pixels).
 Weights are freshly initialised: speed does not depend on what a network learned.
-Further modes (end to end: request, worker, storage) plug into ``MODES``.
+
+``--e2e``: what a visitor waits for. A real web server (gunicorn, as ``make run`` starts it), a
+real generate worker over Redis and PostgreSQL, a published 64 px generator; each request is
+POST /generate/ (a new random seed) -> long-poll the status until done -> GET the PNG
+permalink, timed from the POST to the last byte of the PNG. Runs sequentially (``--clients 1``,
+target p95 <= 300 ms) and with concurrent clients (requests batched by the worker). Uses its
+own database (``nff_bench_generate``, created and dropped), its own Redis key prefix and a
+scratch media folder, all removed afterwards.
 
 Prints one JSON object per line.
 """
@@ -25,6 +33,8 @@ import numpy as np
 
 from gan_app.gan import GANConfig, build_generator, export_generator, load_generator
 from gan_app.gan.runtime import resolve_runtime
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fresh_generator(resolution: int):
@@ -82,17 +92,386 @@ def bench_raw(args) -> list[dict]:
     ]
 
 
-MODES = {"raw": bench_raw}
+# --- End to end --------------------------------------------------------------------------------
+
+E2E_DATABASE = "nff_bench_generate"
+
+
+def _recreate_database(server, name, drop_only=False):
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_redis_keys(url, prefix):
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    return len(keys)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Services:
+    """gunicorn + one generate worker in their own process groups, on scratch resources."""
+
+    def __init__(self, args, scratch):
+        import secrets
+
+        self.args = args
+        self.scratch = scratch
+        self.prefix = f"nffbench-{os.getpid()}-{secrets.token_hex(3)}:"
+        self.port = _free_port()
+        self.overrides = {
+            "DJANGO_SETTINGS_MODULE": "nftsite.settings",
+            "DATABASE_URL": f"{args.pg_server}/{E2E_DATABASE}",
+            "CELERY_BROKER_URL": args.redis_url,
+            "CELERY_BROKER_KEY_PREFIX": self.prefix,
+            "NFF_VAR_DIR": str(scratch / "var"),
+            "MEDIA_ROOT": str(scratch / "media"),
+            "STATIC_ROOT": str(scratch / "static"),
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "GENERATION_RATE_LIMIT": "1000000/m",
+            "LOG_LEVEL": "WARNING",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        self.env = {**os.environ, **self.overrides}
+        self.procs = []
+
+    def start(self, command, log_name):
+        import subprocess
+
+        log = open(self.scratch / log_name, "ab")  # noqa: SIM115 (the child writes to it)
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def wait_for(self, log_name, text, timeout=120):
+        deadline = time.monotonic() + timeout
+        path = self.scratch / log_name
+        while time.monotonic() < deadline:
+            if path.exists() and text in path.read_text(errors="replace"):
+                return
+            if any(p.poll() is not None for p in self.procs):
+                raise RuntimeError(f"a service exited:\n{path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{log_name} never said {text!r}")
+
+    def stop(self):
+        import signal
+        import subprocess
+
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_cpu_seconds(pgid) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp, ...; utime and stime are fields 14 and 15.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _publish_bench_generator(resolution):
+    """A published generator at ``resolution`` (default width, fresh weights) in the bench DB."""
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from collections_app.models import Collection
+    from gan_app.models import Generator
+
+    config = GANConfig(resolution=resolution)
+    artifact = io.BytesIO()
+    sha = export_generator(build_generator(config), artifact, config=config.to_dict(), epoch=0)
+    collection = Collection.objects.create(slug="bench", name="Bench")
+    generator = Generator(
+        slug=f"bench-{resolution}",
+        name=f"Bench {resolution} px",
+        collection=collection,
+        resolution=resolution,
+        latent_dim=config.latent_dim,
+        epoch=0,
+        model_sha256=sha,
+        is_published=True,
+        published_at=timezone.now(),
+    )
+    generator.model_file.save("bench.zip", ContentFile(artifact.getvalue()), save=False)
+    generator.save()
+    return generator, config
+
+
+def _one_request(session, base, slug, seed, csrf):
+    """Seconds from the POST to the last byte of the PNG, and the server's own figure."""
+    started = time.perf_counter()
+    response = session.post(
+        f"{base}/generate/",
+        data={"generator": slug, "seed": str(seed)},
+        headers={"Accept": "application/json", "X-CSRFToken": csrf, "Referer": f"{base}/"},
+        timeout=30,
+    )
+    if response.status_code not in (200, 202):
+        raise RuntimeError(f"POST answered {response.status_code}: {response.text[:300]}")
+    body = response.json()
+    while body["status"] in ("queued", "running"):
+        body = session.get(
+            f"{base}{body['status_url']}",
+            params={"since": "queued,running", "wait": 10},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        ).json()
+    if body["status"] != "done":
+        raise RuntimeError(f"request {body['id']} {body['status']}: {body.get('error')}")
+    png = session.get(f"{base}{body['images'][0]['png']}", timeout=30)
+    if png.status_code != 200 or not png.content.startswith(b"\x89PNG"):
+        raise RuntimeError(f"permalink answered {png.status_code}")
+    return time.perf_counter() - started, body.get("elapsed_ms")
+
+
+def _client_session(base):
+    import secrets
+    import string
+
+    import requests
+
+    session = requests.Session()
+    # A CSRF secret of our own: Django accepts the unmasked secret as the token.
+    csrf = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
+    session.cookies.set("csrftoken", csrf, domain="127.0.0.1")
+    return session, csrf
+
+
+def _run_clients(base, slug, clients, total, seeds):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(index):
+        session, csrf = _client_session(base)
+        return [
+            _one_request(session, base, slug, next(seeds), csrf)
+            for _ in range(index, total, clients)
+        ]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for chunk in pool.map(worker, range(clients)) for r in chunk]
+    return results, time.perf_counter() - started
+
+
+def bench_e2e(args) -> list[dict]:
+    import random
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="nff-bench-generate-"))
+    services = Services(args, scratch)
+    os.environ.update(services.overrides)  # this process sets up Django on them too
+    _recreate_database(args.pg_server, E2E_DATABASE)
+    figures = []
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        generator, config = _publish_bench_generator(args.resolution)
+        from django.db import connection
+
+        connection.close()
+        python = sys.executable
+        worker = services.start(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "nftsite",
+                "worker",
+                "-Q",
+                "generate",
+                "-c",
+                str(args.worker_concurrency),
+                "-P",
+                args.pool,
+                "-n",
+                "bench@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            "worker.log",
+        )
+        web = services.start(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "nftsite.wsgi",
+                "-b",
+                f"127.0.0.1:{services.port}",
+                "-w",
+                str(args.web_workers),
+                "--threads",
+                str(args.web_threads),
+                "--error-logfile",
+                "-",
+            ],
+            "web.log",
+        )
+        services.wait_for("worker.log", f"generator cache: warmed {generator.slug}")
+        services.wait_for("web.log", "Booting worker")
+        base = f"http://127.0.0.1:{services.port}"
+        rng = random.Random(args.seed)
+        seeds = iter(lambda: rng.randrange(2**53), None)
+        _run_clients(base, generator.slug, 2, 10, seeds)  # warm: web workers, connections
+        common = {
+            "bench": "generate",
+            "mode": "e2e",
+            "resolution": args.resolution,
+            "g_width": config.g_width,
+            "worker_pool": args.pool,
+            "worker_concurrency": args.worker_concurrency,
+            "web_workers": args.web_workers,
+            "web_threads": args.web_threads,
+            "database": "postgresql",
+            "broker": "redis",
+            "cpu_cores": os.cpu_count(),
+        }
+        for clients in args.clients:
+            load_before = os.getloadavg()[0]
+            cpu_before = [_group_cpu_seconds(p.pid) for p in (worker, web)]
+            results, wall = _run_clients(base, generator.slug, clients, args.requests, seeds)
+            cpu = [
+                _group_cpu_seconds(p.pid) - b
+                for p, b in zip((worker, web), cpu_before, strict=True)
+            ]
+            latencies = np.array([r[0] for r in results]) * 1000
+            server = np.array([r[1] for r in results if r[1] is not None], dtype=float)
+            p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+            figures.append(
+                {
+                    **common,
+                    "clients": clients,
+                    "requests": len(results),
+                    "latency_ms_p50": round(float(p50), 1),
+                    "latency_ms_p95": round(float(p95), 1),
+                    "latency_ms_p99": round(float(p99), 1),
+                    "latency_ms_max": round(float(latencies.max()), 1),
+                    "server_ms_p50": round(float(np.percentile(server, 50)), 1)
+                    if len(server)
+                    else None,
+                    "requests_per_second": round(len(results) / wall, 1),
+                    # Work done per request, which other processes' load does not inflate much.
+                    "worker_cpu_ms_per_request": round(cpu[0] * 1000 / len(results), 1),
+                    "web_cpu_ms_per_request": round(cpu[1] * 1000 / len(results), 1),
+                    "target_p95_ms": 300,
+                    "load_average_before": round(load_before, 2),
+                    "load_average_after": round(os.getloadavg()[0], 2),
+                }
+            )
+            print(json.dumps(figures[-1]), flush=True)
+        # The same seed again: served from storage, no rendering.
+        session, csrf = _client_session(base)
+        seed = next(seeds)
+        _one_request(session, base, generator.slug, seed, csrf)
+        again = [_one_request(session, base, generator.slug, seed, csrf)[0] for _ in range(30)]
+        figures.append(
+            {
+                **common,
+                "clients": 1,
+                "requests": len(again),
+                "case": "seed already made",
+                "latency_ms_p50": round(float(np.percentile(again, 50) * 1000), 1),
+                "latency_ms_p95": round(float(np.percentile(again, 95) * 1000), 1),
+                "load_average_after": round(os.getloadavg()[0], 2),
+            }
+        )
+        print(json.dumps(figures[-1]), flush=True)
+    finally:
+        services.stop()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: S110 (Django may not be set up when start-up failed)
+            pass
+        _recreate_database(args.pg_server, E2E_DATABASE, drop_only=True)
+        _drop_redis_keys(args.redis_url, services.prefix)
+        if args.keep_logs:
+            print(f"# logs kept in {scratch}", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return []
+
+
+MODES = {"raw": bench_raw, "e2e": bench_e2e}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--raw", dest="mode", action="store_const", const="raw")
+    modes.add_argument("--e2e", dest="mode", action="store_const", const="e2e")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=120, help="e2e: requests per round")
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[1, 8],
+        help="e2e: concurrent clients per round, comma separated",
+    )
+    parser.add_argument("--pool", default="prefork", help="e2e: the worker's pool")
+    parser.add_argument("--worker-concurrency", type=int, default=1)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--web-threads", type=int, default=8, help="e2e: a long poll holds a thread while it waits"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
     for figures in MODES[args.mode or "raw"](args):
         print(json.dumps(figures), flush=True)

@@ -1,3 +1,37 @@
+from django.urls import path, register_converter
+
+from . import views
+
+
+class SeedConverter:
+    """A seed in a URL: digits only, at most 16 of them (seeds stop at 2^53 - 1)."""
+
+    regex = "[0-9]{1,16}"
+
+    def to_python(self, value):
+        return int(value)
+
+    def to_url(self, value):
+        return str(int(value))
+
+
+register_converter(SeedConverter, "seed")
+
 app_name = "gan"
 
-urlpatterns = []
+urlpatterns = [
+    path("generate/", views.generate, name="generate"),
+    path("generate/r/<int:pk>/", views.request_page, name="request"),
+    path("generate/r/<int:pk>.json", views.request_status, name="request_status"),
+    path("generate/r/<int:pk>.zip", views.request_zip, name="request_zip"),
+    path("gen/<slug:slug>/", views.generator_page, name="generator"),
+    path("g/<slug:slug>/<seed:seed>.png", views.image_png, name="image_png"),
+    path("g/<slug:slug>/<seed:seed>.json", views.image_json, name="image_json"),
+    path("g/<slug:slug>/<seed:seed>/", views.image_page, name="image"),
+    path(
+        "g/<slug:slug>/walk/<seed:start>-<seed:end>-<int:steps>.png",
+        views.walk_png,
+        name="walk_png",
+    ),
+    path("gallery/", views.gallery, name="gallery"),
+]

@@ -6,6 +6,7 @@ Production points ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``AWS_STORAGE_BUCK
 shared PostgreSQL, Redis and S3. See README.md for the full table.
 """
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -249,12 +250,13 @@ if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "memory"}:
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if _broker_scheme == "filesystem":
     _broker_dir = VAR_DIR / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # broadcast (default: ./control)
         "store_processed": False,
         "polling_interval": 0.05,  # seconds; the default 1 s would show in every Generate click
     }
@@ -309,8 +311,38 @@ ARCHIVE_MAX_RATIO = _positive_int("ARCHIVE_MAX_RATIO", 100)  # uncompressed / co
 # An ingest task works this long, then re-queues itself to continue from the saved cursor, so
 # no task outlives the broker's visibility timeout or the task time limit.
 INGEST_CHUNK_SECONDS = _positive_int("INGEST_CHUNK_SECONDS", 600)
-GENERATION_RATE_LIMIT = env.str("GENERATION_RATE_LIMIT", default="30/m")
 GENERATOR_CACHE_SIZE = _positive_int("GENERATOR_CACHE_SIZE", 4)
+
+
+# --- Public generation (gan_app.generation, gan_app.ratelimit) ------------------------------
+def _rate(name, default):
+    """``N/unit`` or ``N/<k>unit`` (unit s, m, h or d), e.g. ``30/m`` or ``100/5m``."""
+    value = env.str(name, default=default).strip()
+    if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate such as 30/m, 500/h or 100/5m "
+            "(a positive count, a slash, an optional multiplier and s, m, h or d)"
+        )
+    return value
+
+
+# Generate requests per client (hashed address) in the window; counted in the database, so the
+# limit holds across every web process and node.
+GENERATION_RATE_LIMIT = _rate("GENERATION_RATE_LIMIT", "30/m")
+# Behind a reverse proxy, the header that carries the visitor's address (e.g. X-Forwarded-For;
+# its last entry, the one the proxy appended, is used). Empty: the connection's own address.
+# Only set it when every request comes through that proxy, or clients could forge the header.
+TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", default="").strip()
+if TRUSTED_PROXY_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", TRUSTED_PROXY_HEADER):
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_HEADER={TRUSTED_PROXY_HEADER!r} is not an HTTP header name "
+        "(for example X-Forwarded-For or X-Real-IP)"
+    )
+# Public address of the site, e.g. https://fakes.example.com: used for the image links in
+# metadata written outside a web request (manage.py generate). Pages use the request's host.
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+if SITE_URL and urlsplit(SITE_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://")
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
 TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
 

@@ -1,0 +1,384 @@
+"""Public generation pages and endpoints: Generate, results, permalinks, generator, gallery."""
+
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotModified,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import generation, ratelimit, showcase
+from .forms import GenerateForm
+from .generation import MAX_SEED, Walk
+from .metadata import absolute, batch_zip, dumps, file_stem
+from .models import GeneratedImage, GenerationRequest
+
+Status = GenerationRequest.Status
+FINISHED = (Status.DONE, Status.FAILED)
+LONG_POLL_MAX = 25.0  # seconds; below common proxy idle timeouts
+NO_JS_WAIT = 3.0  # the result page waits this long for the image before asking for a refresh
+GALLERY_PAGE = 36
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def base_url(request) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+# --- Generate ----------------------------------------------------------------------------------
+
+
+@require_POST
+def generate(request):
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        return invalid(request, form)
+    data = form.cleaned_data
+    try:
+        req = generation.submit(
+            data["generator"],
+            kind=data["kind"],
+            seeds=data["seeds"],
+            steps=data["steps"],
+            client_key=ratelimit.client_key(request),
+        )
+    except ratelimit.RateLimited as exc:
+        return rate_limited(request, exc)
+    if wants_json(request):
+        status = 200 if req.status == Status.DONE else 202
+        response = JsonResponse(payload(req), status=status)
+        response["Location"] = reverse("gan:request_status", args=[req.pk])
+        return response
+    return redirect(reverse("gan:request", args=[req.pk]), permanent=False)
+
+
+def invalid(request, form):
+    if wants_json(request):
+        return JsonResponse({"error": form.first_error(), "errors": form.error_dict()}, status=400)
+    return render(request, "gan/invalid.html", {"form": form, "max_seed": MAX_SEED}, status=400)
+
+
+def rate_limited(request, exc):
+    message = (
+        f"You have generated a lot in a short time (the limit is {exc.rate.describe()}). "
+        f"Please try again in {exc.retry_after} second{'s' if exc.retry_after != 1 else ''}."
+    )
+    if wants_json(request):
+        response = JsonResponse(
+            {"error": message, "retry_after": exc.retry_after, "limit": exc.rate.describe()},
+            status=429,
+        )
+    else:
+        response = render(
+            request,
+            "gan/rate_limited.html",
+            {"message": message, "retry_after": exc.retry_after},
+            status=429,
+        )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def payload(req: GenerationRequest) -> dict:
+    """The JSON a page polls: status, and links to the images once done."""
+    generator = req.generator
+    data = {
+        "id": req.pk,
+        "kind": req.kind,
+        "status": req.status,
+        "generator": generator.slug,
+        "generator_name": generator.name,
+        "seeds": req.seeds,
+        "status_url": reverse("gan:request_status", args=[req.pk]),
+        "page_url": reverse("gan:request", args=[req.pk]),
+    }
+    if req.finished_at:
+        data["elapsed_ms"] = round((req.finished_at - req.created_at).total_seconds() * 1000)
+    if req.status == Status.FAILED:
+        data["error"] = public_error(req)
+    if req.status != Status.DONE:
+        return data
+    if req.kind == GenerationRequest.Kind.WALK:
+        walk = Walk(req.seeds[0], req.seeds[1], req.params.get("steps", generation.WALK_STEPS))
+        data["steps"] = walk.steps
+        data["strip_url"] = generation.walk_path(generator, walk)
+        return data
+    data["images"] = [
+        image_links(generator.slug, seed, image) for seed, image in generation.request_images(req)
+    ]
+    if len(req.seeds) > 1:
+        data["zip_url"] = reverse("gan:request_zip", args=[req.pk])
+    return data
+
+
+def image_links(slug, seed, image):
+    if image is None:
+        return {"seed": seed, "removed": True}
+    return {
+        "seed": seed,
+        "png": reverse("gan:image_png", args=[slug, seed]),
+        "json": reverse("gan:image_json", args=[slug, seed]),
+        "page": reverse("gan:image", args=[slug, seed]),
+        "name": image.metadata.get("name", f"{slug} #{seed}"),
+    }
+
+
+def public_error(req):
+    if not req.generator.is_published:
+        return "This generator has been withdrawn, so it cannot make new images."
+    return "The generator could not make this image. Please try again in a moment."
+
+
+@never_cache
+@require_GET
+def request_status(request, pk):
+    """Status JSON. ``?since=<status>[,<status>...]&wait=<s>``: answers as soon as the status
+    is none of ``since`` (long poll), or after ``wait`` seconds with it unchanged."""
+    try:
+        wait = min(max(float(request.GET.get("wait") or 0), 0.0), LONG_POLL_MAX)
+    except ValueError:
+        wait = 0.0
+    req = generation.wait_for_change(pk, request.GET.get("since", ""), wait)
+    if req is None:
+        return JsonResponse({"error": "No such request."}, status=404)
+    generation.requeue_if_stuck(req)
+    return JsonResponse(payload(req))
+
+
+def wait_until_finished(pk, timeout):
+    return generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout)
+
+
+@never_cache
+@require_GET
+def request_page(request, pk):
+    """The result page (what the form leads to without JavaScript); refreshes until done."""
+    req = wait_until_finished(pk, NO_JS_WAIT)
+    if req is None:
+        raise Http404("No such request.")
+    data = payload(req)
+    return render(
+        request,
+        "gan/request.html",
+        {
+            "req": req,
+            "data": data,
+            "generator": req.generator,
+            "collection": req.generator.collection,
+            "finished": req.status in FINISHED,
+            "published_generators": [req.generator] if req.generator.is_published else [],
+            "panel_seed": "",
+        },
+    )
+
+
+@require_GET
+def request_zip(request, pk):
+    """A batch as a ZIP: ``<generator>-<seed>.png`` + ERC-721 ``.json`` per image."""
+    req = get_object_or_404(GenerationRequest.objects.select_related("generator"), pk=pk)
+    if req.status != Status.DONE or req.kind == GenerationRequest.Kind.WALK:
+        raise Http404("This request has no images to download yet.")
+    images = [image for _, image in generation.request_images(req) if image is not None]
+    if not images:
+        raise Http404("Every image of this request has been removed.")
+    items = []
+    for image in images:
+        with image.image.open("rb") as fh:
+            items.append((image, fh.read()))
+    response = HttpResponse(batch_zip(items, base_url(request)), content_type="application/zip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{req.generator.slug}-batch-{req.pk}.zip"'
+    )
+    return response
+
+
+# --- Permalinks --------------------------------------------------------------------------------
+
+
+class Gone(Exception):
+    pass
+
+
+def visible_image(slug, seed) -> GeneratedImage:
+    """The stored image for (generator, seed); 404 if never made or withdrawn, Gone if hidden."""
+    image = (
+        GeneratedImage.objects.select_related("generator", "generator__collection")
+        .filter(
+            generator__slug=slug,
+            generator__is_published=True,
+            generator__collection__is_public=True,
+            seed=seed,
+            condition_key="",
+        )
+        .first()
+    )
+    if image is None:
+        raise Http404("No image has been generated for this seed yet.")
+    if image.is_hidden:
+        raise Gone
+    return image
+
+
+def gone(request, as_page=False):
+    if as_page:
+        return render(request, "gan/gone.html", status=410)
+    return HttpResponse(
+        "This image was removed by a moderator.\n", status=410, content_type="text/plain"
+    )
+
+
+@require_GET
+def image_png(request, slug, seed):
+    """``/g/<generator>/<seed>.png``: the stored PNG (never re-rendered)."""
+    try:
+        image = visible_image(slug, seed)
+    except Gone:
+        return gone(request)
+    etag = f'"{image.image_sha256}"'
+    if image.image_sha256 and request.headers.get("If-None-Match") == etag:
+        return HttpResponseNotModified()
+    response = FileResponse(
+        image.image.open("rb"),
+        content_type="image/png",
+        as_attachment=bool(request.GET.get("download")),
+        filename=f"{file_stem(slug, seed)}.png",
+    )
+    # Short: a moderator's hide must take effect for everyone soon.
+    response["Cache-Control"] = "public, max-age=300"
+    if image.image_sha256:
+        response["ETag"] = etag
+    return response
+
+
+@require_GET
+def image_json(request, slug, seed):
+    """``/g/<generator>/<seed>.json``: its ERC-721 metadata with absolute links."""
+    try:
+        image = visible_image(slug, seed)
+    except Gone:
+        return gone(request)
+    response = HttpResponse(
+        dumps(absolute(image.metadata, base_url(request))), content_type="application/json"
+    )
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{file_stem(slug, seed)}.json"'
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_GET
+def image_page(request, slug, seed):
+    """``/g/<generator>/<seed>/``: the image with its metadata, or an offer to generate it."""
+    generator = showcase.generator_for_page(slug)
+    if generator is None or not generator.is_published or not generator.collection.is_public:
+        raise Http404("No such generator.")
+    if seed > MAX_SEED:
+        raise Http404("Seeds go up to 2^53 - 1.")
+    try:
+        image = visible_image(slug, seed)
+    except Gone:
+        return gone(request, as_page=True)
+    except Http404:
+        image = None
+    metadata = None
+    if image is not None:
+        image.count_view()
+        metadata = absolute(image.metadata, base_url(request))
+    return render(
+        request,
+        "gan/image.html",
+        {
+            "generator": generator,
+            "collection": generator.collection,
+            "seed": seed,
+            "image": image,
+            "metadata": metadata,
+            "metadata_json": dumps(metadata) if metadata else "",
+            "published_generators": [generator],
+            "panel_seed": seed,
+        },
+    )
+
+
+@require_GET
+def walk_png(request, slug, start, end, steps):
+    """``/g/<generator>/walk/<a>-<b>-<steps>.png``: a stored latent-walk strip."""
+    generator = showcase.public_generators().filter(slug=slug).first()
+    if generator is None:
+        raise Http404("No such generator.")
+    name = generation.walk_name(generator, Walk(start, end, steps))
+    if not default_storage.exists(name):
+        raise Http404("This walk has not been drawn yet.")
+    response = FileResponse(default_storage.open(name, "rb"), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+@require_GET
+def generator_page(request, slug):
+    generator = showcase.generator_for_page(slug)
+    visible = generator is not None and generator.collection.is_public
+    if not visible or not (generator.is_published or request.user.is_staff):
+        raise Http404("No such generator.")
+    run = generator.training_run
+    walk_req = (
+        GenerationRequest.objects.filter(
+            generator=generator, kind=GenerationRequest.Kind.WALK, status=Status.DONE
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+    return render(
+        request,
+        "gan/generator.html",
+        {
+            "generator": generator,
+            "collection": generator.collection,
+            "trained_on": showcase.trained_on(generator),
+            "facts": showcase.training_facts(generator),
+            "metrics": showcase.metric_rows(generator.metrics),
+            "loss_figure": showcase.loss_figure(run),
+            "walk": payload(walk_req) if walk_req else None,
+            "recent": list(showcase.public_images().filter(generator=generator)[:12]),
+            "published_generators": [generator] if generator.is_published else [],
+            "siblings": [g for g in generator.collection.generators.all() if g.pk != generator.pk],
+            "panel_seed": "",
+        },
+    )
+
+
+@require_GET
+def gallery(request):
+    images = showcase.public_images()
+    slug = request.GET.get("generator", "").strip()
+    current = None
+    if slug:
+        current = showcase.public_generators().filter(slug=slug).first()
+        if current is None:
+            raise Http404("No such generator.")
+        images = images.filter(generator=current)
+    page = Paginator(images, GALLERY_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "gan/gallery.html",
+        {
+            "page": page,
+            "current": current,
+            "generators": showcase.public_generators()
+            .select_related("collection")
+            .order_by("collection__name", "-version"),
+        },
+    )

@@ -1,0 +1,236 @@
+/* The Generate button without a page load: POST the form as JSON, long-poll the request's
+   status (the server answers as soon as it changes), then show the image and its downloads.
+   Without JavaScript the same forms post normally and land on a result page. */
+(function () {
+  "use strict";
+
+  var POLL_WAIT = 20; // seconds the server may hold a status request open
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function setState(box, state, nodes) {
+    box.dataset.state = state;
+    box.setAttribute("aria-busy", state === "queued" || state === "running" ? "true" : "false");
+    box.replaceChildren.apply(box, nodes);
+  }
+
+  function statusLine(text, busy) {
+    return el("p", { class: "gen-status", role: "status" }, [
+      busy ? el("span", { class: "spinner", "aria-hidden": "true" }) : null,
+      " " + text,
+    ]);
+  }
+
+  function button(href, label, kind, download) {
+    var attrs = { class: "btn " + kind, href: href };
+    if (download) attrs.download = "";
+    return el("a", attrs, [label]);
+  }
+
+  function loaded(img) {
+    return new Promise(function (resolve) {
+      if (img.complete && img.naturalWidth) return resolve();
+      img.addEventListener("load", resolve, { once: true });
+      img.addEventListener("error", resolve, { once: true });
+    });
+  }
+
+  function elapsed(prefix) {
+    return el("span", { class: "muted", "data-elapsed": prefix }, []);
+  }
+
+  function renderSingle(data) {
+    var image = data.images[0];
+    if (image.removed) {
+      return [el("p", { class: "notice" }, ["Seed " + image.seed + " was removed by a moderator."])];
+    }
+    var img = el("img", {
+      class: "pixel result-image",
+      src: image.png,
+      alt: image.name + ", a generated image",
+      width: "256",
+      height: "256",
+    });
+    return [
+      el("figure", { class: "single-result" }, [
+        el("a", { href: image.page }, [img]),
+        el("figcaption", {}, [
+          el("strong", {}, ["Seed ", el("span", { class: "mono" }, [String(image.seed)])]),
+          elapsed(" · ready in "),
+        ]),
+      ]),
+      el("p", { class: "result-actions" }, [
+        button(image.png + "?download=1", "Download PNG", "btn-primary", true),
+        " ",
+        button(image.json + "?download=1", "Metadata JSON", "btn-secondary", true),
+        " ",
+        button(image.page, "Permalink", "btn-ghost", false),
+      ]),
+    ];
+  }
+
+  function shortSeed(seed) {
+    var text = String(seed);
+    return text.length <= 6 ? text : "…" + text.slice(-4);
+  }
+
+  function renderBatch(data) {
+    var items = data.images.map(function (image) {
+      var visual = image.removed
+        ? el("span", { class: "removed", title: "Removed by a moderator" }, ["removed"])
+        : el("a", { href: image.page, title: "Seed " + image.seed }, [
+            el("img", { class: "pixel", src: image.png, alt: image.name, width: "96", height: "96" }),
+          ]);
+      return el("li", {}, [visual, el("span", { class: "mono small" }, [shortSeed(image.seed)])]);
+    });
+    var seeds = data.seeds;
+    return [
+      el("p", { class: "batch-caption muted small" }, [
+        "Seeds ",
+        el("span", { class: "mono" }, [String(seeds[0])]),
+        " to ",
+        el("span", { class: "mono" }, [String(seeds[seeds.length - 1])]),
+      ]),
+      el("ul", { class: "batch-result" }, items),
+      el("p", { class: "result-actions" }, [
+        button(data.zip_url, "Download ZIP", "btn-primary", true),
+        " ",
+        el("span", { class: "muted small" }, [
+          data.images.length + " PNG files with ERC-721 metadata JSON",
+          elapsed(" · ready in "),
+        ]),
+      ]),
+    ];
+  }
+
+  function renderWalk(data) {
+    var alt = "A latent walk in " + data.steps + " steps from seed " + data.seeds[0] + " to seed " + data.seeds[1];
+    return [
+      el("figure", { class: "walk-result" }, [
+        el("img", { class: "pixel walk-strip", src: data.strip_url, alt: alt }),
+        el("figcaption", { class: "muted small" }, [
+          "Seed " + data.seeds[0] + " → seed " + data.seeds[1] + ", " + data.steps + " steps",
+          elapsed(" · ready in "),
+        ]),
+      ]),
+      el("p", { class: "result-actions" }, [button(data.strip_url, "Download strip", "btn-secondary", true)]),
+    ];
+  }
+
+  function render(data) {
+    if (data.strip_url) return renderWalk(data);
+    if (data.images.length === 1) return renderSingle(data);
+    return renderBatch(data);
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
+  }
+
+  function follow(data) {
+    if (data.status !== "queued" && data.status !== "running") return Promise.resolve(data);
+    // Wait out queued and running in one request: the answer comes when the image is ready.
+    var url = data.status_url + "?wait=" + POLL_WAIT + "&since=queued,running";
+    return getJSON(url)
+      .then(function (response) {
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.json();
+      })
+      .then(follow);
+  }
+
+  function problem(box, text) {
+    setState(box, "failed", [el("p", { class: "notice notice-bad", role: "alert" }, [text])]);
+  }
+
+  function submit(form, event) {
+    event.preventDefault();
+    var box = document.getElementById(form.dataset.result);
+    var submitButton = form.querySelector("[type=submit]");
+    if (!box || (submitButton && submitButton.disabled)) return;
+    var started = performance.now();
+    if (submitButton) submitButton.disabled = true;
+    setState(box, "queued", [statusLine("Generating…", true)]);
+    var slow = setTimeout(function () {
+      if (box.dataset.state === "queued") {
+        setState(box, "queued", [statusLine("Still waiting for a free generator… hang on.", true)]);
+      }
+    }, 8000);
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.json().then(
+          function (body) {
+            return { response: response, body: body };
+          },
+          function () {
+            return { response: response, body: {} };
+          }
+        );
+      })
+      .then(function (result) {
+        if (!result.response.ok) {
+          var text = result.body.error ||
+            (result.response.status === 403
+              ? "This page is out of date. Reload it and try again."
+              : "The request failed (HTTP " + result.response.status + ").");
+          problem(box, text);
+          return null;
+        }
+        return follow(result.body);
+      })
+      .then(function (data) {
+        if (!data) return null;
+        if (data.status === "failed") {
+          problem(box, data.error || "The generator could not make this image.");
+          return null;
+        }
+        var nodes = render(data);
+        var holder = el("div", {}, nodes);
+        var images = Array.prototype.slice.call(holder.querySelectorAll("img"));
+        // Show the result once its pixels are here, with the time the visitor actually waited.
+        return Promise.all(images.map(loaded)).then(function () {
+          var ms = Math.round(performance.now() - started);
+          holder.querySelectorAll("[data-elapsed]").forEach(function (span) {
+            span.textContent = span.dataset.elapsed + ms + " ms";
+          });
+          setState(box, "done", Array.prototype.slice.call(holder.childNodes));
+          // On a phone the result sits below the form: bring it into view.
+          var rect = box.getBoundingClientRect();
+          if (rect.bottom > window.innerHeight || rect.top < 0) {
+            box.scrollIntoView({ block: "nearest", behavior: "smooth" });
+          }
+        });
+      })
+      .catch(function () {
+        problem(box, "Could not reach the server. Check your connection and try again.");
+      })
+      .finally(function () {
+        clearTimeout(slow);
+        if (submitButton) submitButton.disabled = false;
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.fetch || !window.FormData || !window.Promise) return; // plain form posts then
+    document.querySelectorAll("form[data-generate]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        submit(form, event);
+      });
+    });
+  });
+})();

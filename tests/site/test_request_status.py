@@ -1,0 +1,224 @@
+"""GET /generate/r/<id>.json (long poll), the result page, and the batch ZIP."""
+
+import io
+import json
+import threading
+import time
+import zipfile
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from PIL import Image
+
+from gan_app import generation
+from gan_app.models import GenerationRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(generator, seeds, kind="batch", **params):
+    return GenerationRequest.objects.create(
+        generator=generator, kind=kind, seeds=seeds, params=params
+    )
+
+
+def status_url(req, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return reverse("gan:request_status", args=[req.pk]) + (f"?{query}" if query else "")
+
+
+def test_it_reports_a_queued_request_without_waiting(client, generator):
+    req = queued(generator, [1], kind="single")
+
+    response = client.get(status_url(req))
+
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
+    body = response.json()
+    assert (body["status"], body["seeds"], body["generator"]) == ("queued", [1], generator.slug)
+    assert "images" not in body
+
+
+def test_it_lists_permalinks_and_the_zip_once_done(client, generator):
+    req = queued(generator, [5, 6])
+    generation.process(req.pk)
+
+    body = client.get(status_url(req)).json()
+
+    assert body["status"] == "done"
+    assert body["elapsed_ms"] >= 0
+    assert [i["png"] for i in body["images"]] == [f"/g/{generator.slug}/{s}.png" for s in (5, 6)]
+    assert body["images"][0]["json"] == f"/g/{generator.slug}/5.json"
+    assert body["images"][0]["page"] == f"/g/{generator.slug}/5/"
+    assert body["zip_url"] == reverse("gan:request_zip", args=[req.pk])
+
+
+def finish_in_a_while(req, delay=0.3):
+    def finish():
+        time.sleep(delay)
+        generation.process(req.pk)
+        connection.close()
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("broker", ["redis", "other"])
+def test_it_answers_a_long_poll_as_soon_as_the_image_is_ready(client, generator, settings, broker):
+    if broker == "other":  # no Redis to publish on: the wait re-reads the row
+        settings.CELERY_BROKER_URL = "filesystem://"
+    req = queued(generator, [9], kind="single")
+    started = time.monotonic()
+    thread = finish_in_a_while(req)
+
+    body = client.get(status_url(req, since="queued,running", wait=10)).json()
+
+    waited = time.monotonic() - started
+    thread.join()
+    assert body["status"] == "done"
+    assert 0.3 <= waited < 3
+
+
+def test_it_gives_up_a_long_poll_after_the_wait(client, generator):
+    req = queued(generator, [9], kind="single")
+    started = time.monotonic()
+
+    body = client.get(status_url(req, since="queued", wait="0.2")).json()
+
+    assert body["status"] == "queued"
+    assert 0.2 <= time.monotonic() - started < 2
+
+
+def test_it_answers_404_for_an_unknown_request(client):
+    assert client.get("/generate/r/999999.json").status_code == 404
+    assert client.get("/generate/r/999999/").status_code == 404
+
+
+def test_it_shows_the_result_page_with_downloads(client, generator):
+    req = queued(generator, [3], kind="single")
+    generation.process(req.pk)
+
+    response = client.get(reverse("gan:request", args=[req.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"/g/{generator.slug}/3.png?download=1" in html
+    assert f"/g/{generator.slug}/3.json?download=1" in html
+    assert 'http-equiv="refresh"' not in html
+
+
+def test_it_asks_a_page_without_javascript_to_refresh_while_queued(client, generator, monkeypatch):
+    from gan_app import views
+
+    monkeypatch.setattr(views, "NO_JS_WAIT", 0.05)
+    req = queued(generator, [3], kind="single")
+
+    response = client.get(reverse("gan:request", args=[req.pk]))
+
+    assert response.status_code == 200
+    assert b'<meta http-equiv="refresh" content="1">' in response.content
+    assert b"Queued" in response.content
+
+
+def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
+    req = queued(generator, [20, 21, 22])
+    generation.process(req.pk)
+
+    response = client.get(reverse("gan:request_zip", args=[req.pk]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert f'filename="{generator.slug}-batch-{req.pk}.zip"' in response["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        names = sorted(zf.namelist())
+        assert names == sorted(
+            [f"tiny-v1-{s}.png" for s in (20, 21, 22)] + [f"tiny-v1-{s}.json" for s in (20, 21, 22)]
+        )
+        assert Image.open(io.BytesIO(zf.read("tiny-v1-21.png"))).size == (32, 32)
+        meta = json.loads(zf.read("tiny-v1-21.json"))
+    assert meta["name"] == "Tiny Fakes v1 #21"
+    assert meta["image"] == "http://testserver/g/tiny-v1/21.png"
+    assert meta["external_url"] == "http://testserver/g/tiny-v1/21/"
+    assert "Tiny Fakes" in meta["description"]
+    traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    assert traits == {
+        "collection": "Tiny Fakes",
+        "generator": "tiny-v1",
+        "generator_version": 1,
+        "seed": 21,
+        "resolution": "32x32",
+        "epoch": 3,
+    }
+    served = client.get("/g/tiny-v1/21.png")
+    assert b"".join(served.streaming_content) == zipfile.ZipFile(io.BytesIO(response.content)).read(
+        "tiny-v1-21.png"
+    )
+
+
+def test_it_has_no_zip_before_the_batch_is_done(client, generator):
+    req = queued(generator, [1, 2])
+
+    assert client.get(reverse("gan:request_zip", args=[req.pk])).status_code == 404
+
+
+def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
+    from gan_app import notify
+
+    state = {"reads": 0, "status": "queued"}
+
+    def read():
+        state["reads"] += 1
+        return state["status"]
+
+    def finish():
+        time.sleep(0.2)
+        state["status"] = "done"
+        notify.publish([424242], "done")
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    status = notify.wait(424242, read, lambda s: s == "done", timeout=10)
+    thread.join()
+
+    assert status == "done"
+    assert state["reads"] <= 3  # polling every 10 ms would have read about 20 times
+
+
+def test_it_sends_the_task_again_for_a_request_stuck_in_the_queue(client, generator):
+    from datetime import timedelta
+
+    from celery.signals import before_task_publish
+    from django.utils import timezone
+
+    req = queued(generator, [8], kind="single")
+    GenerationRequest.objects.filter(pk=req.pk).update(
+        task_id="lost", created_at=timezone.now() - timedelta(seconds=60)
+    )
+    sent = []
+
+    def capture(sender=None, body=None, **kwargs):
+        sent.append(body[0])
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        first = client.get(status_url(req)).json()
+        second = client.get(status_url(req)).json()  # within the next 30 s: not again
+    finally:
+        before_task_publish.disconnect(capture)
+
+    req.refresh_from_db()
+    assert first["status"] == second["status"] == "queued"
+    assert sent == [[req.pk]]
+    assert req.task_id != "lost" and "sent_again_at" in req.params
+    generation.process(req.pk)  # the resent task renders it like the first would have
+    req.refresh_from_db()
+    assert req.status == "done"
+
+
+def test_it_leaves_a_freshly_queued_request_alone(client, generator):
+    req = queued(generator, [8], kind="single")
+
+    assert generation.requeue_if_stuck(req) is False
