@@ -262,11 +262,15 @@ def resume_run(run: TrainingRun, *, enqueue: bool = True, task_id: str | None = 
 retry_run = resume_run
 
 
-def _enqueue(run_id: int, task_id: str) -> None:
+def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
+    """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
+    from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
     from . import tasks
 
+    options = {"queue": queue} if queue else {}
     transaction.on_commit(
-        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id), robust=False
+        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id, **options),
+        robust=False,
     )
 
 
@@ -312,6 +316,7 @@ def run_chunk(
     max_seconds: float | None = -1,
     chain: bool = True,
     on_epoch=None,
+    queue: str | None = None,
 ) -> ChunkOutcome:
     """Claim the run and train one chunk (``max_seconds``: default ``TRAIN_CHUNK_SECONDS``,
     None for no limit); with ``chain``, queue the next chunk unless the run ended or stopped.
@@ -325,14 +330,14 @@ def run_chunk(
         result = session.train(seconds)
     except SoftTimeLimitExceeded:
         # Cut off mid-epoch: the checkpoints so far are safe; the next chunk goes on from them.
-        _requeue(run, task_id)
+        _requeue(run, task_id, queue)
         return ChunkOutcome(status=Status.QUEUED, epoch=session.epoch)
     except Exception as exc:
         _fail(run, task_id, _describe(exc))
         if not _expected(exc):
             log.exception("training run %s failed", run_id)
         return ChunkOutcome(status=Status.FAILED, epoch=session.epoch)
-    return _after_chunk(run, task_id, result, chain)
+    return _after_chunk(run, task_id, result, chain, queue)
 
 
 class _ChunkSession:
@@ -441,8 +446,11 @@ def load_images(training_set: TrainingSet, config):
     return prepare_images(sources, config, cache_dir=cache)
 
 
-def _after_chunk(run, task_id, result, chain) -> ChunkOutcome:
+def _after_chunk(run, task_id, result, chain, queue=None) -> ChunkOutcome:
     outcome = ChunkOutcome(status="", epoch=result.epoch, epochs_run=result.epochs_run)
+    if result.finished and run.auto_publish:
+        # Before the run shows as finished, so "finished" means "and published".
+        _auto_publish(run)
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.task_id != task_id:
@@ -465,21 +473,19 @@ def _after_chunk(run, task_id, result, chain) -> ChunkOutcome:
             outcome.next_task_id = locked.task_id
         locked.save()
         if outcome.next_task_id:
-            _enqueue(locked.pk, locked.task_id)
+            _enqueue(locked.pk, locked.task_id, queue)
     outcome.status = locked.status
-    if result.finished and locked.auto_publish:
-        _auto_publish(locked)
     return outcome
 
 
-def _requeue(run, task_id) -> None:
+def _requeue(run, task_id, queue=None) -> None:
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.task_id == task_id:
             locked.status, locked.heartbeat_at = Status.QUEUED, None
             locked.task_id = new_task_id()
             locked.save(update_fields=["status", "heartbeat_at", "task_id"])
-            _enqueue(locked.pk, locked.task_id)
+            _enqueue(locked.pk, locked.task_id, queue)
 
 
 def _auto_publish(run: TrainingRun) -> None:
