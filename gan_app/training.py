@@ -519,3 +519,43 @@ def _describe(exc) -> str:
     if _expected(exc):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}"
+
+
+# --- What the run page shows ------------------------------------------------------------------
+
+
+def run_status(run: TrainingRun) -> dict:
+    """The run page's live figures (also its JSON status endpoint)."""
+    from .showcase import loss_figure
+
+    latest = run.latest_checkpoint()
+    grid = run.sample_grid or (latest.grid if latest else None)
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "control": run.control,
+        "is_active": run.is_active,
+        "percent": round(run.percent, 1),
+        "epoch_done": run.epoch_done,
+        "epochs_total": run.epochs_total,
+        "images_per_second": run.images_per_second,
+        "eta_seconds": run.eta_seconds,
+        "eta": _eta_words(run.eta_seconds) if run.is_active else "",
+        "error": run.error,
+        "grid_url": grid.url if grid else "",
+        "checkpoints": run.checkpoints.count(),
+        "latest_checkpoint_epoch": latest.epoch if latest else None,
+        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+        "figure": loss_figure(run),
+    }
+
+
+def _eta_words(seconds) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
