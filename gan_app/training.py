@@ -559,3 +559,10 @@ def _eta_words(seconds) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def release_interrupted(run: TrainingRun, task_id: str) -> None:
+    """An in-process run stopped by Ctrl-C: paused, resumable from its last checkpoint."""
+    TrainingRun.objects.filter(pk=run.pk, task_id=task_id).update(
+        status=Status.PAUSED, control="", heartbeat_at=None
+    )
