@@ -40,8 +40,17 @@ def training_run(plain_static_urls):
 
 def in_thread(work):
     """Database work while Playwright's event loop runs in this thread (Django refuses it)."""
+    from django.db import connection
+
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("value", work()))
+
+    def target():
+        try:
+            result["value"] = work()
+        finally:
+            connection.close()  # the thread's own connection, or the test database lingers
+
+    thread = threading.Thread(target=target)
     thread.start()
     thread.join()
     return result.get("value")
