@@ -578,6 +578,8 @@ def run_status(run: TrainingRun) -> dict:
         "status_label": run.get_status_display(),
         "control": run.control,
         "is_active": run.is_active,
+        # Active but nobody's heartbeat: queued behind other work, or its worker was lost.
+        "unattended": run.is_active and not _lease_fresh(run),
         "percent": round(run.percent, 1),
         "epoch_done": run.epoch_done,
         "epochs_total": run.epochs_total,
