@@ -399,6 +399,9 @@ class _ChunkSession:
             self.on_epoch_hook(progress)
 
     def on_checkpoint(self, data) -> None:
+        if not TrainingRun.objects.filter(pk=self.run.pk, task_id=self.task_id).exists():
+            self.lost_lease = True  # presumed dead and taken over: the new holder writes these
+            return
         save_checkpoint(self.run, data)
         self._save_live_grid(data.grid_png)
         self._save()

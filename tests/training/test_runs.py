@@ -258,3 +258,18 @@ def test_it_loads_a_runs_images_once_then_from_the_cache(sprite_set, settings, t
     assert again.fingerprint == first.fingerprint and (again.images == first.images).all()
     with pytest.raises(FileNotFoundError):  # another resolution is not in the cache
         training.load_images(sprite_set, config.replace(resolution=64))
+
+
+def test_it_stops_writing_once_another_task_took_the_run_over(sprite_set):
+    """A worker presumed dead (but alive) stops at the next epoch and writes no checkpoint."""
+    run = training.create_run(sprite_set, enqueue=False, **{**TINY, "epochs": 5})
+
+    def taken_over(progress):
+        TrainingRun.objects.filter(pk=run.pk).update(task_id="the-new-holder")
+
+    outcome = training.run_chunk(run.pk, run.task_id, on_epoch=taken_over)
+
+    run.refresh_from_db()
+    assert outcome.status == "skipped"
+    assert (run.task_id, run.status) == ("the-new-holder", TrainingRun.Status.RUNNING)
+    assert not run.checkpoints.exists()
