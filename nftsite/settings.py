@@ -346,6 +346,14 @@ if SITE_URL and urlsplit(SITE_URL).scheme not in {"http", "https"}:
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
 TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
 
+# --- Evaluation (issue 7) ----------------------------------------------------------------------
+# Withhold generated images flagged as near-copies of a training image: their permalinks, pages
+# and gallery entries say why instead of showing them.
+REFUSE_NEAR_COPIES = _bool("REFUSE_NEAR_COPIES", True)
+# Generated images per evaluation: the held-out real half, at most this many.
+EVALUATION_MAX_SAMPLES = _positive_int("EVALUATION_MAX_SAMPLES", 2500)
+EVALUATION_KID_SUBSETS = _positive_int("EVALUATION_KID_SUBSETS", 100)
+
 # --- Auth, i18n, logging ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
