@@ -35,7 +35,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from collections_app.models import Collection, Token, TokenTrait
+from collections_app.models import TokenTrait
 
 from .models import Checkpoint, GeneratedImage, Generator, TrainingRun
 
@@ -367,8 +367,6 @@ def checkpoint_pixels(checkpoint, count):
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
     """Evaluate one checkpoint of a run; returns its report (also saved)."""
-    import hashlib as _hashlib
-
     run = checkpoint.run
     if not checkpoint.state_file:
         raise EvaluationError(f"checkpoint {checkpoint} has no state file")
@@ -381,7 +379,7 @@ def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
     subject = {"kind": "checkpoint", "run": run.pk, "epoch": checkpoint.epoch}
     report = _report(run.collection, real, pixels, key, subject, **fit_options)
     trained_on = (manifest.get("data") or {}).get("sha256")
-    if trained_on and trained_on != _hashlib.sha256(real.images.data).hexdigest():
+    if trained_on and trained_on != hashlib.sha256(real.images.data).hexdigest():
         # Same tokens but another order or preprocessing gives other bytes: worth a note,
         # not a refusal (the figures compare distributions, which order does not change).
         report["warnings"].append(
@@ -617,16 +615,3 @@ def resolve_target(target):
         if run.exists():
             return "run", run.get()
     raise EvaluationError(f"no generator with slug {text!r} and no training run with id {text!r}")
-
-
-__all__ = [
-    "Collection",
-    "EvaluationError",
-    "Token",
-    "classifier_for",
-    "evaluate_checkpoint",
-    "evaluate_generator",
-    "evaluate_run",
-    "label_pixels",
-    "recommended_checkpoint",
-]

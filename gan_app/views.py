@@ -413,3 +413,22 @@ def gallery(request):
             .order_by("collection__name", "-version"),
         },
     )
+
+
+# --- Evaluation (issue 7) ----------------------------------------------------------------------
+
+
+@require_GET
+def compare_generators(request, slug):
+    """A collection's published generators side by side, each figure beside its baseline."""
+    from collections_app.models import Collection
+
+    from .evaluation import comparison_rows
+
+    collection = get_object_or_404(Collection, slug=slug, is_public=True)
+    generators = showcase.public_generators().filter(collection=collection).order_by("-version")
+    return render(
+        request,
+        "gan/compare.html",
+        {"collection": collection, "rows": comparison_rows(generators)},
+    )
