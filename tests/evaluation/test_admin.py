@@ -43,7 +43,9 @@ def test_it_keeps_the_page_to_staff_with_view_permission(evaluated, client):
     assert client.post(evaluate).status_code == 403
 
 
-def test_it_charts_metrics_and_publishes_the_recommended_epoch(evaluated, admin_client, eager_celery):
+def test_it_charts_metrics_and_publishes_the_recommended_epoch(
+    evaluated, admin_client, eager_celery
+):
     from gan_app import evaluation
 
     best = evaluation.recommended_checkpoint(evaluated)
@@ -61,9 +63,10 @@ def test_it_charts_metrics_and_publishes_the_recommended_epoch(evaluated, admin_
 
     generator = Generator.objects.get(checkpoint_id=best["checkpoint"])
     assert response.status_code == 302 and generator.is_published
-    assert generator.metrics["domain"]["fid"] == evaluated.checkpoints.get(
-        pk=best["checkpoint"]
-    ).metrics["domain"]["fid"]
+    assert (
+        generator.metrics["domain"]["fid"]
+        == evaluated.checkpoints.get(pk=best["checkpoint"]).metrics["domain"]["fid"]
+    )
     assert generator.slug in admin_client.get(url).content.decode()
     change = admin_client.get(reverse("admin:gan_app_trainingrun_change", args=[evaluated.pk]))
     assert url in change.content.decode()

@@ -23,9 +23,8 @@ def test_it_labels_generated_images_with_traits_and_rarity(generator, client):
 
     image = rows[5]
     assert set(image.traits) >= {"background", "type", "eyes"}
-    assert all(
-        set(entry) == {"value", "confidence"} for entries in image.traits.values() for entry in entries
-    )
+    entries = [entry for values in image.traits.values() for entry in values]
+    assert entries and all(set(entry) == {"value", "confidence"} for entry in entries)
     assert image.rarity_score > 0
     assert image.nearest_distance > 0 and image.is_near_copy is False
     metadata = json.loads(client.get(f"/g/{generator.slug}/5.json").content)
