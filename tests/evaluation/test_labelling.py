@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gan_app import generation
+from gan_app import evaluation, generation
 from gan_app.models import GeneratedImage
 from gan_app.publishing import publish_checkpoint
 
@@ -60,3 +60,17 @@ def test_it_flags_a_generator_that_reproduces_training_images(demo, generator, c
     settings.REFUSE_NEAR_COPIES = False
     assert client.get(f"/g/{generator.slug}/424242.png").status_code == 200
     assert "424242" in client.get("/gallery/").content.decode()
+
+
+def test_it_labels_images_made_before_the_classifier_existed(generator):
+    generation.ensure_images(generator, [11, 12])
+    # As stored by a worker that found no classifier yet.
+    GeneratedImage.objects.filter(generator=generator).update(traits={}, rarity_score=None)
+
+    labelled = evaluation.label_missing(generator)
+
+    assert labelled == 2
+    image = GeneratedImage.objects.get(generator=generator, seed=11)
+    assert image.traits and image.rarity_score > 0
+    assert any(a["trait_type"] == "rarity_score" for a in image.metadata["attributes"])
+    assert evaluation.label_missing(generator) == 0
