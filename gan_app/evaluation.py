@@ -366,7 +366,8 @@ def checkpoint_pixels(checkpoint, count):
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
-    """Evaluate one checkpoint of a run; returns its report (also saved)."""
+    """Evaluate one checkpoint of a run; returns its report (saved on the checkpoint and on
+    any generator published from it)."""
     run = checkpoint.run
     if not checkpoint.state_file:
         raise EvaluationError(f"checkpoint {checkpoint} has no state file")
@@ -387,6 +388,8 @@ def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
             "evaluated against (another order or preprocessing)"
         )
     Checkpoint.objects.filter(pk=checkpoint.pk).update(metrics=report)
+    # Generators published from this checkpoint draw the very same images: same report.
+    Generator.objects.filter(checkpoint=checkpoint).update(metrics=report)
     checkpoint.metrics = report
     return report
 
