@@ -70,3 +70,16 @@ def test_it_charts_metrics_and_publishes_the_recommended_epoch(
     assert generator.slug in admin_client.get(url).content.decode()
     change = admin_client.get(reverse("admin:gan_app_trainingrun_change", args=[evaluated.pk]))
     assert url in change.content.decode()
+
+
+def test_evaluate_all_queues_every_checkpoint(demo, admin_client, eager_celery):
+    _, _, run = demo
+    run.checkpoints.update(metrics={})
+    url = reverse("gan_run_evaluate_all", args=[run.pk])
+
+    assert admin_client.get(url).status_code == 405
+    response = admin_client.post(url, follow=True)
+
+    assert "Evaluating the 3 checkpoint(s)" in response.content.decode()
+    assert all(c.metrics.get("domain") for c in run.checkpoints.all())
+    assert "Recommended: epoch" in response.content.decode()
