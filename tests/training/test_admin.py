@@ -201,3 +201,14 @@ def test_it_exports_and_imports_generator_zips(admin_client, trained_run):
     assert good.status_code == 302 and imported.is_published
     assert imported.model_sha256 == generator.model_sha256
     assert export_generator_zip(imported)
+
+
+def test_it_starts_from_the_training_set_action(admin_client, sprite_set):
+    response = admin_client.post(
+        reverse("admin:collections_app_trainingset_changelist"),
+        {"action": "train_gan", "_selected_action": [sprite_set.pk]},
+    )
+
+    assert response.status_code == 302
+    page = admin_client.get(response.url).content.decode()
+    assert f'<option value="{sprite_set.pk}" selected>' in page
