@@ -4,11 +4,15 @@ Imports of TensorFlow stay inside the services: the worker's parent process must
 before forking its pool.
 """
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
 from . import generation, generator_cache  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 # --- Generation (queue: generate) --------------------------------------------------------------
 
@@ -47,3 +51,70 @@ def train_chunk(self, run_id):
     except training.LeaseBusy as busy:
         raise self.retry(countdown=busy.seconds) from None
     return outcome.status
+
+
+# --- Evaluation (queue: train) -----------------------------------------------------------------
+# Thin: the services skip an evaluation whose inputs are unchanged, so a redelivered task
+# costs a database read.
+
+
+@shared_task(name="gan_app.tasks.evaluate_checkpoint")
+def evaluate_checkpoint(checkpoint_id, force=False):
+    from . import evaluation
+    from .models import Checkpoint
+
+    checkpoint = Checkpoint.objects.select_related("run__training_set__collection").filter(
+        pk=checkpoint_id
+    )
+    if not checkpoint.exists():
+        return None  # deleted with its run meanwhile
+    try:
+        report = evaluation.evaluate_checkpoint(checkpoint.get(), force=force)
+    except evaluation.EvaluationError as error:  # no images or traits: retrying cannot help
+        log.warning("checkpoint %s not evaluated: %s", checkpoint_id, error)
+        return {"checkpoint": checkpoint_id, "skipped": str(error)}
+    return {"checkpoint": checkpoint_id, "domain_fid": report["domain"]["fid"]}
+
+
+@shared_task(name="gan_app.tasks.evaluate_generator")
+def evaluate_generator(generator_id, force=False):
+    from . import evaluation
+    from .models import Generator
+
+    generator = Generator.objects.select_related("collection", "training_run").filter(
+        pk=generator_id
+    )
+    if not generator.exists():
+        return None
+    generator = generator.get()
+    try:
+        report = evaluation.evaluate_generator(generator, force=force)
+    except evaluation.EvaluationError as error:
+        log.warning("generator %s not evaluated: %s", generator.slug, error)
+        return {"generator": generator_id, "skipped": str(error)}
+    # The classifier exists now: label images generated before it did.
+    labelled = evaluation.label_missing(generator)
+    return {"generator": generator_id, "domain_fid": report["domain"]["fid"], "labelled": labelled}
+
+
+@shared_task(name="gan_app.tasks.evaluate_run")
+def evaluate_run(run_id, force=False):
+    """Queue an evaluation per checkpoint of a run (each its own task, so a long run never
+    meets the time limit), after training the collection's classifier once here so the
+    checkpoint tasks do not each train it."""
+    from . import evaluation
+    from .models import TrainingRun
+
+    run = TrainingRun.objects.select_related("training_set__collection").filter(pk=run_id)
+    if not run.exists():
+        return None
+    run = run.get()
+    try:
+        evaluation.classifier_for(run.collection)
+    except evaluation.EvaluationError as error:
+        log.warning("run %s not evaluated: %s", run_id, error)
+        return {"run": run_id, "skipped": str(error)}
+    ids = list(run.checkpoints.order_by("epoch").values_list("pk", flat=True))
+    for checkpoint_id in ids:
+        evaluate_checkpoint.delay(checkpoint_id, force=force)
+    return {"run": run_id, "checkpoints": len(ids)}
