@@ -2,6 +2,7 @@
 to publish an epoch and a button to evaluate every checkpoint (``/admin/gan_app/trainingrun/
 <id>/evaluation/``, staff only; wired in ``nftsite/urls.py``, linked from the run's page)."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -129,13 +130,13 @@ def publish_epoch(request, pk, checkpoint_pk):
     if not request.user.has_perm("gan_app.add_generator"):
         raise PermissionDenied
     checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_pk, run=run)
-    from .publishing import publish_checkpoint
-    from .tasks import evaluate_generator
+    from .publishing import publish_checkpoint, queue_evaluation
 
     generator = publish_checkpoint(checkpoint, publish=True)
-    # Its report: the checkpoint's when evaluated (publishing copies it), else computed now on
-    # the train queue; either way its images get labelled once the classifier exists.
-    evaluate_generator.delay(generator.pk)
+    if not settings.EVALUATE_ON_PUBLISH:  # otherwise publishing queued it already
+        # Its report: the checkpoint's when evaluated (publishing copies it), else computed now
+        # on the train queue; either way its images get labelled once the classifier exists.
+        queue_evaluation(generator)
     messages.success(
         request,
         format_html(

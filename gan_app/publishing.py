@@ -19,6 +19,7 @@ import io
 import json
 import zipfile
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_slug
@@ -153,7 +154,17 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
     if grid:
         generator.sample_grid.save(f"{slug}-grid.png", ContentFile(grid), save=False)
     generator.save()
+    if settings.EVALUATE_ON_PUBLISH:
+        transaction.on_commit(lambda: queue_evaluation(generator))
     return generator
+
+
+def queue_evaluation(generator: Generator) -> None:
+    """Evaluate a generator on the train queue (its page then shows metrics; its images get
+    their traits once the collection's classifier exists)."""
+    from .tasks import evaluate_generator
+
+    evaluate_generator.delay(generator.pk)
 
 
 def _free_slug(base: str) -> str:

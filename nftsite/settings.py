@@ -362,6 +362,9 @@ REFUSE_NEAR_COPIES = _bool("REFUSE_NEAR_COPIES", True)
 # Generated images per evaluation: the held-out real half, at most this many.
 EVALUATION_MAX_SAMPLES = _positive_int("EVALUATION_MAX_SAMPLES", 2500)
 EVALUATION_KID_SUBSETS = _positive_int("EVALUATION_KID_SUBSETS", 100)
+# Evaluate every newly published generator on the train queue (trains the collection's trait
+# classifier the first time), so its page shows metrics and its images get labelled.
+EVALUATE_ON_PUBLISH = _bool("EVALUATE_ON_PUBLISH", True)
 
 # --- Auth, i18n, logging ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

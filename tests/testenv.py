@@ -50,6 +50,8 @@ os.environ.update(
         "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
         "OPENSEA_API_KEY": "",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # Tests that publish should not start minutes of evaluation; tests/evaluation asks.
+        "EVALUATE_ON_PUBLISH": "false",
     }
 )
 os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)

@@ -177,3 +177,16 @@ def test_it_refuses_an_artifact_that_does_not_load(checkpoint):
 
     with pytest.raises(GeneratorImportError, match=r"generator\.zip"):
         import_generator_zip(bad)
+
+
+@pytest.mark.parametrize("enabled, queued", [(True, 1), (False, 0)])
+def test_it_queues_an_evaluation_of_a_new_generator_when_asked(
+    checkpoint, settings, django_capture_on_commit_callbacks, enabled, queued
+):
+    settings.EVALUATE_ON_PUBLISH = enabled
+    with django_capture_on_commit_callbacks() as first:
+        publish_checkpoint(checkpoint, publish=False)
+    with django_capture_on_commit_callbacks() as again:
+        publish_checkpoint(checkpoint)  # the same generator: evaluated once is enough
+
+    assert (len(first), len(again)) == (queued, 0)
