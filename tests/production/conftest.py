@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from tests.testenv import ROOT
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, routed
 
 BUCKETS = ("seed", "media")
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -21,6 +21,24 @@ TINY = {"resolution": 32, "latent_dim": 8, "generator_width": 4}
 # A redelivered message waits this long in Redis before another worker may take it (see
 # CELERY_VISIBILITY_TIMEOUT); production keeps the hour, tests would wait it out otherwise.
 VISIBILITY_TIMEOUT = 4
+
+
+# Queues of our own: the session's all-queue worker (tests/conftest.py), when another module
+# started it, must not take these tests' tasks.
+QUEUES = {"ingest": "ingest-prod", "generate": "generate-prod", "train": "train-prod"}
+
+
+@pytest.fixture
+def private_queues():
+    from nftsite.celery import app
+
+    routes = {
+        "collections_app.tasks.*": {"queue": QUEUES["ingest"]},
+        "gan_app.tasks.generate_*": {"queue": QUEUES["generate"]},
+        "gan_app.tasks.train_*": {"queue": QUEUES["train"]},
+    }
+    with routed(app, routes):
+        yield QUEUES
 
 
 def free_port():
@@ -116,11 +134,12 @@ class Machine:
 
 
 @pytest.fixture
-def machines(tmp_path):
-    """Factory of isolated worker machines; all are stopped at the end."""
+def machines(tmp_path, private_queues):
+    """Factory of isolated worker machines (on our private queues); stopped at the end."""
     started = []
 
     def make(name, queues, env=None, concurrency=1):
+        queues = tuple(QUEUES.get(q, q) for q in queues)
         machine = Machine(tmp_path / "machines", name, queues, env, concurrency)
         started.append(machine)
         return machine
