@@ -110,7 +110,7 @@ class Machine:
     """A worker as if on its own machine: its own working directory, var/ and media folder;
     the code comes from PYTHONPATH. What it shares with others is in ``env`` (services only)."""
 
-    def __init__(self, base, name, queues, env=None, concurrency=1):
+    def __init__(self, base, name, queues, env=None, concurrency=1, loglevel="INFO"):
         self.home = Path(base) / name
         (self.home / "var").mkdir(parents=True)
         env = {
@@ -121,7 +121,7 @@ class Machine:
             **(env or {}),
         }
         self.worker = WorkerProcess(
-            name, queues=queues, concurrency=concurrency, env=env, cwd=self.home
+            name, queues=queues, concurrency=concurrency, env=env, cwd=self.home, loglevel=loglevel
         )
 
     def start(self):
@@ -138,9 +138,9 @@ def machines(tmp_path, private_queues):
     """Factory of isolated worker machines (on our private queues); stopped at the end."""
     started = []
 
-    def make(name, queues, env=None, concurrency=1):
+    def make(name, queues, env=None, concurrency=1, loglevel="INFO"):
         queues = tuple(QUEUES.get(q, q) for q in queues)
-        machine = Machine(tmp_path / "machines", name, queues, env, concurrency)
+        machine = Machine(tmp_path / "machines", name, queues, env, concurrency, loglevel)
         started.append(machine)
         return machine
 
