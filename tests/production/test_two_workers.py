@@ -1,7 +1,8 @@
 """Two worker machines that share only PostgreSQL, Redis and S3 (moto's standalone server).
 
 Worker A consumes ``ingest``, worker B ``generate`` and ``train``; each runs in its own working
-directory with its own var/, so anything one passes to the other must go through the services.
+directory with its own var/, so anything one passes to the other must go through the services:
+A imports an archive from S3, B trains a tiny run on it, publishes it and serves a generation.
 """
 
 import time
@@ -11,12 +12,22 @@ from django.urls import reverse
 
 from collections_app import demo
 from collections_app.models import Collection, IngestJob, Token
-from gan_app.models import GeneratedImage, GenerationRequest
+from gan_app import training
+from gan_app.models import GeneratedImage, GenerationRequest, TrainingRun
 
-from .conftest import s3_keys, tiny_generator, wait_until, worker_env
+from .conftest import s3_keys, wait_until, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 JSON = {"HTTP_ACCEPT": "application/json"}
+TINY_RUN = {
+    "resolution": 32,
+    "latent_dim": 8,
+    "generator_width": 4,
+    "discriminator_width": 4,
+    "batch_size": 8,
+    "epochs": 2,
+    "checkpoint_every": 1,
+}
 
 
 def upload_seed_archives(client, tmp_path, slug, size):
@@ -38,7 +49,9 @@ def wait_done(client, req_id, timeout=120):
     return body
 
 
-def test_it_ingests_on_one_machine_and_generates_on_another(s3, machines, admin_client, tmp_path):
+def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
+    s3, machines, admin_client, tmp_path
+):
     client, s3_env = s3
     ingest_node = machines("node-a", ("ingest",), env={**s3_env, **worker_env()}).start()
     gpu_node = machines("node-b", ("generate", "train"), env={**s3_env, **worker_env()}).start()
@@ -64,7 +77,19 @@ def test_it_ingests_on_one_machine_and_generates_on_another(s3, machines, admin_
     # Token images went to the shared bucket, not to node A's disk.
     assert {f"nft-assets/{t.image.name}" for t in tokens} <= s3_keys(client)
 
-    generator = tiny_generator(collection, slug="two-node-v1")  # its file is in S3 as well
+    # Node B trains a tiny run on it (checkpoints in S3) and publishes the last epoch.
+    run = training.create_run(
+        training.whole_collection_set(collection), auto_publish=True, **TINY_RUN
+    )
+    wait_until(lambda: not TrainingRun.objects.get(pk=run.pk).is_active, timeout=300, what="run")
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.task_id in gpu_node.worker.log() and run.task_id not in ingest_node.worker.log()
+    checkpoint_keys = {f"nft-assets/{c.state_file.name}" for c in run.checkpoints.all()}
+    assert len(checkpoint_keys) == 2 and checkpoint_keys <= s3_keys(client)
+    generator = run.generators.get()
+    assert generator.is_published and generator.epoch == 2
+    assert f"nft-assets/{generator.model_file.name}" in s3_keys(client)
     response = admin_client.post(
         reverse("gan:generate"), {"generator": generator.slug, "seed": "2718"}, **JSON
     )
