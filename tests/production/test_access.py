@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
 from collections_app.models import Collection, IngestJob, TrainingSet
-from gan_app.models import GenerationRequest
+from gan_app.models import GenerationRequest, TrainingRun
 from tests.testenv import ROOT
 from tests.workers import database_url
 
@@ -79,7 +79,7 @@ def site_rows(db):
 def test_it_lists_the_admin_routes_it_guards():
     assert "/admin/collections_app/collection/import-archive/" in ADMIN_ROUTES
     assert "/admin/collections_app/collection/ingest-opensea/" in ADMIN_ROUTES
-    assert "/admin/gan_app/trainingrun/add/" in ADMIN_ROUTES
+    assert "/admin/gan_app/trainingrun/start/" in ADMIN_ROUTES
     assert "/admin/operations/" in ADMIN_ROUTES
     assert len(ADMIN_ROUTES) > 80
 
@@ -128,12 +128,12 @@ def test_it_lets_staff_without_permissions_start_nothing(site_rows):
         reverse("admin:collections_app_collection_changelist"),
         {"action": "reingest", "_selected_action": [site_rows.pk]},
     )
-    run = client.post(reverse("admin:gan_app_trainingrun_add"), POST_DATA)
+    run = client.post(reverse("admin:gan_app_trainingrun_start"), POST_DATA)
 
     assert build.status_code == 403 and run.status_code == 403
     assert action.status_code in (200, 302, 403)
     assert IngestJob.objects.count() == jobs
-    assert not TrainingSet.objects.exists()
+    assert not TrainingSet.objects.exists() and not TrainingRun.objects.exists()
 
 
 @pytest.mark.django_db

@@ -64,7 +64,7 @@ def test_it_shows_no_secret_on_any_page(secret_settings, tiny_site):
         reverse("admin:collections_app_collection_ingest_opensea"),
         reverse("admin:collections_app_ingestjob_changelist"),
         reverse("admin:gan_app_generator_change", args=[generator.pk]),
-        reverse("admin:gan_app_trainingrun_add"),
+        reverse("admin:gan_app_trainingrun_start"),
     ]
 
     texts = [visitor.get(url).content.decode() for url in pages]
