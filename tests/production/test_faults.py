@@ -145,7 +145,8 @@ def test_it_finishes_what_a_lost_task_had_claimed_when_it_comes_again(settings, 
 def test_it_reconnects_and_finishes_after_redis_restarts(machines, private_redis):
     from nftsite.celery import app
 
-    env = worker_env(CELERY_BROKER_URL=private_redis.url, **FAST_OPENSEA)
+    # One-second chunks: the job sends its next chunk while Redis is away.
+    env = worker_env(CELERY_BROKER_URL=private_redis.url, INGEST_CHUNK_SECONDS=1, **FAST_OPENSEA)
     worker = machines("ingest-redis", ("ingest",), env=env).start()
     source = FakeCollection.from_demo(size=450, seed=5, slug="restart-fakes")
     after = FakeCollection.from_demo(size=20, seed=6, slug="after-restart")
@@ -170,7 +171,7 @@ def test_it_reconnects_and_finishes_after_redis_restarts(machines, private_redis
         wait_for_pages(job)
         private_redis.stop()
         assert not IngestJob.objects.get(pk=job.pk).finished_at  # stopped mid-job
-        time.sleep(2)
+        time.sleep(3)
         private_redis.start()  # same port, empty: no persistence
         job = finished(job)
         # The worker is connected again: work sent after the restart is done too.
@@ -179,6 +180,7 @@ def test_it_reconnects_and_finishes_after_redis_restarts(machines, private_redis
         later = finished(later, timeout=90)
 
     assert job.status == IngestJob.Status.SUCCEEDED, job.message
+    assert job.attempts >= 2  # it went on in a new chunk, sent by the worker
     assert later.status == IngestJob.Status.SUCCEEDED, later.message
     assert_ingested_once("restart-fakes", source)
     assert_ingested_once("after-restart", after)
