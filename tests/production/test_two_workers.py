@@ -40,7 +40,7 @@ def upload_seed_archives(client, tmp_path, slug, size):
     return urls
 
 
-def wait_done(client, req_id, timeout=120):
+def wait_done(client, req_id, timeout=240):
     url = reverse("gan:request_status", args=[req_id])
     deadline = time.monotonic() + timeout
     body = client.get(url).json()
@@ -64,7 +64,7 @@ def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
     assert response.status_code == 302
     job = IngestJob.objects.get(kind=IngestJob.Kind.ARCHIVE_IMPORT)
     wait_until(
-        lambda: IngestJob.objects.get(pk=job.pk).finished_at, timeout=120, what="archive import"
+        lambda: IngestJob.objects.get(pk=job.pk).finished_at, timeout=240, what="archive import"
     )
     job.refresh_from_db()
 
