@@ -16,6 +16,15 @@ from .ingest.collector import run_opensea_job
 from .ingest.jobs import Deadline
 from .models import IngestJob
 
+# The next chunk is sent from the worker, which may wait out a broker restart (about two
+# minutes) rather than drop the job half done. Web requests keep Celery's quick default.
+CONTINUE_RETRY_POLICY = {
+    "max_retries": 60,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+
 
 def _claim(task, job_id):
     job = IngestJob.objects.select_related("collection").filter(pk=job_id).first()
@@ -29,7 +38,11 @@ def ingest_opensea(self, job_id):
         return
     deadline = Deadline(settings.INGEST_CHUNK_SECONDS)
     if not run_opensea_job(job, api_key=settings.OPENSEA_API_KEY, deadline=deadline):
-        ingest_opensea.apply_async(args=[job.pk])
+        # On the queue this chunk came from, so a job sent to a dedicated queue stays there.
+        queue = (self.request.delivery_info or {}).get("routing_key") or None
+        ingest_opensea.apply_async(
+            args=[job.pk], queue=queue, retry=True, retry_policy=CONTINUE_RETRY_POLICY
+        )
 
 
 @shared_task(bind=True, name="collections_app.tasks.import_archive")

@@ -257,12 +257,21 @@ def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
     stale = now - timedelta(seconds=STALE_SECONDS)
     claimed = (
         GenerationRequest.objects.filter(pk=request_id)
-        .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale))
+        .filter(Q(status=Status.QUEUED) | _left_running(task_id, stale))
         .update(status=Status.RUNNING, started_at=now, task_id=task_id or "")
     )
     if not claimed:
         return None
     return GenerationRequest.objects.select_related("generator__collection").get(pk=request_id)
+
+
+def _left_running(task_id: str, stale: datetime) -> Q:
+    """Running requests a lost worker left behind: started long ago, or claimed by this very
+    task. A task delivered again carries its first delivery's id, and with acks_late it is
+    only redelivered once the worker that held it is gone (killed, or its connection lost),
+    so its requests are finished now rather than after STALE_SECONDS."""
+    left = Q(status=Status.RUNNING, started_at__lt=stale)
+    return left | Q(status=Status.RUNNING, task_id=task_id) if task_id else left
 
 
 def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[GenerationRequest]:
@@ -272,8 +281,12 @@ def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[Generatio
     own tasks later find them done and do nothing.
     """
     budget = PASS_LIMIT - _image_count(head)
+    # Queued ones, and those this task had claimed before its worker was lost.
+    mine = Q(status=Status.QUEUED)
+    if task_id:
+        mine |= Q(status=Status.RUNNING, task_id=task_id)
     candidates = (
-        GenerationRequest.objects.filter(generator_id=head.generator_id, status=Status.QUEUED)
+        GenerationRequest.objects.filter(mine, generator_id=head.generator_id)
         .exclude(pk=head.pk)
         .order_by("created_at")[:PASS_LIMIT]
     )
@@ -283,7 +296,7 @@ def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[Generatio
         if cost > budget:
             break
         # task_id records which task rendered it (its own task will find it done).
-        if GenerationRequest.objects.filter(pk=req.pk, status=Status.QUEUED).update(
+        if GenerationRequest.objects.filter(mine, pk=req.pk).update(
             status=Status.RUNNING, started_at=now, task_id=task_id or req.task_id
         ):
             req.status, req.generator = Status.RUNNING, head.generator

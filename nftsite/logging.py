@@ -6,7 +6,9 @@ import os
 from django.conf import settings
 
 SECRET_SETTINGS = ("OPENSEA_API_KEY", "SECRET_KEY")
-SECRET_ENVIRONMENT = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# The access key id is not the secret half, but it names the account and botocore logs it (in
+# the Authorization header) at DEBUG; it is redacted too.
+SECRET_ENVIRONMENT = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 
 
 class RedactSecrets(logging.Filter):

@@ -27,12 +27,13 @@ def database_url():
 class WorkerProcess:
     """``celery worker`` as a child process; ``kill()`` is a real SIGKILL, as in production."""
 
-    def __init__(self, name, queues=ALL_QUEUES, concurrency=1, env=None, cwd=ROOT):
+    def __init__(self, name, queues=ALL_QUEUES, concurrency=1, env=None, cwd=ROOT, loglevel="INFO"):
         self.name = name
         self.queues = queues
         self.concurrency = concurrency
         self.env = {**os.environ, "DATABASE_URL": database_url(), **(env or {})}
         self.cwd = cwd
+        self.loglevel = loglevel
         self.log_path = SCRATCH / f"worker-{name}.log"
         self.proc = None
 
@@ -55,7 +56,7 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "-l",
-                "INFO",
+                self.loglevel,
             ],
             cwd=self.cwd,
             env=self.env,

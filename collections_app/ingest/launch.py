@@ -121,6 +121,9 @@ def run_archive_import(job):
         )
     except ArchiveError as exc:
         fail(job, str(exc))
+        # An unusable upload (not a zip, a zip bomb...) fails the same way every time: it is
+        # not kept around. Archives named by s3:// URL are the owner's and stay.
+        _delete_uploads(params)
         return
     except JobCancelled:
         return
@@ -128,6 +131,10 @@ def run_archive_import(job):
         fail(job, f"{type(exc).__name__}: {exc}")
         raise
     finish(job, summary.message)
+    _delete_uploads(params)
+
+
+def _delete_uploads(params):
     for source in (params["images"], params["metadata"]):
         if source.startswith(f"storage:{UPLOAD_PREFIX}/"):
             default_storage.delete(source.removeprefix("storage:"))
