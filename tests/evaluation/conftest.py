@@ -1,7 +1,7 @@
 """A small demo collection with a trained trait classifier and a briefly trained 32 px GAN.
 
-Built once per session (training is the expensive part) and committed, so tests with ``db`` or
-``transactional_db`` and a real worker all see it; removed at the end.
+Trained once per session (the expensive part), rebuilt as rows for each test that asks, so
+nothing of it is left for other tests to see.
 """
 
 import io
@@ -36,50 +36,74 @@ def add_checkpoint(run, data, epoch):
 
 
 @pytest.fixture(scope="session")
-def demo(django_db_setup, django_db_blocker):
-    """(collection, training set, run with checkpoints at epochs 0, 20 and 40)."""
+def demo_files(django_db_setup, django_db_blocker):
+    """What is expensive, made once per session: the collection's trait classifier (a file in
+    storage, found again by the collection's slug and data version) and the GAN's checkpoint
+    files at epochs 0, 20 and 40 (bytes). The rows it needed are deleted straight away: other
+    tests count rows and must not see them."""
     if not SERVICES_UP:
         pytest.skip("PostgreSQL/Redis not reachable")
-    from collections_app.demo import build_demo_collection
-    from collections_app.models import TrainingSet
     from gan_app import evaluation
     from gan_app.gan import GANConfig, Trainer
+
+    config = GANConfig(**GAN)
+    with django_db_blocker.unblock():
+        collection, training_set, run = demo_rows(config)
+        try:
+            evaluation.classifier_for(collection, **CLASSIFIER)
+            trainer = Trainer(config, evaluation.run_real_set(run).images)
+            checkpoints = [(0, trainer.checkpoint().data)]
+            trainer.run(on_checkpoint=lambda c: checkpoints.append((c.epoch, c.data)))
+            data_version = collection.data_version
+        finally:
+            run.delete()
+            training_set.delete()
+            collection.delete()
+    evaluation.clear_caches()
+    return config, checkpoints, data_version
+
+
+@pytest.fixture
+def demo(demo_files, db):
+    """(collection, training set, run with checkpoints at epochs 0, 20 and 40), as rows of this
+    test only (a transactional test commits them, so a real worker sees them too)."""
+    from gan_app import evaluation
+
+    config, checkpoints, data_version = demo_files
+    collection, training_set, run = demo_rows(config)
+    # The same import gives the same data version, so the session's classifier file is found.
+    assert collection.data_version == data_version
+    for epoch, data in checkpoints:
+        add_checkpoint(run, data, epoch)
+    run.epoch_done = checkpoints[-1][0]
+    run.save(update_fields=["epoch_done"])
+    yield collection, training_set, run
+    evaluation.clear_caches()
+
+
+def demo_rows(config):
+    from collections_app.demo import build_demo_collection
+    from collections_app.models import TrainingSet
     from gan_app.models import TrainingRun
 
-    with django_db_blocker.unblock():
-        collection, _ = build_demo_collection(slug="eval-demo", size=DEMO_SIZE, seed=11)
-        collection.refresh_from_db()  # the import bumped its data version
-        training_set = TrainingSet.objects.create(
-            collection=collection,
-            name="all",
-            token_count=DEMO_SIZE,
-            data_version=collection.data_version,
-        )
-        training_set.tokens.set(collection.tokens.all())
-        config = GANConfig(**GAN)
-        run = TrainingRun.objects.create(
-            training_set=training_set,
-            name="eval demo run",
-            config=config.to_dict(),
-            resolution=config.resolution,
-            epochs_total=config.epochs,
-            status=TrainingRun.Status.SUCCEEDED,
-        )
-        evaluation.classifier_for(collection, **CLASSIFIER)
-        trainer = Trainer(config, evaluation.run_real_set(run).images)
-        add_checkpoint(run, trainer.checkpoint().data, 0)
-        trainer.run(on_checkpoint=lambda c: add_checkpoint(run, c.data, c.epoch))
-        run.epoch_done = trainer.epoch
-        run.save(update_fields=["epoch_done"])
-    yield collection, training_set, run
-    with django_db_blocker.unblock():
-        from gan_app.models import Generator
-
-        Generator.objects.filter(collection=collection).delete()
-        run.delete()
-        training_set.delete()
-        collection.delete()
-    evaluation.clear_caches()
+    collection, _ = build_demo_collection(slug="eval-demo", size=DEMO_SIZE, seed=11)
+    collection.refresh_from_db()  # the import bumped its data version
+    training_set = TrainingSet.objects.create(
+        collection=collection,
+        name="all",
+        token_count=DEMO_SIZE,
+        data_version=collection.data_version,
+    )
+    training_set.tokens.set(collection.tokens.all())
+    run = TrainingRun.objects.create(
+        training_set=training_set,
+        name="eval demo run",
+        config=config.to_dict(),
+        resolution=config.resolution,
+        epochs_total=config.epochs,
+        status=TrainingRun.Status.SUCCEEDED,
+    )
+    return collection, training_set, run
 
 
 def artifact_bytes(checkpoint):

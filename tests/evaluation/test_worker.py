@@ -10,12 +10,12 @@ from gan_app.tasks import evaluate_checkpoint
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 
-def test_a_worker_evaluates_a_checkpoint(demo, db, celery_worker):
+def test_a_worker_evaluates_a_checkpoint(demo, transactional_db, celery_worker):
     _, _, run = demo
     checkpoint = run.checkpoints.get(epoch=20)
     before = (checkpoint.metrics or {}).get("evaluated_at")
 
-    # The demo rows are committed by the session fixture, so the worker sees them.
+    # A transactional test commits the demo rows, so the worker sees them.
     evaluate_checkpoint.delay(checkpoint.pk, force=True)
 
     deadline = time.monotonic() + 240
