@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import publishing, training
+from .admin_evaluation import evaluation_link
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
 from .training_forms import GeneratorImportForm, StartRunForm
 
@@ -36,6 +37,28 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "resolution", "conditional")
     search_fields = ("name", "training_set__name", "training_set__collection__slug")
     raw_id_fields = ("training_set",)
+    # The loss history is drawn as the chart above; its raw JSON and the config stay folded.
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "training_set",
+                    "status",
+                    "control",
+                    "error",
+                    "evaluation",
+                    ("resolution", "seed", "auto_publish"),
+                    ("epoch_done", "epochs_total", "chunks_run"),
+                    ("images_per_second", "eta_seconds"),
+                    "sample_grid",
+                    ("created_at", "started_at", "heartbeat_at", "finished_at"),
+                )
+            },
+        ),
+        ("Raw data", {"classes": ("collapse",), "fields": ("config", "loss_history", "task_id")}),
+    )
     readonly_fields = (
         "training_set",
         "status",
@@ -57,10 +80,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "started_at",
         "heartbeat_at",
         "finished_at",
+        "evaluation",
     )
     exclude = ("conditional",)
     inlines = [CheckpointInline]
     change_form_template = "admin/gan_app/trainingrun/change_form.html"
+
+    @admin.display(description="Evaluation")
+    def evaluation(self, obj):
+        return evaluation_link(obj)
+
     CONTROLS = {
         "pause": training.pause_run,
         "cancel": training.cancel_run,
@@ -377,12 +406,3 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     def unhide(self, request, queryset):
         count = queryset.update(is_hidden=False)
         self.message_user(request, f"{count} image(s) visible again.", messages.SUCCESS)
-
-
-# --- Evaluation (issue 7): a link from the run's page to its evaluation page ------------------
-from .admin_evaluation import evaluation_link  # noqa: E402
-
-TrainingRunAdmin.evaluation = admin.display(description="Evaluation")(
-    lambda self, obj: evaluation_link(obj)
-)
-TrainingRunAdmin.readonly_fields = (*TrainingRunAdmin.readonly_fields, "evaluation")
