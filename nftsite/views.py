@@ -1,4 +1,6 @@
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 
 from .health import run_checks
 
@@ -8,3 +10,8 @@ def healthz(request):
     response = JsonResponse(body, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def favicon(request):
+    # Resolved per request: the hashed static name exists only once collectstatic has run.
+    return redirect(static("img/favicon.svg"), permanent=True)
