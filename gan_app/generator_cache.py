@@ -13,6 +13,7 @@ parent that forks afterwards.
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 
 from celery.signals import worker_process_init, worker_ready
@@ -58,6 +59,10 @@ class GeneratorCache:
                 self._loading.pop(key, None)
                 self.loads += 1
             return loaded
+
+    def holds(self, generator) -> bool:
+        with self._lock:
+            return self.key(generator) in self._items
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -131,9 +136,14 @@ def warm(limit: int | None = None) -> list[str]:
         )
         for generator in reversed(generators):  # the newest ends most recently used
             try:
+                known = cache().holds(generator)
                 cache().get(generator)
+                if known:
+                    # Its classifier or near-copy index may have been stored since it loaded.
+                    _prepare_labelling(generator)
+                else:
+                    log.info("generator cache: warmed %s", generator.slug)
                 warmed.append(generator.slug)
-                log.info("generator cache: warmed %s", generator.slug)
             except Exception as exc:  # one broken file must not keep the worker from serving
                 log.warning("generator cache: %s not warmed: %s", generator.slug, exc)
     except Exception as exc:  # the database may not be migrated yet on a first start
@@ -151,7 +161,16 @@ def _consumes_generate(app) -> bool:
 
 
 def _warm_in_background():
-    threading.Thread(target=warm, name="warm-generators", daemon=True).start()
+    threading.Thread(target=keep_warm, name="warm-generators", daemon=True).start()
+
+
+def keep_warm():
+    """Warm now, then again every ``GENERATOR_WARM_INTERVAL`` seconds, so a generator published
+    while the worker runs is loaded in every pool process before a visitor asks for it, rather
+    than on that visitor's click."""
+    while True:
+        warm()
+        time.sleep(settings.GENERATOR_WARM_INTERVAL)
 
 
 @worker_process_init.connect

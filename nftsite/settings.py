@@ -312,6 +312,8 @@ ARCHIVE_MAX_RATIO = _positive_int("ARCHIVE_MAX_RATIO", 100)  # uncompressed / co
 # no task outlives the broker's visibility timeout or the task time limit.
 INGEST_CHUNK_SECONDS = _positive_int("INGEST_CHUNK_SECONDS", 600)
 GENERATOR_CACHE_SIZE = _positive_int("GENERATOR_CACHE_SIZE", 4)
+# Generate workers look for newly published generators this often (seconds).
+GENERATOR_WARM_INTERVAL = _positive_float("GENERATOR_WARM_INTERVAL", 10.0)
 
 
 # --- Public generation (gan_app.generation, gan_app.ratelimit) ------------------------------

@@ -88,7 +88,9 @@ def generate_worker(django_db_setup, django_db_blocker, tiny_artifact):
     with django_db_blocker.unblock():
         collection = Collection.objects.create(slug="warm-fakes", name="Warm Fakes")
         make_generator(collection, tiny_artifact, slug="warm-v1", name="Warm Fakes v1")
-    worker = WorkerProcess("generate", queues=("generate",), concurrency=1).start()
+    worker = WorkerProcess(
+        "generate", queues=("generate",), concurrency=1, env={"GENERATOR_WARM_INTERVAL": "1"}
+    ).start()
     worker.wait_for_log("generator cache: warmed warm-v1", timeout=90)
     yield worker
     worker.stop()

@@ -33,6 +33,14 @@ def test_it_warms_published_generators_as_it_starts(generate_worker):
     assert "generator cache: loaded warm-v1" in log
 
 
+def test_it_loads_a_generator_published_while_it_runs_before_anyone_asks(
+    generate_worker, collection, tiny_artifact
+):
+    make_generator(collection, tiny_artifact, slug="late-v1", name="Late v1", model_sha256="")
+
+    generate_worker.wait_for_log("generator cache: warmed late-v1", timeout=60)
+
+
 def test_it_generates_through_the_worker_and_serves_the_png(
     generate_worker, client, collection, tiny_artifact
 ):
