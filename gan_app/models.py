@@ -50,6 +50,13 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # --- Training pipeline (gan_app.training) ---
+    auto_publish = models.BooleanField(
+        default=False, help_text="Publish the final epoch's generator when the run finishes."
+    )
+    sample_grid = models.FileField(
+        upload_to="grids/live/", blank=True, max_length=300, help_text="The latest sample grid."
+    )
 
     class Meta:
         ordering = ["-created_at"]

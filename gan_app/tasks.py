@@ -5,6 +5,7 @@ before forking its pool.
 """
 
 from celery import shared_task
+from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
 from . import generation, generator_cache  # noqa: F401
@@ -19,3 +20,29 @@ def generate_images(self, request_id):
     Delivered twice, or for a request a sibling task already rendered: does nothing.
     """
     return generation.process(request_id, task_id=self.request.id or "")
+
+
+# --- Training (queue: train) -------------------------------------------------------------------
+# A chunk trains for TRAIN_CHUNK_SECONDS; loading the images and the last epoch may run over, so
+# the limits leave room (and stay inside the broker's visibility timeout). acks_late (settings):
+# a chunk whose worker was killed is delivered again and takes the run over once its lease is
+# stale.
+
+
+@shared_task(
+    bind=True,
+    name="gan_app.tasks.train_chunk",
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=settings.TRAIN_CHUNK_SECONDS + 600,
+    time_limit=settings.TRAIN_CHUNK_SECONDS + 720,
+)
+def train_chunk(self, run_id):
+    """Train one chunk of a TrainingRun and queue the next. A stale or duplicate task: nothing."""
+    from . import training
+
+    try:
+        outcome = training.run_chunk(run_id, self.request.id or "")
+    except training.LeaseBusy as busy:
+        raise self.retry(countdown=busy.seconds) from None
+    return outcome.status

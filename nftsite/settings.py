@@ -345,6 +345,15 @@ if SITE_URL and urlsplit(SITE_URL).scheme not in {"http", "https"}:
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://")
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
 TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
+# --- Training pipeline (gan_app.training) ---
+# A chunk renews its lease on the run every epoch; a lease older than this means its worker
+# died, and a redelivered chunk takes the run over. Longer than any one epoch, shorter than the
+# broker's visibility timeout.
+TRAIN_LEASE_SECONDS = _positive_int("TRAIN_LEASE_SECONDS", 600)
+# Decoded training images (one .npy per set + preprocessing), reused by every chunk of a run.
+TRAIN_CACHE_DIR = Path(env.str("TRAIN_CACHE_DIR", default=str(VAR_DIR / "train-cache")))
+# manage.py bootstrap queues a short 32 px demo run (auto-published) on a fresh site.
+BOOTSTRAP_DEMO_TRAINING = _bool("BOOTSTRAP_DEMO_TRAINING", True)
 
 # --- Auth, i18n, logging ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,63 @@
+"""A small sprite collection and tiny hyperparameters: each training test runs in seconds."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from collections_app.models import Collection, Token, TrainingSet
+
+# 32 px, a handful of channels, batches of 8: about a second per epoch on a shared CPU.
+TINY = {
+    "resolution": 32,
+    "latent_dim": 8,
+    "generator_width": 4,
+    "discriminator_width": 4,
+    "batch_size": 8,
+    "epochs": 2,
+    "checkpoint_every": 1,
+}
+
+
+def sprite_png(seed, size=16):
+    """A transparent sprite with a coloured block, like a tiny pixel-art token."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    colour = (*(int(c) for c in rng.integers(0, 256, 3)), 255)
+    x, y = (int(v) for v in rng.integers(0, size // 2, 2))
+    image.paste(colour, (x, y, x + size // 2, y + size // 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_sprite_set(slug="sprites", count=32, size=16, name="all", sizes=None):
+    """A collection of ``count`` sprite tokens and a TrainingSet of all of them."""
+    collection = Collection.objects.create(slug=slug, name=slug.title())
+    tokens = []
+    for i in range(count):
+        token = Token(collection=collection, token_id=str(i), token_number=i, name=f"#{i}")
+        side = sizes[i] if sizes else size
+        token.image.save(f"{slug}-{i}.png", ContentFile(sprite_png(i, side)), save=False)
+        token.save()
+        tokens.append(token)
+    training_set = TrainingSet.objects.create(
+        collection=collection, name=name, token_count=len(tokens)
+    )
+    training_set.tokens.set(tokens)
+    return training_set
+
+
+@pytest.fixture
+def sprite_set(db):
+    return make_sprite_set()
+
+
+@pytest.fixture(autouse=True)
+def isolated_media(request, settings, tmp_path):
+    """Files of one test never meet another's; worker tests keep the MEDIA_ROOT the worker
+    shares."""
+    if not request.node.get_closest_marker("worker"):
+        settings.MEDIA_ROOT = str(tmp_path / "media")
