@@ -193,3 +193,12 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     def unhide(self, request, queryset):
         count = queryset.update(is_hidden=False)
         self.message_user(request, f"{count} image(s) visible again.", messages.SUCCESS)
+
+
+# --- Evaluation (issue 7): a link from the run's page to its evaluation page ------------------
+from .admin_evaluation import evaluation_link  # noqa: E402
+
+TrainingRunAdmin.evaluation = admin.display(description="Evaluation")(
+    lambda self, obj: evaluation_link(obj)
+)
+TrainingRunAdmin.readonly_fields = (*TrainingRunAdmin.readonly_fields, "evaluation")

@@ -17,6 +17,7 @@ the same name and the database keeps one row.
 """
 
 import hashlib
+import io
 import logging
 import secrets
 import uuid
@@ -30,7 +31,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import notify, ratelimit
+from . import evaluation, notify, ratelimit
 from .metadata import image_metadata
 from .models import GeneratedImage, GenerationRequest, Generator
 
@@ -367,22 +368,41 @@ def store_image(
 def store_images(generator: Generator, items) -> None:
     """Store (seed, png, request, position) items: files named from their bytes, then the
     rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes)."""
+    items = list(items)
+    labels = label_pngs(generator, [png for _, png, _, _ in items])
     rows = []
-    for seed, png, request, position in items:
+    for (seed, png, request, position), label in zip(items, labels, strict=True):
         digest = hashlib.sha256(png).hexdigest()
-        rows.append(
-            GeneratedImage(
-                generator=generator,
-                request=request,
-                seed=seed,
-                condition_key="",
-                position=position,
-                image=write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png),
-                image_sha256=digest,
-                metadata=image_metadata(generator, seed),
-            )
+        row = GeneratedImage(
+            generator=generator,
+            request=request,
+            seed=seed,
+            condition_key="",
+            position=position,
+            image=write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png),
+            image_sha256=digest,
+            metadata=image_metadata(generator, seed),
         )
+        rows.append(evaluation.apply_label(row, label) if label is not None else row)
     GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
+    """Traits, rarity and the near-copy check for a batch (``evaluation.label_pixels``).
+
+    A failure leaves the images unlabelled (logged) rather than failing the visitors' request.
+    """
+    if not pngs:
+        return []
+    try:
+        import numpy as np
+        from PIL import Image
+
+        pixels = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
+        return evaluation.label_pixels(generator, pixels)
+    except Exception:
+        log.exception("labelling images of %s failed; stored without traits", generator.slug)
+        return [None] * len(pngs)
 
 
 def write_once(name: str, data: bytes) -> str:

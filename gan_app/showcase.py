@@ -1,5 +1,6 @@
 """What the public pages show about generators, prepared in Python (no TensorFlow here)."""
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from .models import GeneratedImage, Generator, TrainingRun
@@ -7,16 +8,23 @@ from .models import GeneratedImage, Generator, TrainingRun
 
 def public_images():
     """Generated images anyone may see: not hidden, from a published generator of a public
-    collection, newest first."""
-    return (
-        GeneratedImage.objects.filter(
-            is_hidden=False,
-            generator__is_published=True,
-            generator__collection__is_public=True,
-        )
-        .select_related("generator", "generator__collection")
-        .order_by("-created_at", "-pk")
+    collection, newest first; near-copies of training images left out while
+    ``REFUSE_NEAR_COPIES`` is on."""
+    images = GeneratedImage.objects.filter(
+        is_hidden=False,
+        generator__is_published=True,
+        generator__collection__is_public=True,
     )
+    if settings.REFUSE_NEAR_COPIES:
+        images = images.exclude(is_near_copy=True)
+    return images.select_related("generator", "generator__collection").order_by(
+        "-created_at", "-pk"
+    )
+
+
+def withheld(image) -> bool:
+    """True when the site must not serve this image (a flagged near-copy, refusal on)."""
+    return bool(settings.REFUSE_NEAR_COPIES and image.is_near_copy)
 
 
 def public_generators():

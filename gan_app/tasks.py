@@ -46,3 +46,58 @@ def train_chunk(self, run_id):
     except training.LeaseBusy as busy:
         raise self.retry(countdown=busy.seconds) from None
     return outcome.status
+
+
+# --- Evaluation (queue: train) -----------------------------------------------------------------
+# Thin: the services skip an evaluation whose inputs are unchanged, so a redelivered task
+# costs a database read.
+
+
+@shared_task(name="gan_app.tasks.evaluate_checkpoint")
+def evaluate_checkpoint(checkpoint_id, force=False):
+    from . import evaluation
+    from .models import Checkpoint
+
+    checkpoint = Checkpoint.objects.select_related("run__training_set__collection").filter(
+        pk=checkpoint_id
+    )
+    if not checkpoint.exists():
+        return None  # deleted with its run meanwhile
+    report = evaluation.evaluate_checkpoint(checkpoint.get(), force=force)
+    return {"checkpoint": checkpoint_id, "domain_fid": report["domain"]["fid"]}
+
+
+@shared_task(name="gan_app.tasks.evaluate_generator")
+def evaluate_generator(generator_id, force=False):
+    from . import evaluation
+    from .models import Generator
+
+    generator = Generator.objects.select_related("collection", "training_run").filter(
+        pk=generator_id
+    )
+    if not generator.exists():
+        return None
+    generator = generator.get()
+    report = evaluation.evaluate_generator(generator, force=force)
+    # The classifier exists now: label images generated before it did.
+    labelled = evaluation.label_missing(generator)
+    return {"generator": generator_id, "domain_fid": report["domain"]["fid"], "labelled": labelled}
+
+
+@shared_task(name="gan_app.tasks.evaluate_run")
+def evaluate_run(run_id, force=False):
+    """Queue an evaluation per checkpoint of a run (each its own task, so a long run never
+    meets the time limit), after training the collection's classifier once here so the
+    checkpoint tasks do not each train it."""
+    from . import evaluation
+    from .models import TrainingRun
+
+    run = TrainingRun.objects.select_related("training_set__collection").filter(pk=run_id)
+    if not run.exists():
+        return None
+    run = run.get()
+    evaluation.classifier_for(run.collection)
+    ids = list(run.checkpoints.order_by("epoch").values_list("pk", flat=True))
+    for checkpoint_id in ids:
+        evaluate_checkpoint.delay(checkpoint_id, force=force)
+    return {"run": run_id, "checkpoints": len(ids)}

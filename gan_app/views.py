@@ -124,6 +124,8 @@ def payload(req: GenerationRequest) -> dict:
 def image_links(slug, seed, image):
     if image is None:
         return {"seed": seed, "removed": True}
+    if showcase.withheld(image):
+        return {"seed": seed, "removed": True, "reason": NEAR_COPY_MESSAGE}
     return {
         "seed": seed,
         "png": reverse("gan:image_png", args=[slug, seed]),
@@ -188,7 +190,11 @@ def request_zip(request, pk):
     req = get_object_or_404(GenerationRequest.objects.select_related("generator"), pk=pk)
     if req.status != Status.DONE or req.kind == GenerationRequest.Kind.WALK:
         raise Http404("This request has no images to download yet.")
-    images = [image for _, image in generation.request_images(req) if image is not None]
+    images = [
+        image
+        for _, image in generation.request_images(req)
+        if image is not None and not showcase.withheld(image)
+    ]
     if not images:
         raise Http404("Every image of this request has been removed.")
     items = []
@@ -209,6 +215,16 @@ class Gone(Exception):
     pass
 
 
+class Withheld(Exception):
+    """A near-copy of a training image while ``REFUSE_NEAR_COPIES`` is on."""
+
+
+NEAR_COPY_MESSAGE = (
+    "This image was withheld: it is a near-copy of one of the collection's own images, "
+    "so it is not released as a new one."
+)
+
+
 def visible_image(slug, seed) -> GeneratedImage:
     """The stored image for (generator, seed); 404 if never made or withdrawn, Gone if hidden."""
     image = (
@@ -226,7 +242,16 @@ def visible_image(slug, seed) -> GeneratedImage:
         raise Http404("No image has been generated for this seed yet.")
     if image.is_hidden:
         raise Gone
+    if showcase.withheld(image):
+        raise Withheld
     return image
+
+
+def withheld(request, as_page=False):
+    # 451: the image exists but is kept back for rights reasons (it copies a real token).
+    if as_page:
+        return render(request, "gan/withheld.html", {"message": NEAR_COPY_MESSAGE}, status=451)
+    return HttpResponse(NEAR_COPY_MESSAGE + "\n", status=451, content_type="text/plain")
 
 
 def gone(request, as_page=False):
@@ -244,6 +269,8 @@ def image_png(request, slug, seed):
         image = visible_image(slug, seed)
     except Gone:
         return gone(request)
+    except Withheld:
+        return withheld(request)
     etag = f'"{image.image_sha256}"'
     if image.image_sha256 and request.headers.get("If-None-Match") == etag:
         return HttpResponseNotModified()
@@ -267,6 +294,8 @@ def image_json(request, slug, seed):
         image = visible_image(slug, seed)
     except Gone:
         return gone(request)
+    except Withheld:
+        return withheld(request)
     response = HttpResponse(
         dumps(absolute(image.metadata, base_url(request))), content_type="application/json"
     )
@@ -288,6 +317,8 @@ def image_page(request, slug, seed):
         image = visible_image(slug, seed)
     except Gone:
         return gone(request, as_page=True)
+    except Withheld:
+        return withheld(request, as_page=True)
     except Http404:
         image = None
     metadata = None
@@ -381,4 +412,23 @@ def gallery(request):
             .select_related("collection")
             .order_by("collection__name", "-version"),
         },
+    )
+
+
+# --- Evaluation (issue 7) ----------------------------------------------------------------------
+
+
+@require_GET
+def compare_generators(request, slug):
+    """A collection's published generators side by side, each figure beside its baseline."""
+    from collections_app.models import Collection
+
+    from .evaluation import comparison_rows
+
+    collection = get_object_or_404(Collection, slug=slug, is_public=True)
+    generators = showcase.public_generators().filter(collection=collection).order_by("-version")
+    return render(
+        request,
+        "gan/compare.html",
+        {"collection": collection, "rows": comparison_rows(generators)},
     )

@@ -355,6 +355,14 @@ TRAIN_CACHE_DIR = Path(env.str("TRAIN_CACHE_DIR", default=str(VAR_DIR / "train-c
 # manage.py bootstrap queues a short 32 px demo run (auto-published) on a fresh site.
 BOOTSTRAP_DEMO_TRAINING = _bool("BOOTSTRAP_DEMO_TRAINING", True)
 
+# --- Evaluation (issue 7) ----------------------------------------------------------------------
+# Withhold generated images flagged as near-copies of a training image: their permalinks, pages
+# and gallery entries say why instead of showing them.
+REFUSE_NEAR_COPIES = _bool("REFUSE_NEAR_COPIES", True)
+# Generated images per evaluation: the held-out real half, at most this many.
+EVALUATION_MAX_SAMPLES = _positive_int("EVALUATION_MAX_SAMPLES", 2500)
+EVALUATION_KID_SUBSETS = _positive_int("EVALUATION_KID_SUBSETS", 100)
+
 # --- Auth, i18n, logging ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

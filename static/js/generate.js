@@ -52,7 +52,7 @@
   function renderSingle(data) {
     var image = data.images[0];
     if (image.removed) {
-      return [el("p", { class: "notice" }, ["Seed " + image.seed + " was removed by a moderator."])];
+      return [el("p", { class: "notice" }, [image.reason || "Seed " + image.seed + " was removed by a moderator."])];
     }
     var img = el("img", {
       class: "pixel result-image",
@@ -87,7 +87,7 @@
   function renderBatch(data) {
     var items = data.images.map(function (image) {
       var visual = image.removed
-        ? el("span", { class: "removed", title: "Removed by a moderator" }, ["removed"])
+        ? el("span", { class: "removed", title: image.reason || "Removed by a moderator" }, [image.reason ? "withheld" : "removed"])
         : el("a", { href: image.page, title: "Seed " + image.seed }, [
             el("img", { class: "pixel", src: image.png, alt: image.name, width: "96", height: "96" }),
           ]);

@@ -1,0 +1,617 @@
+"""Evaluation services: the Django side of ``gan_app.gan.evaluation``.
+
+What lives where:
+
+- **Trait classifier** (``classifier_for``): one per collection *data version*, trained on the
+  collection's real token images and their listed traits only, stored in Django storage as
+  ``evaluation/<collection>/trait-classifier-d<data_version>.zip`` (the zip carries its held-out
+  accuracy per trait type and per trait) and kept loaded in the process. Any new ingest bumps
+  the data version, so a stale classifier is never used; an old file is simply left behind.
+- **Near-copy index** (``near_copy_index_for``): the training images a generator saw, at its
+  resolution, as a ``NearCopyIndex`` stored as ``evaluation/<collection>/near-copy-<key>.npz``.
+- **Reports** (``evaluate_generator``, ``evaluate_checkpoint``, ``evaluate_run``): the report of
+  ``gan_app.gan.evaluation.evaluate_generator`` plus ``subject``, ``evaluated_at`` and
+  ``evaluation_key`` (what it was computed with), written to ``Generator.metrics`` or
+  ``Checkpoint.metrics``. An evaluation whose key is unchanged is not redone (tasks may be
+  delivered twice); ``force=True`` redoes it.
+- **Labelling generated images** (``label_pixels``): traits read by the classifier, an
+  OpenRarity-style score against the collection's trait frequencies and the near-copy check,
+  for every image the generate worker stores. The worker never trains a classifier (that takes
+  minutes): without a stored one, images get no traits until ``label_missing`` runs.
+
+TensorFlow is imported inside functions only: web processes import this module.
+"""
+
+import hashlib
+import io
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from collections_app.models import TokenTrait
+
+from .models import Checkpoint, GeneratedImage, Generator, TrainingRun
+
+log = logging.getLogger(__name__)
+
+# Generated images for an evaluation come from these seeds (fixed, so two evaluations of the
+# same generator look at the same images; far from the 0-15 of the sample grid).
+EVALUATION_SEED_BASE = 1_000_000
+CLASSIFIER_SIZE = 32  # pixel art reads fine at 32 px; the classifier resizes anything else
+MIN_REAL_IMAGES = 8
+
+
+class EvaluationError(ValueError):
+    """An evaluation cannot run (no images, no traits, no checkpoint file); says why."""
+
+
+# --- Real images -------------------------------------------------------------------------------
+
+
+@dataclass
+class RealSet:
+    """Real images (uint8 (N, R, R, 3)) at one resolution with their listed traits."""
+
+    images: object
+    traits: list
+    key: str  # names the token list and preprocessing: cache and storage key
+    description: str
+
+
+def _tokens_with_images(collection, training_set=None):
+    tokens = training_set.tokens.all() if training_set is not None else collection.tokens.all()
+    return list(
+        tokens.exclude(image="").order_by("token_number", "token_id").values_list("pk", "image")
+    )
+
+
+def _trait_pairs(token_pks):
+    pairs = {pk: [] for pk in token_pks}
+    rows = TokenTrait.objects.filter(token_id__in=token_pks).values_list(
+        "token_id", "trait__trait_type", "trait__value"
+    )
+    for token_id, trait_type, value in rows.iterator(chunk_size=5000):
+        pairs[token_id].append((trait_type, value))
+    return [pairs[pk] for pk in token_pks]
+
+
+def _read(name):
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
+
+
+def _decode(named, resolution, background):
+    """Token images → uint8 array via the training pipeline's own preprocessing."""
+    from gan_app.gan import GANConfig, prepare_images
+
+    config = GANConfig(resolution=resolution, background=background, batch_size=1)
+    cache = settings.VAR_DIR / "cache" / "evaluation"
+    cache.mkdir(parents=True, exist_ok=True)
+    return prepare_images(named, config, cache_dir=cache, min_count=1).images
+
+
+def load_real_set(collection, *, training_set=None, resolution=32, background="#ffffff"):
+    """The collection's (or training set's) token images with traits at ``resolution``."""
+    rows = _tokens_with_images(collection, training_set)
+    if len(rows) < MIN_REAL_IMAGES:
+        where = f"training set {training_set}" if training_set else f"collection {collection.slug}"
+        raise EvaluationError(
+            f"{where} has {len(rows)} token image(s); evaluation needs at least {MIN_REAL_IMAGES}"
+        )
+    pks = [pk for pk, _ in rows]
+    named = [(f"token {pk}", _read(name)) for pk, name in rows]
+    images = _decode(named, resolution, background)
+    scope = f"ts{training_set.pk}" if training_set is not None else f"d{collection.data_version}"
+    digest = hashlib.sha256(",".join(map(str, pks)).encode()).hexdigest()[:10]
+    key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}"
+    description = (
+        f"training set {training_set.name}" if training_set else f"all of {collection.name}"
+    )
+    return RealSet(images, _trait_pairs(pks), key, f"{len(pks)} tokens ({description})")
+
+
+# --- Per-process caches ------------------------------------------------------------------------
+
+
+class _Cache:
+    """A small LRU of loaded artifacts (classifiers, indexes, real sets) for this process."""
+
+    def __init__(self, size):
+        self.size = size
+        self.items = OrderedDict()
+        self.lock = threading.RLock()
+
+    def get(self, key, make):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+            value = make()
+            if value is not None:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+            return value
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+
+_classifiers = _Cache(4)
+_indexes = _Cache(4)
+_real_sets = _Cache(2)
+_frequencies = _Cache(8)
+
+
+def clear_caches():
+    for cache in (_classifiers, _indexes, _real_sets, _frequencies):
+        cache.clear()
+
+
+def _save_once(name, data):
+    """Write ``data`` under ``name`` unless present (two workers may race; same content)."""
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(data))
+        if saved != name:
+            default_storage.delete(saved)
+    return name
+
+
+# --- Trait classifier --------------------------------------------------------------------------
+
+
+def classifier_name(collection):
+    return f"evaluation/{collection.slug}/trait-classifier-d{collection.data_version}.zip"
+
+
+def classifier_for(collection, *, train=True, **fit_options):
+    """The collection's trait classifier for its current data version.
+
+    Loaded from storage when trained before; otherwise trained on the collection's own token
+    images (``train=True``) and stored, or None (``train=False``: the generate worker, which
+    must not spend minutes training). ``fit_options`` go to ``TraitClassifier.fit`` (tests use
+    few epochs and a narrow network).
+    """
+    name = classifier_name(collection)
+
+    def make():
+        from gan_app.gan.trait_classifier import TraitClassifier
+
+        if default_storage.exists(name):
+            with default_storage.open(name, "rb") as handle:
+                return TraitClassifier.load(io.BytesIO(handle.read()))
+        if not train:
+            return None
+        real = load_real_set(collection, resolution=CLASSIFIER_SIZE)
+        if not any(real.traits):
+            raise EvaluationError(f"collection {collection.slug} lists no traits to learn")
+        log.info("training the trait classifier of %s on %s", collection.slug, real.description)
+        classifier = TraitClassifier.fit(
+            real.images, real.traits, image_size=CLASSIFIER_SIZE, **fit_options
+        )
+        _save_once(name, classifier.to_bytes())
+        return classifier
+
+    return _classifiers.get(name, make)
+
+
+def classifier_summary(collection):
+    """Held-out accuracy of the stored classifier, or None when none is trained yet."""
+    classifier = classifier_for(collection, train=False)
+    if classifier is None:
+        return None
+    metrics = classifier.metrics
+    return {
+        "file": classifier_name(collection),
+        "train_count": metrics.get("train_count"),
+        "heldout_count": metrics.get("heldout_count"),
+        "per_type_accuracy": metrics.get("per_type_accuracy", {}),
+        "majority_per_type_accuracy": metrics.get("majority_per_type_accuracy", {}),
+        "exact_match": metrics.get("exact_match"),
+    }
+
+
+# --- Near-copy index ---------------------------------------------------------------------------
+
+
+def _real_set_for(collection, training_set, resolution, background):
+    key = (collection.pk, collection.data_version, getattr(training_set, "pk", None))
+    key += (resolution, background)
+    return _real_sets.get(
+        key,
+        lambda: load_real_set(
+            collection, training_set=training_set, resolution=resolution, background=background
+        ),
+    )
+
+
+def near_copy_index_for(real, collection):
+    """The ``NearCopyIndex`` of a real set (stored once, then loaded)."""
+    name = f"evaluation/{collection.slug}/near-copy-{real.key}.npz"
+
+    def make():
+        from gan_app.gan.memorisation import NearCopyIndex
+
+        if default_storage.exists(name):
+            with default_storage.open(name, "rb") as handle:
+                return NearCopyIndex.load(io.BytesIO(handle.read()))
+        index = NearCopyIndex.fit(real.images)
+        _save_once(name, index.to_bytes())
+        return index
+
+    return name, _indexes.get(name, make)
+
+
+# --- What a generator or run was trained on ----------------------------------------------------
+
+
+def _background(config):
+    return (config or {}).get("background") or "#ffffff"
+
+
+def generator_real_set(generator):
+    """The images the generator learnt from: its run's training set, else its collection."""
+    run = generator.training_run
+    config = (generator.manifest or {}).get("config") or (run.config if run else {})
+    return _real_set_for(
+        generator.collection,
+        run.training_set if run else None,
+        generator.resolution,
+        _background(config),
+    )
+
+
+def run_real_set(run):
+    return _real_set_for(
+        run.training_set.collection, run.training_set, run.resolution, _background(run.config)
+    )
+
+
+# --- Reports -----------------------------------------------------------------------------------
+
+
+def _sample_count(real):
+    """As many generated images as the held-out real half (what the baseline compares)."""
+    return max(2, min(settings.EVALUATION_MAX_SAMPLES, len(real.images) // 2))
+
+
+def _evaluation_key(collection, real, count):
+    from gan_app.gan.evaluation import REPORT_VERSION
+
+    return ":".join(
+        [
+            f"v{REPORT_VERSION}",
+            classifier_name(collection),
+            real.key,
+            str(count),
+            settings.INCEPTION_WEIGHTS or "-",
+        ]
+    )
+
+
+def _report(collection, real, pixels, key, subject, **fit_options):
+    from gan_app.gan.evaluation import evaluate_generator as evaluate
+
+    classifier = classifier_for(collection, **fit_options)
+    _, index = near_copy_index_for(real, collection)
+    report = evaluate(
+        real.images,
+        real.traits,
+        pixels,
+        classifier,
+        inception_weights=settings.INCEPTION_WEIGHTS or None,
+        near_copy_index=index,
+        kid_subsets=settings.EVALUATION_KID_SUBSETS,
+    )
+    report["subject"] = subject
+    report["real_set"] = real.description
+    report["evaluation_key"] = key
+    report["evaluated_at"] = timezone.now().isoformat()
+    return report
+
+
+def generator_pixels(loaded, count):
+    return loaded.generate(range(EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + count))
+
+
+def evaluate_generator(generator, *, force=False, **fit_options):
+    """Evaluate a published (or publishable) generator; returns its report (also saved)."""
+    from gan_app.gan import load_generator
+
+    real = generator_real_set(generator)
+    count = _sample_count(real)
+    key = _evaluation_key(generator.collection, real, count)
+    if not force and (generator.metrics or {}).get("evaluation_key") == key:
+        return generator.metrics
+    with generator.model_file.open("rb") as handle:
+        loaded = load_generator(handle.read())
+    subject = {"kind": "generator", "slug": generator.slug, "epoch": generator.epoch}
+    report = _report(
+        generator.collection,
+        real,
+        generator_pixels(loaded, count),
+        key,
+        subject,
+        **fit_options,
+    )
+    Generator.objects.filter(pk=generator.pk).update(metrics=report)
+    generator.metrics = report
+    return report
+
+
+def checkpoint_pixels(checkpoint, count):
+    """uint8 images from a checkpoint's generator at the evaluation seeds."""
+    import numpy as np
+
+    from gan_app.gan import generator_from_checkpoint, latent_vectors
+    from gan_app.gan.sampling import to_uint8
+
+    with checkpoint.state_file.open("rb") as handle:
+        model, manifest = generator_from_checkpoint(handle.read())
+    latent = latent_vectors(
+        range(EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + count), model.input_shape[-1]
+    )
+    batches = [
+        to_uint8(model(latent[i : i + 256], training=False)) for i in range(0, len(latent), 256)
+    ]
+    return np.concatenate(batches), manifest
+
+
+def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
+    """Evaluate one checkpoint of a run; returns its report (also saved)."""
+    run = checkpoint.run
+    if not checkpoint.state_file:
+        raise EvaluationError(f"checkpoint {checkpoint} has no state file")
+    real = run_real_set(run)
+    count = _sample_count(real)
+    key = _evaluation_key(run.collection, real, count)
+    if not force and (checkpoint.metrics or {}).get("evaluation_key") == key:
+        return checkpoint.metrics
+    pixels, manifest = checkpoint_pixels(checkpoint, count)
+    subject = {"kind": "checkpoint", "run": run.pk, "epoch": checkpoint.epoch}
+    report = _report(run.collection, real, pixels, key, subject, **fit_options)
+    trained_on = (manifest.get("data") or {}).get("sha256")
+    if trained_on and trained_on != hashlib.sha256(real.images.data).hexdigest():
+        # Same tokens but another order or preprocessing gives other bytes: worth a note,
+        # not a refusal (the figures compare distributions, which order does not change).
+        report["warnings"].append(
+            "the checkpoint's training images differ byte for byte from the real set "
+            "evaluated against (another order or preprocessing)"
+        )
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(metrics=report)
+    checkpoint.metrics = report
+    return report
+
+
+def evaluate_run(run, *, force=False, progress=None, **fit_options):
+    """Evaluate every checkpoint of ``run`` (oldest first); returns the recommendation."""
+    for checkpoint in run.checkpoints.order_by("epoch"):
+        if progress:
+            progress(checkpoint)
+        evaluate_checkpoint(checkpoint, force=force, **fit_options)
+    return recommended_checkpoint(run)
+
+
+def recommended_checkpoint(run):
+    """``{"epoch", "checkpoint", "reason", "ranking"}`` for the run's evaluated checkpoints,
+    or None when none is evaluated (rule: ``gan_app.gan.evaluation.select_best_checkpoint``)."""
+    from gan_app.gan.evaluation import select_best_checkpoint
+
+    checkpoints = {c.epoch: c for c in run.checkpoints.all() if (c.metrics or {}).get("domain")}
+    best = select_best_checkpoint([(e, c.metrics) for e, c in sorted(checkpoints.items())])
+    if best is None:
+        return None
+    return {**best, "checkpoint": checkpoints[best["epoch"]].pk}
+
+
+def metric_series(run):
+    """Per evaluated checkpoint: epoch with domain FID/KID, trait TV, near-copy share and the
+    real-vs-real baselines (the chart on the run's evaluation page)."""
+    rows = []
+    for checkpoint in run.checkpoints.order_by("epoch"):
+        report = checkpoint.metrics or {}
+        if not report.get("domain"):
+            continue
+        baseline = report.get("baseline", {})
+        rows.append(
+            {
+                "epoch": checkpoint.epoch,
+                "checkpoint": checkpoint.pk,
+                "domain_fid": report["domain"].get("fid"),
+                "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
+                "domain_kid": report["domain"].get("kid_mean"),
+                "trait_tv": report.get("traits", {}).get("tv_mean"),
+                "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
+                "near_copy_share": report.get("memorisation", {})
+                .get("pixel", {})
+                .get("near_copy_share"),
+                "inception_fid": report.get("inception", {}).get("fid"),
+            }
+        )
+    return rows
+
+
+# --- Labelling generated images ----------------------------------------------------------------
+
+
+@dataclass
+class Label:
+    traits: dict  # {trait_type: [{"value", "confidence"}]}; {} when no classifier yet
+    rarity_score: float | None  # OpenRarity-style information content vs the collection
+    nearest_distance: float | None  # RMS pixel distance to the nearest training image
+    is_near_copy: bool
+
+
+def trait_frequencies(collection):
+    """The collection's trait frequencies (``collections_app.rarity``), cached per version."""
+    from collections_app import rarity
+
+    def make():
+        tokens = list(collection.tokens.values_list("pk", flat=True))
+        if not tokens:
+            return None
+        records = TokenTrait.objects.filter(token__collection=collection).values_list(
+            "token_id", "trait__trait_type", "trait__value"
+        )
+        return rarity.TraitFrequencies.from_pairs(
+            rarity.TraitPairs.from_records(tokens, list(records))
+        )
+
+    return _frequencies.get((collection.pk, collection.data_version), make)
+
+
+def rarity_scores(collection, trait_lists):
+    """OpenRarity-style ``ic_score`` of each predicted trait dict against the collection."""
+    from collections_app import rarity
+
+    frequencies = trait_frequencies(collection)
+    if frequencies is None:
+        return [None] * len(trait_lists)
+    names = list(range(len(trait_lists)))
+    records = [
+        (i, trait_type, entry["value"])
+        for i, traits in enumerate(trait_lists)
+        for trait_type, entries in traits.items()
+        for entry in entries
+    ]
+    scores = frequencies.score(rarity.TraitPairs.from_records(names, records))
+    return [round(float(s), 6) for s in scores["ic_score"]]
+
+
+def label_pixels(generator, pixels):
+    """A ``Label`` per generated image (uint8 (N, R, R, 3)), in one batch.
+
+    Uses only what is already trained: the classifier when stored, the near-copy index (built
+    from the training images on first use in this process, then stored).
+    """
+    collection = generator.collection
+    classifier = classifier_for(collection, train=False)
+    traits = classifier.predict_traits(pixels) if classifier is not None else [{}] * len(pixels)
+    scores = rarity_scores(collection, traits) if classifier is not None else [None] * len(pixels)
+    try:
+        _, index = near_copy_index_for(generator_real_set(generator), collection)
+    except EvaluationError:
+        index = None  # a collection without token images has nothing to copy
+    if index is not None:
+        distances, flags = index.check(pixels)
+    else:
+        distances, flags = [None] * len(pixels), [False] * len(pixels)
+    return [
+        Label(t, s, None if d is None else float(d), bool(f))
+        for t, s, d, f in zip(traits, scores, distances, flags, strict=True)
+    ]
+
+
+def label_attributes(label):
+    """ERC-721 attributes for a label: the read traits and the rarity score."""
+    attributes = [
+        {"trait_type": trait_type, "value": entry["value"]}
+        for trait_type, entries in sorted(label.traits.items())
+        for entry in entries
+    ]
+    if label.rarity_score is not None:
+        attributes.append(
+            {
+                "trait_type": "rarity_score",
+                "value": round(label.rarity_score, 4),
+                "display_type": "number",
+            }
+        )
+    return attributes
+
+
+def apply_label(image, label):
+    """Set an image row's label fields and metadata attributes (not saved)."""
+    image.traits = label.traits
+    image.rarity_score = label.rarity_score
+    image.nearest_distance = label.nearest_distance
+    image.is_near_copy = label.is_near_copy
+    metadata = dict(image.metadata or {})
+    own = {"collection", "generator", "generator_version", "seed", "resolution", "epoch"}
+    kept = [a for a in metadata.get("attributes", []) if a.get("trait_type") in own]
+    metadata["attributes"] = kept + label_attributes(label)
+    image.metadata = metadata
+    return image
+
+
+def label_missing(generator, batch=256):
+    """Label stored images of ``generator`` that have no traits yet (after a classifier was
+    trained); returns how many were labelled."""
+    import numpy as np
+    from PIL import Image
+
+    done = 0
+    while True:
+        rows = list(
+            GeneratedImage.objects.filter(generator=generator, traits={}).order_by("pk")[:batch]
+        )
+        if not rows:
+            return done
+        pixels = []
+        for row in rows:
+            with row.image.open("rb") as handle:
+                pixels.append(np.asarray(Image.open(handle).convert("RGB")))
+        labels = label_pixels(generator, np.stack(pixels))
+        if not any(label.traits for label in labels):
+            return done  # no classifier yet: nothing to add
+        with transaction.atomic():
+            for row, label in zip(rows, labels, strict=True):
+                apply_label(row, label).save(
+                    update_fields=[
+                        "traits",
+                        "rarity_score",
+                        "nearest_distance",
+                        "is_near_copy",
+                        "metadata",
+                    ]
+                )
+        done += len(rows)
+
+
+# --- Public comparison -------------------------------------------------------------------------
+
+
+def comparison_rows(generators):
+    """One row per generator with its headline figures and the real-vs-real baseline."""
+    rows = []
+    for generator in generators:
+        report = generator.metrics or {}
+        baseline = report.get("baseline", {})
+        rows.append(
+            {
+                "generator": generator,
+                "evaluated": bool(report.get("domain")),
+                "domain_fid": report.get("domain", {}).get("fid"),
+                "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
+                "trait_tv": report.get("traits", {}).get("tv_mean"),
+                "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
+                "near_copy_share": report.get("memorisation", {})
+                .get("pixel", {})
+                .get("near_copy_share"),
+                "inception_fid": report.get("inception", {}).get("fid"),
+            }
+        )
+    return rows
+
+
+def resolve_target(target):
+    """``manage.py evaluate`` argument: a generator slug, or a training run id (``12`` or
+    ``run:12``). Returns ("generator", Generator) or ("run", TrainingRun)."""
+    text = str(target).strip()
+    generator = Generator.objects.select_related("collection").filter(slug=text).first()
+    if generator is not None:
+        return "generator", generator
+    number = text.removeprefix("run:")
+    if number.isdigit():
+        run = TrainingRun.objects.select_related("training_set__collection").filter(pk=number)
+        if run.exists():
+            return "run", run.get()
+    raise EvaluationError(f"no generator with slug {text!r} and no training run with id {text!r}")
