@@ -1,7 +1,14 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from . import publishing, training
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
+from .training_forms import GeneratorImportForm, StartRunForm
 
 
 class CheckpointInline(admin.TabularInline):
@@ -14,6 +21,8 @@ class CheckpointInline(admin.TabularInline):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
+    """The run page: progress, loss chart, live grid, grid timeline, controls, publish."""
+
     list_display = (
         "__str__",
         "training_set",
@@ -28,8 +37,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
     search_fields = ("name", "training_set__name", "training_set__collection__slug")
     raw_id_fields = ("training_set",)
     readonly_fields = (
+        "training_set",
         "status",
         "control",
+        "config",
+        "resolution",
+        "seed",
+        "epochs_total",
         "epoch_done",
         "images_per_second",
         "eta_seconds",
@@ -37,12 +51,133 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "error",
         "task_id",
         "chunks_run",
+        "auto_publish",
+        "sample_grid",
         "created_at",
         "started_at",
         "heartbeat_at",
         "finished_at",
     )
+    exclude = ("conditional",)
     inlines = [CheckpointInline]
+    change_form_template = "admin/gan_app/trainingrun/change_form.html"
+    CONTROLS = {
+        "pause": training.pause_run,
+        "cancel": training.cancel_run,
+        "resume": training.resume_run,
+        "retry": training.retry_run,
+    }
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("start/", view(self.start_view), name="gan_app_trainingrun_start"),
+            path(
+                "<int:object_id>/status.json",
+                view(self.status_view),
+                name="gan_app_trainingrun_status",
+            ),
+            path(
+                "<int:object_id>/control/<str:action>/",
+                view(self.control_view),
+                name="gan_app_trainingrun_control",
+            ),
+            path(
+                "<int:object_id>/publish/<int:checkpoint_id>/",
+                view(self.publish_view),
+                name="gan_app_trainingrun_publish",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # Runs are started from a training set and validated hyperparameters, not typed in.
+        return redirect("admin:gan_app_trainingrun_start")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None:
+            extra_context = {**(extra_context or {}), **self._dashboard(request, run)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _dashboard(self, request, run):
+        published = {g.checkpoint_id: g for g in run.generators.exclude(checkpoint=None)}
+        checkpoints = list(run.checkpoints.order_by("-epoch"))
+        for checkpoint in checkpoints:
+            checkpoint.generator = published.get(checkpoint.pk)
+        return {
+            "run_status": training.run_status(run),
+            "checkpoints": checkpoints,
+            "can_control": self.has_change_permission(request, run),
+        }
+
+    def start_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        initial = {"training_set": request.GET.get("training_set")}
+        form = StartRunForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                run = training.create_run(
+                    data["training_set"],
+                    name=data["name"],
+                    auto_publish=data["auto_publish"],
+                    **data["hyperparameters"],
+                )
+            except training.TrainingSetupError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"{run} queued.", messages.SUCCESS)
+                return redirect("admin:gan_app_trainingrun_change", run.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Start a training run",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/gan_app/trainingrun/start.html", context)
+
+    def status_view(self, request, object_id):
+        run = get_object_or_404(TrainingRun, pk=object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return JsonResponse(training.run_status(run))
+
+    def control_view(self, request, object_id, action):
+        run = self._posted_run(request, object_id)
+        control = self.CONTROLS.get(action)
+        if control is None:
+            raise Http404(f"no control {action!r}")
+        try:
+            control(run)
+        except training.TrainingSetupError as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        else:
+            self.message_user(request, f"{run}: {action} requested ({run.get_status_display()}).")
+        return redirect("admin:gan_app_trainingrun_change", run.pk)
+
+    def publish_view(self, request, object_id, checkpoint_id):
+        run = self._posted_run(request, object_id)
+        checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id, run=run)
+        generator = publishing.publish_checkpoint(checkpoint)
+        url = reverse("admin:gan_app_generator_change", args=[generator.pk])
+        self.message_user(
+            request,
+            format_html(
+                'Epoch {} published as <a href="{}">{}</a>.', checkpoint.epoch, url, generator.slug
+            ),
+            messages.SUCCESS,
+        )
+        return redirect("admin:gan_app_trainingrun_change", run.pk)
+
+    def _posted_run(self, request, object_id):
+        if request.method != "POST":
+            raise PermissionDenied("POST only")
+        run = get_object_or_404(TrainingRun, pk=object_id)
+        if not self.has_change_permission(request, run):
+            raise PermissionDenied
+        return run
 
 
 @admin.register(Checkpoint)
@@ -69,6 +204,55 @@ class GeneratorAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "collection__slug")
     raw_id_fields = ("collection", "training_run", "checkpoint")
     readonly_fields = ("model_sha256", "published_at", "created_at")
+    actions = ["export_zip"]
+    change_list_template = "admin/gan_app/generator/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="gan_app_generator_import"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Download as {slug}_generator.zip")
+    def export_zip(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one generator to export.", messages.WARNING)
+            return None
+        generator = queryset.get()
+        response = HttpResponse(
+            publishing.export_generator_zip(generator), content_type="application/zip"
+        )
+        filename = publishing.export_filename(generator)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = GeneratorImportForm(
+            request.POST if posted else None, request.FILES if posted else None
+        )
+        if posted and form.is_valid():
+            try:
+                generator = publishing.import_generator_zip(
+                    form.cleaned_data["file"],
+                    collection=form.cleaned_data["collection"],
+                    publish=form.cleaned_data["publish"],
+                )
+            except publishing.GeneratorImportError as exc:
+                form.add_error("file", str(exc))
+            else:
+                self.message_user(request, f"Imported {generator.slug}.", messages.SUCCESS)
+                return redirect("admin:gan_app_generator_change", generator.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import a generator",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/gan_app/generator/import.html", context)
 
 
 # --- Generation and moderation (public site) ---------------------------------------------------

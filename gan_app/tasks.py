@@ -42,7 +42,8 @@ def train_chunk(self, run_id):
     from . import training
 
     try:
-        outcome = training.run_chunk(run_id, self.request.id or "")
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        outcome = training.run_chunk(run_id, self.request.id or "", queue=queue)
     except training.LeaseBusy as busy:
         raise self.retry(countdown=busy.seconds) from None
     return outcome.status

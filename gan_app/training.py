@@ -137,6 +137,10 @@ def check_training_set(training_set: TrainingSet, config) -> None:
             f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
             "add images or lower the batch size"
         )
+    if config.conditional and not tokens.filter(traits__isnull=False).exists():
+        raise TrainingSetupError(
+            f"{label} lists no traits, so a trait-conditioned run has nothing to learn them from"
+        )
     sizes = list(
         tokens.exclude(image_width=None)
         .values("image_width", "image_height")
@@ -263,11 +267,15 @@ def resume_run(run: TrainingRun, *, enqueue: bool = True, task_id: str | None = 
 retry_run = resume_run
 
 
-def _enqueue(run_id: int, task_id: str) -> None:
+def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
+    """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
+    from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
     from . import tasks
 
+    options = {"queue": queue} if queue else {}
     transaction.on_commit(
-        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id), robust=False
+        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id, **options),
+        robust=False,
     )
 
 
@@ -313,6 +321,7 @@ def run_chunk(
     max_seconds: float | None = -1,
     chain: bool = True,
     on_epoch=None,
+    queue: str | None = None,
 ) -> ChunkOutcome:
     """Claim the run and train one chunk (``max_seconds``: default ``TRAIN_CHUNK_SECONDS``,
     None for no limit); with ``chain``, queue the next chunk unless the run ended or stopped.
@@ -326,14 +335,14 @@ def run_chunk(
         result = session.train(seconds)
     except SoftTimeLimitExceeded:
         # Cut off mid-epoch: the checkpoints so far are safe; the next chunk goes on from them.
-        _requeue(run, task_id)
+        _requeue(run, task_id, queue)
         return ChunkOutcome(status=Status.QUEUED, epoch=session.epoch)
     except Exception as exc:
         _fail(run, task_id, _describe(exc))
         if not _expected(exc):
             log.exception("training run %s failed", run_id)
         return ChunkOutcome(status=Status.FAILED, epoch=session.epoch)
-    return _after_chunk(run, task_id, result, chain)
+    return _after_chunk(run, task_id, result, chain, queue)
 
 
 class _ChunkSession:
@@ -459,8 +468,11 @@ def load_traits(training_set: TrainingSet) -> list[list[tuple[str, str]]]:
     return [pairs[pk] for pk in pks]
 
 
-def _after_chunk(run, task_id, result, chain) -> ChunkOutcome:
+def _after_chunk(run, task_id, result, chain, queue=None) -> ChunkOutcome:
     outcome = ChunkOutcome(status="", epoch=result.epoch, epochs_run=result.epochs_run)
+    if result.finished and run.auto_publish:
+        # Before the run shows as finished, so "finished" means "and published".
+        _auto_publish(run)
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.task_id != task_id:
@@ -483,21 +495,19 @@ def _after_chunk(run, task_id, result, chain) -> ChunkOutcome:
             outcome.next_task_id = locked.task_id
         locked.save()
         if outcome.next_task_id:
-            _enqueue(locked.pk, locked.task_id)
+            _enqueue(locked.pk, locked.task_id, queue)
     outcome.status = locked.status
-    if result.finished and locked.auto_publish:
-        _auto_publish(locked)
     return outcome
 
 
-def _requeue(run, task_id) -> None:
+def _requeue(run, task_id, queue=None) -> None:
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.task_id == task_id:
             locked.status, locked.heartbeat_at = Status.QUEUED, None
             locked.task_id = new_task_id()
             locked.save(update_fields=["status", "heartbeat_at", "task_id"])
-            _enqueue(locked.pk, locked.task_id)
+            _enqueue(locked.pk, locked.task_id, queue)
 
 
 def _auto_publish(run: TrainingRun) -> None:
@@ -531,3 +541,50 @@ def _describe(exc) -> str:
     if _expected(exc):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}"
+
+
+# --- What the run page shows ------------------------------------------------------------------
+
+
+def run_status(run: TrainingRun) -> dict:
+    """The run page's live figures (also its JSON status endpoint)."""
+    from .showcase import loss_figure
+
+    latest = run.latest_checkpoint()
+    grid = run.sample_grid or (latest.grid if latest else None)
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "control": run.control,
+        "is_active": run.is_active,
+        "percent": round(run.percent, 1),
+        "epoch_done": run.epoch_done,
+        "epochs_total": run.epochs_total,
+        "images_per_second": run.images_per_second,
+        "eta_seconds": run.eta_seconds,
+        "eta": _eta_words(run.eta_seconds) if run.is_active else "",
+        "error": run.error,
+        "grid_url": grid.url if grid else "",
+        "checkpoints": run.checkpoints.count(),
+        "latest_checkpoint_epoch": latest.epoch if latest else None,
+        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+        "figure": loss_figure(run),
+    }
+
+
+def _eta_words(seconds) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def release_interrupted(run: TrainingRun, task_id: str) -> None:
+    """An in-process run stopped by Ctrl-C: paused, resumable from its last checkpoint."""
+    TrainingRun.objects.filter(pk=run.pk, task_id=task_id).update(
+        status=Status.PAUSED, control="", heartbeat_at=None
+    )

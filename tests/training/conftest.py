@@ -57,7 +57,9 @@ def sprite_set(db):
 
 @pytest.fixture(autouse=True)
 def isolated_media(request, settings, tmp_path):
-    """Files of one test never meet another's; worker tests keep the MEDIA_ROOT the worker
-    shares."""
-    if not request.node.get_closest_marker("worker"):
+    """Files of one test never meet another's; worker and browser tests keep the MEDIA_ROOT
+    the worker shares and the media route serves."""
+    if not (
+        request.node.get_closest_marker("worker") or request.node.get_closest_marker("browser")
+    ):
         settings.MEDIA_ROOT = str(tmp_path / "media")

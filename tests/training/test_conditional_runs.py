@@ -64,3 +64,38 @@ def test_it_resumes_a_conditional_run_exactly(demo_set, inline_chain):
     for group in a:
         for x, y in zip(a[group], b[group], strict=True):
             assert (x == y).all(), group
+
+
+def test_it_refuses_a_conditional_run_on_tokens_without_traits(sprite_set):
+    with pytest.raises(training.TrainingSetupError, match="lists no traits"):
+        training.create_run(sprite_set, enqueue=False, **CONDITIONAL)
+
+
+def test_it_starts_conditional_runs_from_the_admin_form_and_the_command(admin_client, demo_set):
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:gan_app_trainingrun_start"),
+        {
+            "training_set": demo_set.pk,
+            "resolution": 32,
+            "epochs": 3,
+            "batch_size": 8,
+            "checkpoint_every": 1,
+            "g_learning_rate": 0.0004,
+            "d_learning_rate": 0.0002,
+            "seed": 0,
+            "conditional": "on",
+            "trait_min_count": 4,
+        },
+    )
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert run.conditional and run.config["trait_min_count"] == 4
+
+    call_command(
+        "train", "cond-demo", "--conditional", "--queue", "--epochs", "1", "--batch-size", "8"
+    )
+    queued = TrainingRun.objects.exclude(pk=run.pk).get()
+    assert queued.conditional and queued.config["conditional"]

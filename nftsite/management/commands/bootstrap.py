@@ -14,11 +14,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo collection.")
+        parser.add_argument(
+            "--no-training",
+            action="store_true",
+            help="Do not queue the demo training run (also: BOOTSTRAP_DEMO_TRAINING=false).",
+        )
 
-    def handle(self, *args, url, no_demo, **options):
+    def handle(self, *args, url, no_demo, no_training, **options):
         username, password = self.ensure_admin()
-        if not no_demo:
-            self.ensure_demo()
+        created = not no_demo and self.ensure_demo()
+        if created and not no_training and settings.BOOTSTRAP_DEMO_TRAINING:
+            self.ensure_demo_training()
         self.stdout.write(self.style.SUCCESS(f"\n  Site:  {url}/\n  Admin: {url}/admin/"))
         if password:
             self.stdout.write(f"  Login: {username} / {password}\n")
@@ -44,6 +50,36 @@ class Command(BaseCommand):
         from collections_app.models import Collection
 
         if Collection.objects.exists() or "make_demo_collection" not in get_commands():
-            return
+            return False
         self.stdout.write("Loading the demo collection (first run only)...")
         call_command("make_demo_collection")
+        return True
+
+    # --- Demo training run (gan_app.training) ---
+    DEMO_TRAINING = {"resolution": 32, "epochs": 100, "checkpoint_every": 10}
+
+    def ensure_demo_training(self):
+        """Queue one short 32 px run on the demo collection (a few minutes on a CPU worker),
+        published when it finishes, so a fresh site ends up with a generator to try."""
+        from collections_app.demo import DEFAULT_SLUG
+        from collections_app.models import Collection
+        from gan_app import training
+        from gan_app.models import TrainingRun
+
+        collection = Collection.objects.filter(slug=DEFAULT_SLUG).first()
+        if collection is None or TrainingRun.objects.exists():
+            return
+        try:
+            run = training.create_run(
+                training.whole_collection_set(collection),
+                name="Demo run (32 px)",
+                auto_publish=True,
+                **self.DEMO_TRAINING,
+            )
+        except training.TrainingSetupError as exc:
+            self.stderr.write(f"Demo training run not queued: {exc}")
+            return
+        self.stdout.write(
+            f"Queued demo training run {run.pk} (32 px, {run.epochs_total} epochs); "
+            "its generator is published when it finishes."
+        )

@@ -1,0 +1,97 @@
+"""The admin's "Start a training run" form: hyperparameters checked by the training services."""
+
+import json
+
+from django import forms
+
+from collections_app.models import Collection, TrainingSet
+
+from . import training
+
+
+class StartRunForm(forms.Form):
+    training_set = forms.ModelChoiceField(
+        queryset=TrainingSet.objects.select_related("collection").order_by("collection", "name")
+    )
+    name = forms.CharField(max_length=200, required=False)
+    resolution = forms.TypedChoiceField(
+        choices=[(32, "32 px"), (64, "64 px"), (128, "128 px")], coerce=int, initial=32
+    )
+    epochs = forms.IntegerField(min_value=1, initial=100)
+    batch_size = forms.IntegerField(min_value=1, initial=64)
+    checkpoint_every = forms.IntegerField(
+        min_value=1, initial=15, help_text="Epochs between checkpoints (each has a sample grid)."
+    )
+    g_learning_rate = forms.FloatField(initial=0.0004, label="Generator learning rate")
+    d_learning_rate = forms.FloatField(initial=0.0002, label="Discriminator learning rate")
+    seed = forms.IntegerField(min_value=0, initial=0)
+    augment = forms.BooleanField(required=False, help_text="DiffAugment: for small sets.")
+    conditional = forms.BooleanField(
+        required=False,
+        label="Trait-conditioned",
+        help_text="Learn the tokens' traits too, so visitors can ask for them (issue 9).",
+    )
+    trait_min_count = forms.IntegerField(
+        min_value=1,
+        initial=5,
+        required=False,
+        help_text="Conditioned runs: trait values on fewer tokens are grouped as 'other'.",
+    )
+    auto_publish = forms.BooleanField(
+        required=False, help_text="Publish the final epoch's generator when the run finishes."
+    )
+    extra = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="More hyperparameters",
+        help_text='JSON, e.g. {"latent_dim": 128, "dropout": 0.4, "background": "#000000"}.',
+    )
+
+    HYPERPARAMETERS = (
+        "resolution",
+        "epochs",
+        "batch_size",
+        "checkpoint_every",
+        "g_learning_rate",
+        "d_learning_rate",
+        "seed",
+        "augment",
+        "conditional",
+        "trait_min_count",
+    )
+
+    def clean_extra(self):
+        raw = self.cleaned_data["extra"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("give a JSON object")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        hyperparameters = {k: data[k] for k in self.HYPERPARAMETERS}
+        hyperparameters.update(data.get("extra") or {})
+        try:
+            config = training.make_config(hyperparameters)
+            training.check_training_set(data["training_set"], config)
+        except training.TrainingSetupError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        data["hyperparameters"] = hyperparameters
+        return data
+
+
+class GeneratorImportForm(forms.Form):
+    file = forms.FileField(help_text="A {slug}_generator.zip exported by this or another site.")
+    collection = forms.ModelChoiceField(
+        queryset=Collection.objects.order_by("name"),
+        required=False,
+        help_text="Empty: the collection named in the file (created if missing).",
+    )
+    publish = forms.BooleanField(required=False, help_text="Publish at once.")
