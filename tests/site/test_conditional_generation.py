@@ -142,6 +142,9 @@ def test_it_serves_permalinks_per_traits_and_seed(client, generator):
     )
     assert page.status_code == 200 and b"3D Glasses" in page.content
     assert client.get(reverse("gan:image_png", args=[generator.slug, 11])).status_code == 404
+    gallery = client.get(reverse("gan:gallery")).content.decode()
+    assert row.png_url() in gallery and row.get_absolute_url() in gallery
+    assert row.png_url() == "/g/cond-v1/11.png?traits=eyes%3D3D+Glasses%3Btype%3DZombie"
 
 
 def test_it_reports_which_requested_traits_the_classifier_recognises(client, generator):
