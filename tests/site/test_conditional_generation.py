@@ -205,3 +205,19 @@ def test_it_generates_with_traits_from_the_command_line(tmp_path, generator):
         call_command("generate", generator.slug, str(tmp_path), "--trait", "eyes=Purple")
     with pytest.raises(CommandError, match="--trait wants TYPE=VALUE"):
         call_command("generate", generator.slug, str(tmp_path), "--trait", "eyes")
+
+
+def test_it_renders_queued_requests_with_different_traits_in_one_call(generator):
+    zombie = generation.submit(generator, kind="batch", seeds=[1, 2], traits={"type": "Zombie"})
+    ape = generation.submit(generator, kind="single", seeds=[1], traits={"type": "Ape"})
+    free = generation.submit(generator, kind="single", seeds=[1])
+
+    finished = generation.process(zombie.pk)
+
+    assert sorted(finished) == sorted([zombie.pk, ape.pk, free.pk])
+    keys = sorted(GeneratedImage.objects.values_list("condition_key", "seed"))
+    assert keys == [("", 1), ("type=Ape", 1), ("type=Zombie", 1), ("type=Zombie", 2)]
+    model = loaded(generator)
+    for row in GeneratedImage.objects.all():
+        traits = {"type": row.condition_key[5:]} if row.condition_key else {}
+        assert row.image.read() == model.to_png(model.generate([row.seed], traits)[0])
