@@ -86,6 +86,10 @@ class ConditionVocabulary:
     def size(self) -> int:
         return len(self.labels)
 
+    def joint_rows(self) -> np.ndarray:
+        """float32 (R, size): the distinct multi-hot rows of the training tokens."""
+        return self._joint_rows.astype(np.float32)
+
     # --- Building from a collection ---------------------------------------------------------
     @classmethod
     def from_traits(
