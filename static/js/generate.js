@@ -127,6 +127,7 @@
         el("span", { class: "mono" }, [String(seeds[0])]),
         " to ",
         el("span", { class: "mono" }, [String(seeds[seeds.length - 1])]),
+        data.traits ? " · " + data.traits : "",
       ]),
       el("ul", { class: "batch-result" }, items),
       el("p", { class: "result-actions" }, [
