@@ -69,12 +69,17 @@ def archive_collection(images_zip):
     return sources, trait_sets
 
 
-def train(config, images, traits, minutes):
+def train(config, images, traits, minutes, out=None):
     trainer = Trainer(config, images, traits=traits if config.conditional else None)
     started = time.monotonic()
     trainer.run(max_seconds=minutes * 60)
     buffer = io.BytesIO()
     trainer.export_generator(buffer)
+    if out:
+        kind = "conditional" if config.conditional else "unconditional"
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"{kind}-generator.zip").write_bytes(buffer.getvalue())
+        (Path(out) / f"{kind}-grid.png").write_bytes(trainer.sample_grid_png())
     return load_generator(buffer.getvalue()), {
         "epochs": trainer.epoch,
         "train_seconds": round(time.monotonic() - started, 1),
@@ -130,6 +135,7 @@ def main():
     parser.add_argument("--aux-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-unconditional", action="store_true")
+    parser.add_argument("--out", help="keep the generators and their sample grids here")
     args = parser.parse_args()
 
     if args.archive:
@@ -172,7 +178,9 @@ def main():
         ),
     )
 
-    conditional, facts = train(config.replace(conditional=True), images, traits, args.minutes)
+    conditional, facts = train(
+        config.replace(conditional=True), images, traits, args.minutes, args.out
+    )
     wanted = requests(conditional.vocabulary, args.per_trait)
     seeds = list(range(len(wanted)))
     # Requests come in runs of per_trait equal ones: one generate call per run.
@@ -194,7 +202,7 @@ def main():
     )
 
     if not args.skip_unconditional:
-        unconditional, facts = train(config, images, traits, args.minutes)
+        unconditional, facts = train(config, images, traits, args.minutes, args.out)
         chance = trait_hit_rate(
             unconditional.generate(seeds), wanted, classifier, vocabulary=conditional.vocabulary
         )
