@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 ANY = "any"
 NONE = "none"
+OTHER = "other"  # the group of a type's rare values
 MAX_KEY_LENGTH = 500  # GeneratedImage.condition_key
 
 
@@ -26,6 +27,7 @@ class TraitChoice:
     name: str
     values: tuple[str, ...]
     multi: bool
+    rare: tuple[str, ...] = ()  # the values grouped as "other"
 
     @property
     def field_name(self) -> str:
@@ -38,7 +40,8 @@ def trait_choices(generator) -> list[TraitChoice]:
     if not vocabulary:
         return []
     return [
-        TraitChoice(t["name"], tuple(t["values"]), bool(t["multi"])) for t in vocabulary["types"]
+        TraitChoice(t["name"], tuple(t["values"]), bool(t["multi"]), tuple(t.get("rare", ())))
+        for t in vocabulary["types"]
     ]
 
 
@@ -94,3 +97,14 @@ def _value(choice: TraitChoice, value) -> str:
 def describe(request: dict[str, list[str]]) -> str:
     """ "eyes: Laser · headwear: Cap" for captions ("" when nothing was asked)."""
     return " · ".join(f"{name}: {', '.join(values)}" for name, values in sorted(request.items()))
+
+
+def is_seen(choice: TraitChoice | None, value: str, read: set[str]) -> bool:
+    """Whether a requested value is among the values a classifier read for its type: "none"
+    when it read none, "other" when it read one of the grouped rare values (as
+    ``gan_app.gan.conditioning.trait_hit_rate`` counts hits)."""
+    if value == NONE:
+        return not read
+    if value == OTHER and choice is not None:
+        return bool(read & set(choice.rare))
+    return value in read

@@ -121,7 +121,7 @@ def payload(req: GenerationRequest) -> dict:
         data["strip_url"] = generation.walk_path(generator, walk)
         return data
     data["images"] = [
-        image_links(generator.slug, seed, image, req.params.get("traits"))
+        image_links(generator.slug, seed, image, req.params.get("traits"), generator)
         for seed, image in generation.request_images(req)
     ]
     if len(req.seeds) > 1:
@@ -129,7 +129,7 @@ def payload(req: GenerationRequest) -> dict:
     return data
 
 
-def image_links(slug, seed, image, traits=None):
+def image_links(slug, seed, image, traits=None, generator=None):
     if image is None:
         return {"seed": seed, "removed": True}
     if showcase.withheld(image):
@@ -143,18 +143,19 @@ def image_links(slug, seed, image, traits=None):
         "name": image.metadata.get("name", f"{slug} #{seed}"),
     }
     if traits:
-        links["trait_check"] = trait_check(traits, image.traits)
+        links["trait_check"] = trait_check(generator, traits, image.traits)
     return links
 
 
-def trait_check(requested: dict, seen: dict) -> list[dict]:
+def trait_check(generator, requested: dict, seen: dict) -> list[dict]:
     """Per requested (type, value): whether the trait classifier finds it in the image
     (``seen`` None when the collection has no classifier yet, so the image is unlabelled)."""
+    choices = {c.name: c for c in conditions.trait_choices(generator)}
     rows = []
     for trait_type, values in sorted(requested.items()):
         read = {entry["value"] for entry in (seen or {}).get(trait_type, [])}
         for value in values:
-            hit = (not read) if value == conditions.NONE else value in read
+            hit = conditions.is_seen(choices.get(trait_type), value, read)
             rows.append({"trait_type": trait_type, "value": value, "seen": hit if seen else None})
     return rows
 
@@ -367,7 +368,9 @@ def image_page(request, slug, seed):
             "png_url": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
             "json_url": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
             "trait_choices": conditions.trait_choices(generator),
-            "trait_check": trait_check(image.metadata.get("requested_traits") or {}, image.traits)
+            "trait_check": trait_check(
+                generator, image.metadata.get("requested_traits") or {}, image.traits
+            )
             if image is not None and key
             else [],
         },

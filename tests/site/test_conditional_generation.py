@@ -221,3 +221,12 @@ def test_it_renders_queued_requests_with_different_traits_in_one_call(generator)
     for row in GeneratedImage.objects.all():
         traits = {"type": row.condition_key[5:]} if row.condition_key else {}
         assert row.image.read() == model.to_png(model.generate([row.seed], traits)[0])
+
+
+def test_it_reads_none_and_other_as_the_hit_rate_does():
+    choice = conditions.TraitChoice("hat", ("Cap", "other", "none"), False, ("Crown", "Halo"))
+
+    assert conditions.is_seen(choice, "other", {"Crown"})
+    assert not conditions.is_seen(choice, "other", {"Cap"})
+    assert conditions.is_seen(choice, "none", set())
+    assert not conditions.is_seen(choice, "Cap", set())
