@@ -403,6 +403,16 @@ class TrainingSetAdmin(admin.ModelAdmin):
         "created_at",
     )
     exclude = ("tokens", "stats")
+    actions = ["train_gan"]
+
+    # --- Training pipeline (gan_app): start a run from the chosen set ---
+    @admin.action(description="Train a GAN on this training set")
+    def train_gan(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one training set.", messages.WARNING)
+            return None
+        start = reverse("admin:gan_app_trainingrun_start")
+        return redirect(f"{start}?training_set={queryset.get().pk}")
 
     def get_urls(self):
         build = path(

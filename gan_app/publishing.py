@@ -249,10 +249,16 @@ def import_generator_zip(fileobj, collection=None, *, publish=False) -> Generato
 
 
 def _read(fileobj) -> bytes:
+    """The whole file, refusing one larger than its members may add up to before reading it."""
+    limit = sum(MAX_MEMBER_BYTES.values()) + 1024**2
     if hasattr(fileobj, "read"):
-        return fileobj.read()
-    with open(fileobj, "rb") as fh:
-        return fh.read()
+        data = fileobj.read(limit + 1)
+    else:
+        with open(fileobj, "rb") as fh:
+            data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise GeneratorImportError(f"the file is larger than {limit:,} bytes: not a generator zip")
+    return data
 
 
 def _read_members(data: bytes) -> dict[str, bytes]:

@@ -1,5 +1,6 @@
 """A small sprite collection and tiny hyperparameters: each training test runs in seconds."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -40,7 +41,9 @@ def make_sprite_set(slug="sprites", count=32, size=16, name="all", sizes=None):
     for i in range(count):
         token = Token(collection=collection, token_id=str(i), token_number=i, name=f"#{i}")
         side = sizes[i] if sizes else size
-        token.image.save(f"{slug}-{i}.png", ContentFile(sprite_png(i, side)), save=False)
+        png = sprite_png(i, side)
+        token.image.save(f"{slug}-{i}.png", ContentFile(png), save=False)
+        token.image_sha256 = hashlib.sha256(png).hexdigest()
         token.save()
         tokens.append(token)
     training_set = TrainingSet.objects.create(

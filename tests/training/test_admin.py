@@ -201,3 +201,31 @@ def test_it_exports_and_imports_generator_zips(admin_client, trained_run):
     assert good.status_code == 302 and imported.is_published
     assert imported.model_sha256 == generator.model_sha256
     assert export_generator_zip(imported)
+
+
+def test_it_starts_from_the_training_set_action(admin_client, sprite_set):
+    response = admin_client.post(
+        reverse("admin:collections_app_trainingset_changelist"),
+        {"action": "train_gan", "_selected_action": [sprite_set.pk]},
+    )
+
+    assert response.status_code == 302
+    page = admin_client.get(response.url).content.decode()
+    assert f'<option value="{sprite_set.pk}" selected>' in page
+
+
+def test_it_sends_an_unattended_run_again(
+    admin_client, sprite_set, django_capture_on_commit_callbacks
+):
+    """A queued run whose message was lost: a new task id, and the old message does nothing."""
+    run = training.create_run(sprite_set, enqueue=False, **TINY)
+    old_task = run.task_id
+    assert "Send to the workers again" in admin_client.get(change_url(run)).content.decode()
+
+    with django_capture_on_commit_callbacks() as queued:
+        admin_client.post(control_url(run, "resume"))
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.QUEUED and run.task_id != old_task
+    assert len(queued) == 1
+    assert training.run_chunk(run.pk, old_task).status == "skipped"

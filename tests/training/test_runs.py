@@ -240,3 +240,36 @@ def test_it_replaces_a_killed_chunks_checkpoint_instead_of_duplicating_it(sprite
     replaced = run.checkpoints.get(epoch=2)
     assert replaced.pk == first.pk and replaced.state_file.name != old_name
     assert not replaced.state_file.storage.exists(old_name)
+
+
+def test_it_loads_a_runs_images_once_then_from_the_cache(sprite_set, settings, tmp_path):
+    """The next chunk finds the decoded images by the tokens' checksums: no storage reads."""
+    from gan_app.gan import GANConfig
+
+    settings.TRAIN_CACHE_DIR = str(tmp_path / "cache")
+    config = GANConfig(**TINY)
+    first = training.load_images(sprite_set, config)
+    for token in sprite_set.tokens.all():
+        token.image.storage.delete(token.image.name)
+
+    again = training.load_images(sprite_set, config)
+
+    assert not first.from_cache and again.from_cache
+    assert again.fingerprint == first.fingerprint and (again.images == first.images).all()
+    with pytest.raises(FileNotFoundError):  # another resolution is not in the cache
+        training.load_images(sprite_set, config.replace(resolution=64))
+
+
+def test_it_stops_writing_once_another_task_took_the_run_over(sprite_set):
+    """A worker presumed dead (but alive) stops at the next epoch and writes no checkpoint."""
+    run = training.create_run(sprite_set, enqueue=False, **{**TINY, "epochs": 5})
+
+    def taken_over(progress):
+        TrainingRun.objects.filter(pk=run.pk).update(task_id="the-new-holder")
+
+    outcome = training.run_chunk(run.pk, run.task_id, on_epoch=taken_over)
+
+    run.refresh_from_db()
+    assert outcome.status == "skipped"
+    assert (run.task_id, run.status) == ("the-new-holder", TrainingRun.Status.RUNNING)
+    assert not run.checkpoints.exists()
