@@ -55,14 +55,41 @@ class EvaluationError(ValueError):
 # --- Real images -------------------------------------------------------------------------------
 
 
-@dataclass
 class RealSet:
-    """Real images (uint8 (N, R, R, 3)) at one resolution with their listed traits."""
+    """Real images at one resolution with their listed traits, read on first use.
 
-    images: object
-    traits: list
-    key: str  # names the token list and preprocessing: cache and storage key
-    description: str
+    ``key`` names the token list and preprocessing (cache and storage key) and comes from the
+    database alone: a stored near-copy index is found without reading a single image.
+    ``images``: uint8 (N, R, R, 3); ``traits``: one list of (type, value) pairs per image.
+    """
+
+    def __init__(self, rows, resolution, background, key, description):
+        self.rows = rows  # (token pk, storage name)
+        self.resolution = resolution
+        self.background = background
+        self.key = key
+        self.description = description
+        self._images = None
+        self._traits = None
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self.rows)
+
+    @property
+    def images(self):
+        with self._lock:
+            if self._images is None:
+                named = [(f"token {pk}", _read(name)) for pk, name in self.rows]
+                self._images = _decode(named, self.resolution, self.background)
+            return self._images
+
+    @property
+    def traits(self):
+        with self._lock:
+            if self._traits is None:
+                self._traits = _trait_pairs([pk for pk, _ in self.rows])
+            return self._traits
 
 
 def _tokens_with_images(collection, training_set=None):
@@ -106,15 +133,13 @@ def load_real_set(collection, *, training_set=None, resolution=32, background="#
             f"{where} has {len(rows)} token image(s); evaluation needs at least {MIN_REAL_IMAGES}"
         )
     pks = [pk for pk, _ in rows]
-    named = [(f"token {pk}", _read(name)) for pk, name in rows]
-    images = _decode(named, resolution, background)
     scope = f"ts{training_set.pk}" if training_set is not None else f"d{collection.data_version}"
     digest = hashlib.sha256(",".join(map(str, pks)).encode()).hexdigest()[:10]
     key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}"
     description = (
         f"training set {training_set.name}" if training_set else f"all of {collection.name}"
     )
-    return RealSet(images, _trait_pairs(pks), key, f"{len(pks)} tokens ({description})")
+    return RealSet(rows, resolution, background, key, f"{len(pks)} tokens ({description})")
 
 
 # --- Per-process caches ------------------------------------------------------------------------
@@ -280,7 +305,7 @@ def run_real_set(run):
 
 def _sample_count(real):
     """As many generated images as the held-out real half (what the baseline compares)."""
-    return max(2, min(settings.EVALUATION_MAX_SAMPLES, len(real.images) // 2))
+    return max(2, min(settings.EVALUATION_MAX_SAMPLES, len(real) // 2))
 
 
 def _evaluation_key(collection, real, count):
@@ -366,7 +391,8 @@ def checkpoint_pixels(checkpoint, count):
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
-    """Evaluate one checkpoint of a run; returns its report (also saved)."""
+    """Evaluate one checkpoint of a run; returns its report (saved on the checkpoint and on
+    any generator published from it)."""
     run = checkpoint.run
     if not checkpoint.state_file:
         raise EvaluationError(f"checkpoint {checkpoint} has no state file")
@@ -387,6 +413,8 @@ def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
             "evaluated against (another order or preprocessing)"
         )
     Checkpoint.objects.filter(pk=checkpoint.pk).update(metrics=report)
+    # Generators published from this checkpoint draw the very same images: same report.
+    Generator.objects.filter(checkpoint=checkpoint).update(metrics=report)
     checkpoint.metrics = report
     return report
 

@@ -83,8 +83,23 @@ def load(generator):
             f"its recorded sha256 {expected[:12]}…"
         )
     loaded.generate([0])  # traces the inference graph now rather than on a visitor's click
+    _prepare_labelling(generator)
     log.info("generator cache: loaded %s (%s)", generator.slug, loaded.sha256[:12])
     return loaded
+
+
+def _prepare_labelling(generator):
+    """Load the collection's trait classifier and the near-copy index with the generator
+    (evaluation, issue 7), so the first visitor does not wait for them either."""
+    try:
+        import numpy as np
+
+        from .evaluation import label_pixels
+
+        size = generator.resolution
+        label_pixels(generator, np.zeros((1, size, size, 3), np.uint8))
+    except Exception as exc:  # labelling is an extra: never keep a generator from serving
+        log.warning("generator cache: labelling for %s not prepared: %s", generator.slug, exc)
 
 
 _cache = None

@@ -4,11 +4,15 @@ Imports of TensorFlow stay inside the services: the worker's parent process must
 before forking its pool.
 """
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
 from . import generation, generator_cache  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 # --- Generation (queue: generate) --------------------------------------------------------------
 
@@ -64,7 +68,11 @@ def evaluate_checkpoint(checkpoint_id, force=False):
     )
     if not checkpoint.exists():
         return None  # deleted with its run meanwhile
-    report = evaluation.evaluate_checkpoint(checkpoint.get(), force=force)
+    try:
+        report = evaluation.evaluate_checkpoint(checkpoint.get(), force=force)
+    except evaluation.EvaluationError as error:  # no images or traits: retrying cannot help
+        log.warning("checkpoint %s not evaluated: %s", checkpoint_id, error)
+        return {"checkpoint": checkpoint_id, "skipped": str(error)}
     return {"checkpoint": checkpoint_id, "domain_fid": report["domain"]["fid"]}
 
 
@@ -79,7 +87,11 @@ def evaluate_generator(generator_id, force=False):
     if not generator.exists():
         return None
     generator = generator.get()
-    report = evaluation.evaluate_generator(generator, force=force)
+    try:
+        report = evaluation.evaluate_generator(generator, force=force)
+    except evaluation.EvaluationError as error:
+        log.warning("generator %s not evaluated: %s", generator.slug, error)
+        return {"generator": generator_id, "skipped": str(error)}
     # The classifier exists now: label images generated before it did.
     labelled = evaluation.label_missing(generator)
     return {"generator": generator_id, "domain_fid": report["domain"]["fid"], "labelled": labelled}
@@ -97,7 +109,11 @@ def evaluate_run(run_id, force=False):
     if not run.exists():
         return None
     run = run.get()
-    evaluation.classifier_for(run.collection)
+    try:
+        evaluation.classifier_for(run.collection)
+    except evaluation.EvaluationError as error:
+        log.warning("run %s not evaluated: %s", run_id, error)
+        return {"run": run_id, "skipped": str(error)}
     ids = list(run.checkpoints.order_by("epoch").values_list("pk", flat=True))
     for checkpoint_id in ids:
         evaluate_checkpoint.delay(checkpoint_id, force=force)

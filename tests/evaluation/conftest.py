@@ -48,6 +48,7 @@ def demo(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         collection, _ = build_demo_collection(slug="eval-demo", size=DEMO_SIZE, seed=11)
+        collection.refresh_from_db()  # the import bumped its data version
         training_set = TrainingSet.objects.create(
             collection=collection,
             name="all",

@@ -37,3 +37,21 @@ def test_it_ranks_trained_between_untrained_and_real(demo, db, client):
     assert "FID (trait features)" in page
     assert f"{after['domain']['fid']:,.3g}" in page
     assert f"{real_vs_real:,.3g}" in page
+
+
+def test_it_compares_a_collections_generators(demo, db, client):
+    collection, _, run = demo
+    trained = publish_checkpoint(run.checkpoints.get(epoch=run.epoch_done))
+    untrained = publish_checkpoint(run.checkpoints.get(epoch=0))
+    untrained.metrics = {}
+    untrained.save(update_fields=["metrics"])
+    evaluation.evaluate_checkpoint(run.checkpoints.get(epoch=run.epoch_done))
+    trained.refresh_from_db()
+
+    page = client.get(f"/c/{collection.slug}/generators/").content.decode()
+
+    assert trained.name in page and untrained.name in page
+    assert "not evaluated yet" in page
+    assert f"{trained.metrics['domain']['fid']:.3f}" in page
+    assert f"{trained.metrics['baseline']['domain']['fid']:.3f}" in page
+    assert "/generators/" in client.get(collection.get_absolute_url()).content.decode()
