@@ -7,6 +7,7 @@ check a visitor's request against it here, producing the same canonical request 
 holds the two to agreement); the worker resolves "any" per seed from the joint distribution.
 """
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class TraitChoice:
     values: tuple[str, ...]
     multi: bool
     rare: tuple[str, ...] = ()  # the values grouped as "other"
+    selected: tuple[str, ...] = ()  # preselected in the page's select ("any" when empty)
 
     @property
     def field_name(self) -> str:
@@ -108,3 +110,16 @@ def is_seen(choice: TraitChoice | None, value: str, read: set[str]) -> bool:
     if value == OTHER and choice is not None:
         return bool(read & set(choice.rare))
     return value in read
+
+
+def choices_for_key(generator, key: str) -> list[TraitChoice]:
+    """``trait_choices`` with the values of a condition key preselected (an image page's
+    panel offers to make exactly that image); a key that does not parse selects nothing."""
+    selected = {}
+    if key and not key.startswith("sha256:"):
+        for part in key.split(";"):
+            name, _, values = part.partition("=")
+            selected[name] = tuple(values.split("+"))
+    return [
+        dataclasses.replace(c, selected=selected.get(c.name, ())) for c in trait_choices(generator)
+    ]

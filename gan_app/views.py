@@ -367,7 +367,7 @@ def image_page(request, slug, seed):
             "condition_key": key,
             "png_url": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
             "json_url": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
-            "trait_choices": conditions.trait_choices(generator),
+            "trait_choices": conditions.choices_for_key(generator, key),
             "trait_check": trait_check(
                 generator, image.metadata.get("requested_traits") or {}, image.traits
             )

@@ -230,3 +230,14 @@ def test_it_reads_none_and_other_as_the_hit_rate_does():
     assert not conditions.is_seen(choice, "other", {"Cap"})
     assert conditions.is_seen(choice, "none", set())
     assert not conditions.is_seen(choice, "Cap", set())
+
+
+def test_it_offers_to_make_a_missing_image_with_its_traits_preselected(client, generator):
+    url = reverse("gan:image", args=[generator.slug, 99])
+
+    page = client.get(url, {"traits": "eyes=Laser;type=Ape"}).content.decode()
+
+    assert "Nobody has generated seed" in page
+    assert '<option value="Laser" selected>Laser</option>' in page
+    assert '<option value="Ape" selected>Ape</option>' in page
+    assert page.count(" selected>") == 2
