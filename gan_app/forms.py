@@ -2,6 +2,7 @@ import re
 
 from django import forms
 
+from .conditions import TraitRequestError, clean_traits
 from .generation import (
     MAX_BATCH,
     MAX_SEED,
@@ -59,6 +60,8 @@ class GenerateForm(forms.Form):
     seed_end = SeedField(label="To seed")
     steps = forms.IntegerField(min_value=MIN_WALK_STEPS, max_value=MAX_WALK_STEPS, required=False)
 
+    TRAIT_PREFIX = "trait."  # one select per trait type: trait.<type> = value or "any"
+
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
         generator = Generator.objects.select_related("collection").filter(slug=slug).first()
@@ -81,6 +84,18 @@ class GenerateForm(forms.Form):
             raise forms.ValidationError(str(exc).capitalize() + ".") from None
         data["kind"] = kind
         data["steps"] = (data.get("steps") or WALK_STEPS) if kind == "walk" else None
+        asked = {
+            key[len(self.TRAIT_PREFIX) :]: self.data.getlist(key)
+            if hasattr(self.data, "getlist")
+            else self.data[key]
+            for key in self.data
+            if key.startswith(self.TRAIT_PREFIX)
+        }
+        asked = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in asked.items()}
+        try:
+            data["traits"] = clean_traits(data["generator"], asked)[0]
+        except TraitRequestError as exc:
+            raise forms.ValidationError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
         return data
 
     def error_dict(self) -> dict[str, list[str]]:

@@ -14,6 +14,11 @@ Everything a seed makes is stored once: the PNG under a name derived from its by
 ``GeneratedImage`` row (unique per generator and seed). A seed asked for again, by anyone, is
 served from storage without rendering. Two workers racing on one seed write the same bytes to
 the same name and the database keeps one row.
+
+Trait-conditioned generators (``Generator.conditional``): a request may carry traits
+(``params["traits"]``, checked by ``conditions.clean_traits``) and its canonical
+``params["condition_key"]``; images are unique per (generator, seed, condition_key), so
+generator + traits + seed always name the same image.
 """
 
 import hashlib
@@ -31,7 +36,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import evaluation, notify, ratelimit
+from . import conditions, evaluation, notify, ratelimit
 from .metadata import image_metadata
 from .models import GeneratedImage, GenerationRequest, Generator
 
@@ -63,6 +68,7 @@ class Walk:
     start: int
     end: int
     steps: int
+    condition_key: str = ""  # conditional generators: the traits held along the walk
 
 
 def random_seed(count: int = 1) -> int:
@@ -112,19 +118,22 @@ def submit(
     kind: str,
     seeds: list[int],
     steps: int | None = None,
+    traits: dict | None = None,
     client_key: str = "",
     rate: ratelimit.Rate | None = None,
 ) -> GenerationRequest:
     """Record a request and queue it on the ``generate`` queue (after commit).
 
     A request whose images all exist already is answered at once (status done, no task).
-    Raises RateLimited when the client is over the limit, GenerationError for bad input.
+    Raises RateLimited when the client is over the limit, GenerationError for bad input
+    (traits a generator does not know included).
     """
     if not generator.is_published:
         raise GenerationError(f"generator {generator.slug!r} is not published")
     for seed in seeds:
         check_seed(seed)
     params = {"steps": check_steps(steps)} if kind == Kind.WALK else {}
+    params.update(trait_params(generator, traits))
     with transaction.atomic():
         if client_key:
             ratelimit.lock_client(client_key)
@@ -156,12 +165,26 @@ def send_task(pk: int, task_id: str) -> None:
         log.error("generation request %s not queued: %s", pk, exc)
 
 
+def trait_params(generator: Generator, traits: dict | None) -> dict:
+    """``{"traits", "condition_key"}`` for a conditional generator's request ({} otherwise)."""
+    try:
+        request, key = conditions.clean_traits(generator, traits)
+    except conditions.TraitRequestError as exc:
+        raise GenerationError(str(exc)) from None
+    return {"traits": request, "condition_key": key} if generator.conditional else {}
+
+
+def condition_key(req: GenerationRequest) -> str:
+    return req.params.get("condition_key", "")
+
+
 def _ready_params(generator, kind, seeds, params):
     """Params of an already-made result, or None when something must be rendered."""
+    key = params.get("condition_key", "")
     if kind == Kind.WALK:
-        name = walk_name(generator, Walk(seeds[0], seeds[1], params["steps"]))
+        name = walk_name(generator, Walk(seeds[0], seeds[1], params["steps"], key))
         return {"strip": name} if default_storage.exists(name) else None
-    made = GeneratedImage.objects.filter(generator=generator, condition_key="", seed__in=seeds)
+    made = GeneratedImage.objects.filter(generator=generator, condition_key=key, seed__in=seeds)
     return {} if made.count() == len(set(seeds)) else None
 
 
@@ -208,7 +231,7 @@ def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | N
     rows = {
         row.seed: row
         for row in GeneratedImage.objects.filter(
-            generator_id=req.generator_id, condition_key="", seed__in=req.seeds
+            generator_id=req.generator_id, condition_key=condition_key(req), seed__in=req.seeds
         )
     }
     return [
@@ -220,11 +243,21 @@ def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | N
 def walk_name(generator: Generator, walk: Walk) -> str:
     """Storage name of a walk strip; it names the model file, so a new file draws anew."""
     model = (generator.model_sha256 or f"id{generator.pk}")[:12]
-    return f"generated/{generator.slug}/walks/{walk.start}-{walk.end}-{walk.steps}-{model}.png"
+    traits = f"-{hashlib.sha256(walk.condition_key.encode()).hexdigest()[:12]}"
+    stem = f"{walk.start}-{walk.end}-{walk.steps}-{model}{traits if walk.condition_key else ''}"
+    return f"generated/{generator.slug}/walks/{stem}.png"
 
 
 def walk_path(generator: Generator, walk: Walk) -> str:
-    return reverse("gan:walk_png", args=[generator.slug, walk.start, walk.end, walk.steps])
+    path = reverse("gan:walk_png", args=[generator.slug, walk.start, walk.end, walk.steps])
+    return with_traits(path, walk.condition_key)
+
+
+def with_traits(path: str, key: str) -> str:
+    """A permalink with its condition key (``?traits=...``) when the image has one."""
+    from urllib.parse import urlencode
+
+    return f"{path}?{urlencode({'traits': key})}" if key else path
 
 
 # --- Worker side -------------------------------------------------------------------------------
@@ -310,11 +343,25 @@ def _image_count(req: GenerationRequest) -> int:
 
 
 def render_requests(generator: Generator, requests: list[GenerationRequest]) -> None:
-    """Render what the requests need that is not stored yet, in one pass; mark them done."""
+    """Render what the requests need that is not stored yet, one pass per trait request
+    (one in all for unconditional generators); mark them done."""
     if not generator.is_published:
         raise GenerationError(f"generator {generator.slug} is no longer published")
+    groups: dict[str, list[GenerationRequest]] = {}
+    for r in requests:
+        groups.setdefault(condition_key(r), []).append(r)
+    strips = {}
+    for key, group in groups.items():
+        strips.update(_render_group(generator, group, key, group[0].params.get("traits") or {}))
+    finish(requests, strips)
+
+
+def _render_group(generator, requests, key, traits) -> dict[int, str]:
+    """Render the images and walks of requests with one condition key; {pk: strip name}."""
     walks = {
-        r.pk: Walk(r.seeds[0], r.seeds[1], _image_count(r)) for r in requests if r.kind == Kind.WALK
+        r.pk: Walk(r.seeds[0], r.seeds[1], _image_count(r), key)
+        for r in requests
+        if r.kind == Kind.WALK
     }
     seeds = list(dict.fromkeys(s for r in requests if r.kind != Kind.WALK for s in r.seeds))
     first_request = {}
@@ -323,7 +370,7 @@ def render_requests(generator: Generator, requests: list[GenerationRequest]) -> 
             first_request.setdefault(seed, (r, position))
     made = set(
         GeneratedImage.objects.filter(
-            generator=generator, condition_key="", seed__in=seeds
+            generator=generator, condition_key=key, seed__in=seeds
         ).values_list("seed", flat=True)
     )
     missing = [s for s in seeds if s not in made]
@@ -333,18 +380,23 @@ def render_requests(generator: Generator, requests: list[GenerationRequest]) -> 
         if not default_storage.exists(walk_name(generator, walk))
     }
     if missing or to_draw:
-        images, strips = draw(generator, missing, list(to_draw.values()))
+        images, strips = draw(generator, missing, list(to_draw.values()), traits)
         store_images(
             generator,
             [(seed, png, *first_request[seed]) for seed, png in zip(missing, images, strict=True)],
+            condition_key=key,
+            traits=traits,
         )
         for walk, strip in zip(to_draw.values(), strips, strict=True):
             write_once(walk_name(generator, walk), strip)
-    finish(requests, {pk: walk_name(generator, walk) for pk, walk in walks.items()})
+    return {pk: walk_name(generator, walk) for pk, walk in walks.items()}
 
 
-def draw(generator: Generator, seeds: list[int], walks: list[Walk]):
-    """(PNG per seed, strip PNG per walk) from one forward pass of the cached model."""
+def draw(generator: Generator, seeds: list[int], walks: list[Walk], traits: dict | None = None):
+    """(PNG per seed, strip PNG per walk) from one forward pass of the cached model.
+
+    ``traits`` (conditional generators): the request; types left out are drawn per seed.
+    """
     import numpy as np
 
     from gan_app.gan import latent_vectors, make_grid, slerp, to_png
@@ -352,6 +404,8 @@ def draw(generator: Generator, seeds: list[int], walks: list[Walk]):
     from .generator_cache import cache
 
     loaded = cache().get(generator)
+    if loaded.conditional:
+        return _draw_conditional(loaded, seeds, walks, traits or {})
     parts = [latent_vectors(seeds, loaded.latent_dim)]
     for walk in walks:
         ends = latent_vectors([walk.start, walk.end], loaded.latent_dim)
@@ -363,6 +417,17 @@ def draw(generator: Generator, seeds: list[int], walks: list[Walk]):
         frames = pixels[offset : offset + walk.steps]
         strips.append(to_png(make_grid(frames, columns=walk.steps, gutter=0)))
         offset += walk.steps
+    return images, strips
+
+
+def _draw_conditional(loaded, seeds, walks, traits):
+    from gan_app.gan import make_grid, to_png
+
+    images = [to_png(p) for p in loaded.generate(seeds, traits)] if seeds else []
+    strips = [
+        to_png(make_grid(loaded.walk(w.start, w.end, w.steps, traits), columns=w.steps, gutter=0))
+        for w in walks
+    ]
     return images, strips
 
 
@@ -378,9 +443,14 @@ def store_image(
     return GeneratedImage.objects.get(generator=generator, seed=seed, condition_key="")
 
 
-def store_images(generator: Generator, items) -> None:
+def store_images(
+    generator: Generator, items, *, condition_key: str = "", traits: dict | None = None
+) -> None:
     """Store (seed, png, request, position) items: files named from their bytes, then the
-    rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes)."""
+    rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes).
+
+    ``condition_key``/``traits``: what a conditional generator was asked for (the metadata
+    records the request; the trait classifier's reading goes to ``traits``)."""
     items = list(items)
     labels = label_pngs(generator, [png for _, png, _, _ in items])
     rows = []
@@ -390,11 +460,11 @@ def store_images(generator: Generator, items) -> None:
             generator=generator,
             request=request,
             seed=seed,
-            condition_key="",
+            condition_key=condition_key,
             position=position,
             image=write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png),
             image_sha256=digest,
-            metadata=image_metadata(generator, seed),
+            metadata=image_metadata(generator, seed, condition_key, traits),
         )
         rows.append(evaluation.apply_label(row, label) if label is not None else row)
     GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
@@ -469,24 +539,34 @@ def fail(requests: list[GenerationRequest], error: str) -> None:
     )
 
 
-def ensure_images(generator: Generator, seeds: list[int]) -> dict[int, GeneratedImage]:
-    """Rows for ``seeds``, rendering and storing the ones not made yet (the CLI's path)."""
+def ensure_images(
+    generator: Generator, seeds: list[int], traits: dict | None = None
+) -> dict[int, GeneratedImage]:
+    """Rows for ``seeds`` (and ``traits``, conditional generators), rendering and storing the
+    ones not made yet (the CLI's path)."""
     for seed in seeds:
         check_seed(seed)
+    params = trait_params(generator, traits)
+    key = params.get("condition_key", "")
     found = {
         row.seed: row
         for row in GeneratedImage.objects.filter(
-            generator=generator, condition_key="", seed__in=seeds
+            generator=generator, condition_key=key, seed__in=seeds
         )
     }
     missing = [s for s in dict.fromkeys(seeds) if s not in found]
     if missing:
-        images, _ = draw(generator, missing, [])
-        store_images(generator, [(s, png, None, 0) for s, png in zip(missing, images, strict=True)])
+        images, _ = draw(generator, missing, [], params.get("traits"))
+        store_images(
+            generator,
+            [(s, png, None, 0) for s, png in zip(missing, images, strict=True)],
+            condition_key=key,
+            traits=params.get("traits"),
+        )
         found.update(
             (row.seed, row)
             for row in GeneratedImage.objects.filter(
-                generator=generator, condition_key="", seed__in=missing
+                generator=generator, condition_key=key, seed__in=missing
             )
         )
     return found

@@ -13,11 +13,15 @@ from django.urls import reverse
 LINK_FIELDS = ("image", "external_url")
 
 
-def image_metadata(generator, seed: int) -> dict:
+def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
     """Metadata for (generator, seed): name, description, image, external_url, attributes.
 
-    The links are permalinks naming the generator version (its slug) and the seed.
+    The links are permalinks naming the generator version (its slug) and the seed, and for a
+    conditional generator's image the traits asked for (``?traits=<condition key>``, also kept
+    as ``requested_traits``).
     """
+    from .generation import with_traits
+
     collection = generator.collection
     attributes = [
         {"trait_type": "collection", "value": collection.name},
@@ -38,9 +42,10 @@ def image_metadata(generator, seed: int) -> dict:
             "generator and seed always give this image. It is not one of the collection's "
             "tokens."
         ),
-        "image": reverse("gan:image_png", args=[generator.slug, seed]),
-        "external_url": reverse("gan:image", args=[generator.slug, seed]),
+        "image": with_traits(reverse("gan:image_png", args=[generator.slug, seed]), key),
+        "external_url": with_traits(reverse("gan:image", args=[generator.slug, seed]), key),
         "attributes": attributes,
+        **({"requested_traits": traits or {}} if generator.conditional else {}),
     }
 
 

@@ -1,5 +1,7 @@
 """Training runs and their checkpoints, published generators, generation requests and images."""
 
+from urllib.parse import urlencode
+
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -233,6 +235,17 @@ class GeneratedImage(models.Model):
 
     def __str__(self):
         return f"{self.generator.slug} seed {self.seed}"
+
+    # Permalinks: a conditional generator's image is named by its traits too (?traits=<key>).
+    def get_absolute_url(self):
+        return self._permalink("gan:image")
+
+    def png_url(self):
+        return self._permalink("gan:image_png")
+
+    def _permalink(self, name):
+        path = reverse(name, args=[self.generator.slug, self.seed])
+        return f"{path}?{urlencode({'traits': self.condition_key})}" if self.condition_key else path
 
     def count_view(self):
         GeneratedImage.objects.filter(pk=self.pk).update(views=F("views") + 1)

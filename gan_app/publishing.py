@@ -144,6 +144,8 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
         epoch=epoch,
         resolution=int(manifest["resolution"]),
         latent_dim=int(manifest["latent_dim"]),
+        # Trait-conditioned: the manifest holds the frozen trait vocabulary ("conditions").
+        conditional=bool(manifest.get("conditional")),
         model_sha256=hashlib.sha256(artifact).hexdigest(),
         manifest=manifest,
         is_published=publish,

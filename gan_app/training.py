@@ -91,6 +91,7 @@ def create_run(
         resolution=config.resolution,
         seed=config.seed,
         epochs_total=config.epochs,
+        conditional=config.conditional,
         auto_publish=auto_publish,
         task_id=task_id or new_task_id(),
     )
@@ -138,6 +139,10 @@ def check_training_set(training_set: TrainingSet, config) -> None:
         raise TrainingSetupError(
             f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
             "add images or lower the batch size"
+        )
+    if config.conditional and not tokens.filter(traits__isnull=False).exists():
+        raise TrainingSetupError(
+            f"{label} lists no traits, so a trait-conditioned run has nothing to learn them from"
         )
     sizes = list(
         tokens.exclude(image_width=None)
@@ -359,12 +364,14 @@ class _ChunkSession:
 
         config = config_from_json(self.run.config)
         images = load_images(self.run.training_set, config)
+        # Conditional runs: the tokens' traits, in the images' order (see load_traits).
+        traits = load_traits(self.run.training_set) if config.conditional else None
         latest = self.run.latest_checkpoint()
         if latest is not None:
             with latest.state_file.open("rb") as fh:
-                trainer = Trainer.resume(fh.read(), images, epochs=config.epochs)
+                trainer = Trainer.resume(fh.read(), images, traits=traits, epochs=config.epochs)
         else:
-            trainer = Trainer(config, images)
+            trainer = Trainer(config, images, traits=traits)
         self.epoch = trainer.epoch
         # Epochs after the last checkpoint (a killed chunk's) are trained again: forget them.
         self._save(epoch_done=trainer.epoch, loss_history=list(trainer.history))
@@ -489,6 +496,21 @@ def _index_path(cache: Path, tokens, config) -> Path | None:
     for token in tokens:
         digest.update(f"{token.image_sha256}:{token.image.name}\n".encode())
     return cache / f"set-{digest.hexdigest()}.json"
+
+
+def load_traits(training_set: TrainingSet) -> list[list[tuple[str, str]]]:
+    """Each token's (trait_type, value) pairs, in ``load_images``' token order: the rows of a
+    conditional run's multi-hot trait labels (the vocabulary is frozen in its checkpoints)."""
+    from collections_app.models import TokenTrait
+
+    pks = list(_tokens(training_set).values_list("pk", flat=True))
+    pairs = {pk: [] for pk in pks}
+    rows = TokenTrait.objects.filter(token_id__in=pks).values_list(
+        "token_id", "trait__trait_type", "trait__value"
+    )
+    for token_id, trait_type, value in rows.order_by("trait__trait_type", "trait__value"):
+        pairs[token_id].append((trait_type, value))
+    return [pairs[pk] for pk in pks]
 
 
 def _after_chunk(run, task_id, result, chain, queue=None) -> ChunkOutcome:

@@ -26,6 +26,17 @@ class StartRunForm(forms.Form):
     d_learning_rate = forms.FloatField(initial=0.0002, label="Discriminator learning rate")
     seed = forms.IntegerField(min_value=0, initial=0)
     augment = forms.BooleanField(required=False, help_text="DiffAugment: for small sets.")
+    conditional = forms.BooleanField(
+        required=False,
+        label="Trait-conditioned",
+        help_text="Learn the tokens' traits too, so visitors can ask for them (issue 9).",
+    )
+    trait_min_count = forms.IntegerField(
+        min_value=1,
+        initial=5,
+        required=False,
+        help_text="Conditioned runs: trait values on fewer tokens are grouped as 'other'.",
+    )
     auto_publish = forms.BooleanField(
         required=False, help_text="Publish the final epoch's generator when the run finishes."
     )
@@ -45,6 +56,8 @@ class StartRunForm(forms.Form):
         "d_learning_rate",
         "seed",
         "augment",
+        "conditional",
+        "trait_min_count",
     )
 
     def clean_extra(self):

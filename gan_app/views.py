@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import generation, ratelimit, showcase
+from . import conditions, generation, ratelimit, showcase
 from .forms import GenerateForm
 from .generation import MAX_SEED, Walk
 from .metadata import absolute, batch_zip, dumps, file_stem
@@ -50,6 +50,7 @@ def generate(request):
             kind=data["kind"],
             seeds=data["seeds"],
             steps=data["steps"],
+            traits=data["traits"],
             client_key=ratelimit.client_key(request),
         )
     except ratelimit.RateLimited as exc:
@@ -99,6 +100,7 @@ def payload(req: GenerationRequest) -> dict:
         "generator": generator.slug,
         "generator_name": generator.name,
         "seeds": req.seeds,
+        "traits": conditions.describe(req.params.get("traits") or {}),
         "status_url": reverse("gan:request_status", args=[req.pk]),
         "page_url": reverse("gan:request", args=[req.pk]),
     }
@@ -109,30 +111,53 @@ def payload(req: GenerationRequest) -> dict:
     if req.status != Status.DONE:
         return data
     if req.kind == GenerationRequest.Kind.WALK:
-        walk = Walk(req.seeds[0], req.seeds[1], req.params.get("steps", generation.WALK_STEPS))
+        walk = Walk(
+            req.seeds[0],
+            req.seeds[1],
+            req.params.get("steps", generation.WALK_STEPS),
+            generation.condition_key(req),
+        )
         data["steps"] = walk.steps
         data["strip_url"] = generation.walk_path(generator, walk)
         return data
     data["images"] = [
-        image_links(generator.slug, seed, image) for seed, image in generation.request_images(req)
+        image_links(generator.slug, seed, image, req.params.get("traits"), generator)
+        for seed, image in generation.request_images(req)
     ]
     if len(req.seeds) > 1:
         data["zip_url"] = reverse("gan:request_zip", args=[req.pk])
     return data
 
 
-def image_links(slug, seed, image):
+def image_links(slug, seed, image, traits=None, generator=None):
     if image is None:
         return {"seed": seed, "removed": True}
     if showcase.withheld(image):
         return {"seed": seed, "removed": True, "reason": NEAR_COPY_MESSAGE}
-    return {
+    key = image.condition_key
+    links = {
         "seed": seed,
-        "png": reverse("gan:image_png", args=[slug, seed]),
-        "json": reverse("gan:image_json", args=[slug, seed]),
-        "page": reverse("gan:image", args=[slug, seed]),
+        "png": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
+        "json": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
+        "page": generation.with_traits(reverse("gan:image", args=[slug, seed]), key),
         "name": image.metadata.get("name", f"{slug} #{seed}"),
     }
+    if traits:
+        links["trait_check"] = trait_check(generator, traits, image.traits)
+    return links
+
+
+def trait_check(generator, requested: dict, seen: dict) -> list[dict]:
+    """Per requested (type, value): whether the trait classifier finds it in the image
+    (``seen`` None when the collection has no classifier yet, so the image is unlabelled)."""
+    choices = {c.name: c for c in conditions.trait_choices(generator)}
+    rows = []
+    for trait_type, values in sorted(requested.items()):
+        read = {entry["value"] for entry in (seen or {}).get(trait_type, [])}
+        for value in values:
+            hit = conditions.is_seen(choices.get(trait_type), value, read)
+            rows.append({"trait_type": trait_type, "value": value, "seen": hit if seen else None})
+    return rows
 
 
 def public_error(req):
@@ -225,8 +250,9 @@ NEAR_COPY_MESSAGE = (
 )
 
 
-def visible_image(slug, seed) -> GeneratedImage:
-    """The stored image for (generator, seed); 404 if never made or withdrawn, Gone if hidden."""
+def visible_image(slug, seed, key="") -> GeneratedImage:
+    """The stored image for (generator, seed, condition key); 404 if never made or withdrawn,
+    Gone if hidden."""
     image = (
         GeneratedImage.objects.select_related("generator", "generator__collection")
         .filter(
@@ -234,7 +260,7 @@ def visible_image(slug, seed) -> GeneratedImage:
             generator__is_published=True,
             generator__collection__is_public=True,
             seed=seed,
-            condition_key="",
+            condition_key=key,
         )
         .first()
     )
@@ -264,9 +290,9 @@ def gone(request, as_page=False):
 
 @require_GET
 def image_png(request, slug, seed):
-    """``/g/<generator>/<seed>.png``: the stored PNG (never re-rendered)."""
+    """``/g/<generator>/<seed>.png[?traits=<key>]``: the stored PNG (never re-rendered)."""
     try:
-        image = visible_image(slug, seed)
+        image = visible_image(slug, seed, request.GET.get("traits", ""))
     except Gone:
         return gone(request)
     except Withheld:
@@ -289,9 +315,9 @@ def image_png(request, slug, seed):
 
 @require_GET
 def image_json(request, slug, seed):
-    """``/g/<generator>/<seed>.json``: its ERC-721 metadata with absolute links."""
+    """``/g/<generator>/<seed>.json[?traits=<key>]``: its ERC-721 metadata, absolute links."""
     try:
-        image = visible_image(slug, seed)
+        image = visible_image(slug, seed, request.GET.get("traits", ""))
     except Gone:
         return gone(request)
     except Withheld:
@@ -313,8 +339,9 @@ def image_page(request, slug, seed):
         raise Http404("No such generator.")
     if seed > MAX_SEED:
         raise Http404("Seeds go up to 2^53 - 1.")
+    key = request.GET.get("traits", "")
     try:
-        image = visible_image(slug, seed)
+        image = visible_image(slug, seed, key)
     except Gone:
         return gone(request, as_page=True)
     except Withheld:
@@ -337,6 +364,15 @@ def image_page(request, slug, seed):
             "metadata_json": dumps(metadata) if metadata else "",
             "published_generators": [generator],
             "panel_seed": seed,
+            "condition_key": key,
+            "png_url": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
+            "json_url": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
+            "trait_choices": conditions.choices_for_key(generator, key),
+            "trait_check": trait_check(
+                generator, image.metadata.get("requested_traits") or {}, image.traits
+            )
+            if image is not None and key
+            else [],
         },
     )
 
@@ -347,7 +383,8 @@ def walk_png(request, slug, start, end, steps):
     generator = showcase.public_generators().filter(slug=slug).first()
     if generator is None:
         raise Http404("No such generator.")
-    name = generation.walk_name(generator, Walk(start, end, steps))
+    walk = Walk(start, end, steps, request.GET.get("traits", ""))
+    name = generation.walk_name(generator, walk)
     if not default_storage.exists(name):
         raise Http404("This walk has not been drawn yet.")
     response = FileResponse(default_storage.open(name, "rb"), content_type="image/png")
@@ -387,6 +424,7 @@ def generator_page(request, slug):
             "published_generators": [generator] if generator.is_published else [],
             "siblings": [g for g in generator.collection.generators.all() if g.pk != generator.pk],
             "panel_seed": "",
+            "trait_choices": conditions.trait_choices(generator),
         },
     )
 

@@ -11,8 +11,19 @@ Serve::
     generator = load_generator(artifact)           # needs none of the training code
     pixels = generator.generate([seed])            # uint8 (1, R, R, 3)
     png = to_png(pixels[0])
+
+Trait-conditioned (``GANConfig(conditional=True)``)::
+
+    trainer = Trainer(config, images, traits=trait_sets)   # one trait set per image
+    generator.generate([seed], traits={"eyes": "Laser"})   # other types: "any"
 """
 
+from .conditioning import (
+    ConditionError,
+    ConditionVocabulary,
+    ResolvedConditions,
+    trait_hit_rate,
+)
 from .config import ConfigError, GANConfig
 from .data import (
     EmptyTrainingSet,
@@ -23,8 +34,13 @@ from .data import (
     UnreadableImages,
     prepare_images,
 )
-from .gan import DCGAN, build_dcgan
-from .models import build_discriminator, build_generator
+from .gan import DCGAN, ConditionalDCGAN, build_dcgan
+from .models import (
+    build_conditional_discriminator,
+    build_conditional_generator,
+    build_discriminator,
+    build_generator,
+)
 from .runtime import Runtime, resolve_runtime
 from .sampling import (
     GRID_SEEDS,
@@ -58,6 +74,9 @@ __all__ = [
     "CheckpointData",
     "CheckpointError",
     "ChunkResult",
+    "ConditionError",
+    "ConditionVocabulary",
+    "ConditionalDCGAN",
     "ConfigError",
     "DirectorySink",
     "EmptyTrainingSet",
@@ -67,6 +86,7 @@ __all__ = [
     "ImageSet",
     "LoadedGenerator",
     "MixedImageSizes",
+    "ResolvedConditions",
     "Runtime",
     "Trainer",
     "TrainingDataError",
@@ -74,6 +94,8 @@ __all__ = [
     "TrainingError",
     "TrainingSetTooSmall",
     "UnreadableImages",
+    "build_conditional_discriminator",
+    "build_conditional_generator",
     "build_dcgan",
     "build_discriminator",
     "build_generator",
@@ -89,4 +111,5 @@ __all__ = [
     "resolve_runtime",
     "slerp",
     "to_png",
+    "trait_hit_rate",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 
 RESOLUTIONS = (32, 64, 128)
 RESIZE_MODES = ("auto", "nearest", "area")
+RARE_TRAIT_MODES = ("other", "exclude")
 AUTO_MODES = ("auto", "on", "off")
 
 # Width = channels of the highest-resolution hidden layer; deeper layers double it (up to 8x).
@@ -59,6 +60,14 @@ class GANConfig:
     mixed_precision: str = "auto"
     xla: str = "auto"
     seed: int = 0
+    # Trait conditioning (see ``conditioning``): the generator takes a multi-hot trait vector
+    # beside the latent, the discriminator projects it onto its features and also predicts it
+    # (auxiliary head, weighted by ``aux_weight``; 0 turns the head off).
+    conditional: bool = False
+    trait_min_count: int = 5  # values on fewer tokens are grouped ("other") or dropped
+    rare_traits: str = "other"
+    condition_dim: int = 32
+    aux_weight: float = 1.0
 
     def __post_init__(self):
         _validate(self)
@@ -128,6 +137,18 @@ def _validate(c: GANConfig) -> None:
     for name in ("background", "resize", "mixed_precision", "xla"):
         _check_type(name, getattr(c, name), (str,))
     _check_type("augment", c.augment, (bool,))
+    _check_type("conditional", c.conditional, (bool,))
+    for name in ("trait_min_count", "condition_dim"):
+        _check_type(name, getattr(c, name), (int,))
+    _check_range("trait_min_count", c.trait_min_count, 1)
+    _check_range("condition_dim", c.condition_dim, 1, 4096)
+    _check_type("aux_weight", c.aux_weight, (int, float))
+    _check_range("aux_weight", c.aux_weight, 0)
+    _check_type("rare_traits", c.rare_traits, (str,))
+    if c.rare_traits not in RARE_TRAIT_MODES:
+        raise ConfigError(
+            f"rare_traits must be one of {list(RARE_TRAIT_MODES)}, got {c.rare_traits!r}"
+        )
 
     if c.resolution not in RESOLUTIONS:
         raise ConfigError(f"resolution must be one of {list(RESOLUTIONS)}, got {c.resolution!r}")

@@ -146,28 +146,41 @@ def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
 
 
 class EpochBatches:
-    """Batches of uint8 images for one epoch at a time, shuffled by ``epoch_order``."""
+    """Batches of uint8 images for one epoch at a time, shuffled by ``epoch_order``.
 
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
+    With ``labels`` (one row per image, e.g. multi-hot traits) every batch is an
+    ``(images, labels)`` pair, both gathered by the same order.
+    """
+
+    def __init__(
+        self, images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None
+    ):
         if len(images) < batch_size:
             raise TrainingSetTooSmall(
                 f"{len(images)} image(s) cannot fill one batch of {batch_size}"
             )
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} label rows")
         self.count = len(images)
         self.batch_size = batch_size
         self.seed = seed
         self.steps_per_epoch = self.count // batch_size
         with tf.device("/cpu:0"):
             self._images = tf.constant(images)
+            self._labels = None if labels is None else tf.constant(labels, tf.float32)
 
     def dataset(self, epoch: int) -> tf.data.Dataset:
         # The last partial batch is dropped: batch statistics of a handful of images are noise.
         used = self.steps_per_epoch * self.batch_size
         order = epoch_order(self.count, self.seed, epoch)[:used]
-        images = self._images
+        images, labels = self._images, self._labels
+        if labels is None:
+            gather = lambda idx: tf.gather(images, idx)  # noqa: E731
+        else:
+            gather = lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))  # noqa: E731
         return (
             tf.data.Dataset.from_tensor_slices(order.reshape(self.steps_per_epoch, -1))
-            .map(lambda idx: tf.gather(images, idx), num_parallel_calls=tf.data.AUTOTUNE)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
 

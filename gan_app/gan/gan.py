@@ -8,7 +8,12 @@ import tensorflow as tf
 
 from .config import GANConfig
 from .data import diff_augment
-from .models import build_discriminator, build_generator
+from .models import (
+    build_conditional_discriminator,
+    build_conditional_generator,
+    build_discriminator,
+    build_generator,
+)
 from .runtime import Runtime, resolve_runtime
 
 
@@ -108,18 +113,111 @@ class DCGAN(keras.Model):
         }
 
 
-def build_dcgan(config: GANConfig, runtime: Runtime | None = None) -> DCGAN:
-    """A compiled DCGAN for ``config``: Adam(beta1) per network, XLA/mixed precision per runtime."""
+class ConditionalDCGAN(DCGAN):
+    """A DCGAN whose batches are ``(uint8 images, multi-hot traits)`` pairs.
+
+    The generator draws fakes for the real batch's trait rows (so it is trained on the
+    collection's real trait combinations); the discriminator judges (image, traits) pairs and,
+    with ``aux_weight > 0``, also reads the traits off the image: its auxiliary loss is trained
+    on real images only and the generator is rewarded when its fakes are read as asked.
+    Logs ``aux_loss`` (the generator's) besides the DCGAN metrics.
+    """
+
+    def __init__(self, *args, aux_weight: float = 1.0, trait_types: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aux_weight = aux_weight
+        self.trait_types = max(trait_types, 1)
+        self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.aux_loss_tracker]
+
+    def train_step(self, data):
+        real_images, traits = data
+        real_images = tf.cast(real_images, "float32") / 127.5 - 1.0
+        traits = tf.cast(traits, "float32")
+        batch_size = tf.shape(real_images)[0]
+        latent = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake_images = self.generator([latent, traits], training=True)
+            real_logits, real_aux = self._judge(self._augment(real_images), traits)
+            fake_logits, fake_aux = self._judge(self._augment(fake_images), traits)
+            real_targets = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
+            d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(
+                tf.zeros_like(fake_logits), fake_logits
+            )
+            g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)
+            aux_loss = tf.constant(0.0)
+            if real_aux is not None:
+                # D learns to read traits from real images only (fakes would teach it their
+                # mistakes); G is pushed until D reads its fakes as the requested traits.
+                d_loss += self.aux_weight * self._trait_loss(traits, real_aux)
+                aux_loss = self._trait_loss(traits, fake_aux)
+                g_loss += self.aux_weight * aux_loss
+            scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
+            scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
+
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_vars), d_vars)
+        self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_vars), g_vars)
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        self.aux_loss_tracker.update_state(aux_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _judge(self, images, traits):
+        outputs = self.discriminator([images, traits], training=True)
+        if isinstance(outputs, list | tuple) and len(outputs) == 2:
+            return outputs[0], outputs[1]
+        return (outputs[0] if isinstance(outputs, list | tuple) else outputs), None
+
+    def _trait_loss(self, traits, logits):
+        # Summed over units and divided by the number of trait types: about one cross-entropy
+        # per type, however many values the vocabulary has.
+        per_unit = tf.nn.sigmoid_cross_entropy_with_logits(labels=traits, logits=logits)
+        return tf.reduce_mean(tf.reduce_sum(per_unit, axis=1)) / self.trait_types
+
+
+def build_dcgan(
+    config: GANConfig,
+    runtime: Runtime | None = None,
+    *,
+    num_labels: int | None = None,
+    trait_types: int = 1,
+) -> DCGAN:
+    """A compiled DCGAN for ``config``: Adam(beta1) per network, XLA/mixed precision per runtime.
+
+    ``config.conditional`` needs ``num_labels`` (the trait vocabulary's size) and gives a
+    ``ConditionalDCGAN``.
+    """
     runtime = runtime or resolve_runtime(config)
     dtype = None if runtime.dtype_policy == "float32" else runtime.dtype_policy
-    model = DCGAN(
-        build_generator(config, dtype=dtype),
-        build_discriminator(config, dtype=dtype),
-        config.latent_dim,
-        label_smoothing=config.label_smoothing,
-        augment=config.augment,
-        seed=int(np.random.SeedSequence([config.seed, 4]).generate_state(1)[0] % 2**31),
-    )
+    seed = int(np.random.SeedSequence([config.seed, 4]).generate_state(1)[0] % 2**31)
+    common = {"label_smoothing": config.label_smoothing, "augment": config.augment, "seed": seed}
+    if config.conditional:
+        if not num_labels:
+            raise ValueError("a conditional DCGAN needs the trait vocabulary's size (num_labels)")
+        model = ConditionalDCGAN(
+            build_conditional_generator(config, num_labels, dtype=dtype),
+            build_conditional_discriminator(config, num_labels, dtype=dtype),
+            config.latent_dim,
+            aux_weight=config.aux_weight,
+            trait_types=trait_types,
+            **common,
+        )
+    else:
+        model = DCGAN(
+            build_generator(config, dtype=dtype),
+            build_discriminator(config, dtype=dtype),
+            config.latent_dim,
+            **common,
+        )
     model.compile(
         d_optimizer=_adam(config.d_learning_rate, config, runtime),
         g_optimizer=_adam(config.g_learning_rate, config, runtime),

@@ -158,3 +158,65 @@ def build_discriminator(config: GANConfig, dtype=None) -> keras.Sequential:
         ],
         name="discriminator",
     )
+
+
+# --- Trait-conditioned variants (``GANConfig.conditional``) ----------------------------------
+def build_conditional_generator(config: GANConfig, num_labels: int, dtype=None) -> keras.Model:
+    """[latent (N, latent_dim), traits (N, num_labels) multi-hot] -> image (N, R, R, 3).
+
+    The multi-hot vector goes through a linear embedding (the sum of one learned vector per
+    trait) that is concatenated with the latent before the usual generator blocks. Built-in
+    layers only, so the published generator still loads without this package.
+    """
+    seeds = _Seeds(config.seed, salt=5)
+    latent = keras.Input(shape=(config.latent_dim,), name="latent")
+    traits = keras.Input(shape=(num_labels,), name="traits")
+    # Unit-scale embeddings: at N(0, 0.02) the traits would start as noise beside the latent.
+    embedded = layers.Dense(
+        config.condition_dim,
+        kernel_initializer=_init(0.5, seeds),
+        name="trait_embedding",
+        dtype=dtype,
+    )(traits)
+    x = layers.Concatenate(name="latent_and_traits", dtype=dtype)([latent, embedded])
+    for block in generator_blocks(config, dtype):
+        x = block(x)
+    return keras.Model([latent, traits], x, name="generator")
+
+
+def build_conditional_discriminator(config: GANConfig, num_labels: int, dtype=None) -> keras.Model:
+    """[image, traits multi-hot] -> [logit (N, 1), trait logits (N, num_labels)].
+
+    Projection discriminator (Miyato & Koyama 2018): logit = w·h + (V y)·h, so the traits
+    shift the real/fake decision through the same features. With ``aux_weight > 0`` an
+    auxiliary head also predicts the traits from h (AC-GAN), which pushes the generator to
+    draw them recognisably; without it the model has the logit output only.
+    """
+    seeds = _Seeds(config.seed, salt=6)
+    image = keras.Input(shape=(config.resolution, config.resolution, 3), name="image")
+    traits = keras.Input(shape=(num_labels,), name="traits")
+    h = image
+    for block in discriminator_blocks(config, dtype):
+        h = block(h)
+    h = layers.Activation("linear", dtype="float32", name="features")(h)
+    logit = layers.Dense(1, kernel_initializer=_init(config.init_stddev, seeds), dtype="float32")(h)
+    projected = layers.Dense(
+        h.shape[-1],
+        use_bias=False,
+        kernel_initializer=_init(config.init_stddev, seeds),
+        name="trait_projection",
+        dtype="float32",
+    )(traits)
+    projection = layers.Dot(axes=1, dtype="float32")([projected, h])
+    logit = layers.Add(dtype="float32")([logit, projection])
+    outputs = [logit]
+    if config.aux_weight > 0:
+        outputs.append(
+            layers.Dense(
+                num_labels,
+                kernel_initializer=_init(config.init_stddev, seeds),
+                name="trait_logits",
+                dtype="float32",
+            )(h)
+        )
+    return keras.Model([image, traits], outputs, name="discriminator")

@@ -3,8 +3,13 @@
 A published generator is ONE zip file::
 
     manifest.json     {"format": "nff-generator", "version": 1, "resolution", "latent_dim",
-                       "epoch", "config", "training_set", "model_file", "model_sha256", ...}
+                       "epoch", "config", "training_set", "model_file", "model_sha256",
+                       "conditional", "conditions" (the trait vocabulary, or null), ...}
     generator.keras   the generator as a plain Keras model (built-in layers only, float32)
+
+A conditional generator's model takes ``[latent, traits multi-hot]``; ``generate(seeds,
+traits={type: value})`` resolves the request with the vocabulary in the manifest (see
+``conditioning``), so generator + traits + seed give the same image in any process.
 
 ``load_generator`` needs neither the training classes nor this package's model builders, and a
 seed always maps to the same latent vector (NumPy PCG64), so the same generator and seed give
@@ -27,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
 
 ARTIFACT_FORMAT = "nff-generator"
@@ -112,14 +118,36 @@ def grid_scale(resolution: int) -> int:
     return max(1, 128 // resolution)
 
 
-def sample_grid_png(generator: keras.Model, latent_dim: int, seeds=GRID_SEEDS) -> bytes:
-    """PNG of the generator's images for ``seeds`` (default: the fixed 4x4 grid seeds)."""
-    images = to_uint8(generator(latent_vectors(seeds, latent_dim), training=False))
-    return to_png(make_grid(images, scale=grid_scale(images.shape[1])))
+def sample_grid_png(
+    generator: keras.Model,
+    latent_dim: int,
+    seeds=GRID_SEEDS,
+    vocabulary: ConditionVocabulary | None = None,
+    columns: int = 4,
+) -> bytes:
+    """PNG of the generator's images for ``seeds`` (default: the fixed 4x4 grid seeds).
+
+    Conditional generators: each row is one fixed trait combination
+    (``vocabulary.grid_conditions``) drawn with the first ``columns`` seeds, so a row shows
+    what the traits hold constant and a column what the latent does.
+    """
+    if vocabulary is None:
+        images = to_uint8(generator(latent_vectors(seeds, latent_dim), training=False))
+    else:
+        rows = max(1, len(seeds) // columns)
+        latent = np.tile(latent_vectors(seeds[:columns], latent_dim), (rows, 1))
+        traits = np.repeat(vocabulary.grid_conditions(rows).labels, columns, axis=0)
+        images = to_uint8(generator([latent, traits], training=False))
+    return to_png(make_grid(images, columns, scale=grid_scale(images.shape[1])))
 
 
 class LoadedGenerator:
-    """A published generator, ready to serve: ``generate(seeds)`` -> uint8 (N, H, W, 3)."""
+    """A published generator, ready to serve: ``generate(seeds)`` -> uint8 (N, H, W, 3).
+
+    ``vocabulary`` is the trait vocabulary of a conditional generator (``None`` otherwise);
+    its ``generate``, ``walk`` and ``grid`` take ``traits={type: value}`` ("any" or left out:
+    drawn per seed from the training set's joint distribution).
+    """
 
     def __init__(self, model: keras.Model, manifest: dict, sha256: str):
         self.model = model
@@ -128,41 +156,90 @@ class LoadedGenerator:
         self.resolution = int(manifest["resolution"])
         self.latent_dim = int(manifest["latent_dim"])
         self.epoch = manifest.get("epoch")
+        conditions = manifest.get("conditions")
+        self.vocabulary = ConditionVocabulary.from_json(conditions) if conditions else None
+        signature = [tf.TensorSpec([None, self.latent_dim], tf.float32)]
+        if self.vocabulary is not None:
+            signature.append(tf.TensorSpec([None, self.vocabulary.size], tf.float32))
         # One graph for every batch size: no retracing per request size.
-        self._forward = tf.function(
-            self._pixels,
-            input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)],
-            reduce_retracing=True,
-        )
+        self._forward = tf.function(self._pixels, input_signature=signature, reduce_retracing=True)
 
-    def _pixels(self, latent):
-        images = self.model(latent, training=False)
+    @property
+    def conditional(self) -> bool:
+        return self.vocabulary is not None
+
+    def _pixels(self, latent, traits=None):
+        inputs = latent if traits is None else [latent, traits]
+        images = self.model(inputs, training=False)
         return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255), tf.uint8)
 
-    def generate_latents(self, latent: np.ndarray) -> np.ndarray:
+    def generate_latents(self, latent: np.ndarray, traits: np.ndarray | None = None) -> np.ndarray:
+        """Images for latents; a conditional generator also needs ``traits`` multi-hot rows
+        (one per latent, e.g. ``resolve_traits(...).labels``)."""
         latent = np.asarray(latent, dtype=np.float32)
         if latent.ndim != 2 or latent.shape[1] != self.latent_dim:
             raise ValueError(f"latents must be (N, {self.latent_dim}), got {latent.shape}")
-        batches = [
-            self._forward(tf.constant(latent[i : i + INFERENCE_BATCH])).numpy()
-            for i in range(0, len(latent), INFERENCE_BATCH)
-        ]
+        if self.conditional:
+            if traits is None:
+                raise ConditionError("this generator is trait-conditioned: pass trait rows")
+            traits = np.asarray(traits, dtype=np.float32)
+            if traits.shape != (len(latent), self.vocabulary.size):
+                raise ValueError(
+                    f"trait rows must be ({len(latent)}, {self.vocabulary.size}), "
+                    f"got {traits.shape}"
+                )
+        elif traits is not None:
+            raise ConditionError("this generator is not trait-conditioned: it takes no traits")
+        batches = []
+        for i in range(0, len(latent), INFERENCE_BATCH):
+            args = [tf.constant(latent[i : i + INFERENCE_BATCH])]
+            if traits is not None:
+                args.append(tf.constant(traits[i : i + INFERENCE_BATCH]))
+            batches.append(self._forward(*args).numpy())
         if not batches:
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
         return np.concatenate(batches)
 
-    def generate(self, seeds: int | Sequence[int]) -> np.ndarray:
+    def resolve_traits(self, seeds: Sequence[int], traits: dict | None = None):
+        """The ``ResolvedConditions`` (multi-hot rows and trait dicts) behind each seed's image;
+        ``ConditionError`` for unknown types/values (the message lists the valid ones)."""
+        if not self.conditional:
+            if traits:
+                raise ConditionError("this generator is not trait-conditioned: it takes no traits")
+            return None
+        return self.vocabulary.resolve(traits, [_check_seed(seed) for seed in seeds])
+
+    def condition_key(self, traits: dict | None = None) -> str:
+        """The canonical request text stored with each image ("" for unconditional ones)."""
+        if not self.conditional:
+            self.resolve_traits([], traits)  # refuses traits
+            return ""
+        return self.vocabulary.condition_key(traits)
+
+    def generate(self, seeds: int | Sequence[int], traits: dict | None = None) -> np.ndarray:
         """uint8 (N, H, W, 3), one image per seed, in order."""
         seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-        return self.generate_latents(latent_vectors(seeds, self.latent_dim))
+        resolved = self.resolve_traits(seeds, traits)
+        return self.generate_latents(
+            latent_vectors(seeds, self.latent_dim), None if resolved is None else resolved.labels
+        )
 
-    def walk(self, start_seed: int, end_seed: int, steps: int = 8) -> np.ndarray:
-        """uint8 (steps, H, W, 3): a latent walk (slerp) from one seed's image to another's."""
+    def walk(
+        self, start_seed: int, end_seed: int, steps: int = 8, traits: dict | None = None
+    ) -> np.ndarray:
+        """uint8 (steps, H, W, 3): a latent walk (slerp) from one seed's image to another's.
+
+        Conditional: the traits stay those resolved for ``start_seed`` along the whole walk.
+        """
         start, end = latent_vectors([start_seed, end_seed], self.latent_dim)
-        return self.generate_latents(slerp(start, end, steps))
+        resolved = self.resolve_traits([start_seed], traits)
+        rows = None if resolved is None else np.repeat(resolved.labels, steps, axis=0)
+        return self.generate_latents(slerp(start, end, steps), rows)
 
-    def grid(self, seeds: Sequence[int] = GRID_SEEDS, columns: int = 4) -> np.ndarray:
-        return make_grid(self.generate(seeds), columns, scale=grid_scale(self.resolution))
+    def grid(
+        self, seeds: Sequence[int] = GRID_SEEDS, columns: int = 4, traits: dict | None = None
+    ) -> np.ndarray:
+        return make_grid(self.generate(seeds, traits), columns, scale=grid_scale(self.resolution))
 
     to_png = staticmethod(to_png)
 
@@ -175,12 +252,19 @@ def export_generator(
     epoch: int | None,
     training_set: dict | None = None,
     extra: dict | None = None,
+    conditions: dict | None = None,
 ) -> str:
     """Write the generator artifact (one zip) to a path or binary file; return its sha256.
 
     ``config`` is the run's hyperparameters (``GANConfig.to_dict()``), ``training_set`` whatever
-    the caller wants to remember about the data (slug, filters, image count, fingerprint).
+    the caller wants to remember about the data (slug, filters, image count, fingerprint),
+    ``conditions`` a conditional generator's trait vocabulary (``ConditionVocabulary.to_json``).
     """
+    conditional = isinstance(generator.input_shape, list)
+    if conditional != (conditions is not None):
+        raise ValueError(
+            "a conditional generator needs its trait vocabulary (conditions) and only it"
+        )
     generator = _float32_copy(generator)
     with tempfile.TemporaryDirectory() as tmp:
         # Keras only saves to a path ending in .keras (a zip of config + weights).
@@ -191,7 +275,7 @@ def export_generator(
         "format": ARTIFACT_FORMAT,
         "version": ARTIFACT_VERSION,
         "resolution": height,
-        "latent_dim": generator.input_shape[-1],
+        "latent_dim": _input_shapes(generator)[0][-1],
         "channels": channels,
         "epoch": epoch,
         "latent": "numpy Generator(PCG64(seed)).standard_normal(latent_dim) as float32",
@@ -199,6 +283,8 @@ def export_generator(
         "config": config,
         "training_set": training_set or {},
         "extra": extra or {},
+        "conditional": conditional,
+        "conditions": conditions,
         "model_file": MODEL_FILE,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "keras_version": keras.__version__,
@@ -236,13 +322,28 @@ def load_generator(source: Source) -> LoadedGenerator:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / MODEL_FILE).write_bytes(model_bytes)
         model = keras.saving.load_model(Path(tmp) / MODEL_FILE, compile=False, safe_mode=True)
-    if tuple(model.input_shape[1:]) != (manifest["latent_dim"],) or tuple(
-        model.output_shape[1:]
-    ) != (manifest["resolution"], manifest["resolution"], 3):
+    expected_inputs = [(manifest["latent_dim"],)]
+    if manifest.get("conditions"):
+        try:
+            vocabulary = ConditionVocabulary.from_json(manifest["conditions"])
+        except (ConditionError, KeyError, TypeError) as exc:
+            raise GeneratorArtifactError(f"trait vocabulary is unreadable: {exc}") from exc
+        expected_inputs.append((vocabulary.size,))
+    inputs = [tuple(shape[1:]) for shape in _input_shapes(model)]
+    if inputs != expected_inputs or tuple(model.output_shape[1:]) != (
+        manifest["resolution"],
+        manifest["resolution"],
+        3,
+    ):
         raise GeneratorArtifactError(
             f"model shapes {model.input_shape} -> {model.output_shape} do not match the manifest"
         )
     return LoadedGenerator(model, manifest, hashlib.sha256(data).hexdigest())
+
+
+def _input_shapes(model: keras.Model) -> list[tuple]:
+    shape = model.input_shape
+    return list(shape) if isinstance(shape, list) else [shape]
 
 
 def _check_seed(seed) -> int:

@@ -9,11 +9,18 @@ latent noise, dropout masks and augmentation are all replayed exactly (on CPU, b
 Checkpoint file: ONE zip (stored, not deflated: weights barely compress)::
 
     checkpoint.json        {"format": "nff-gan-checkpoint", "version": 1, "epoch", "config",
-                            "history", "data": {"count", "sha256"}, "variables": {group:
+                            "history", "data": {"count", "sha256", "labels_sha256"},
+                            "conditions" (conditional runs: the frozen trait vocabulary),
+                            "variables": {group:
                             [[path, shape, dtype], ...]}, "rng": {...}, "runtime", versions}
     state/<group>/<i>.npy  every variable of: generator, discriminator, seed_generator,
                            g_optimizer, d_optimizer (iterations included), in build order
-    grid.png               the fixed-seed 4x4 sample grid at this epoch
+    grid.png               the fixed-seed 4x4 sample grid at this epoch (conditional runs:
+                           one row per fixed trait combination)
+
+Conditional runs (``config.conditional``) take one trait set per image (``traits=``); the
+vocabulary is built from them once (``trait_min_count``, ``rare_traits``) and from then on read
+from the checkpoint, so a resumed run encodes its traits exactly as the first chunk did.
 """
 
 from __future__ import annotations
@@ -33,11 +40,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .conditioning import ConditionVocabulary
 from .config import GANConfig
 from .data import EpochBatches, ImageSet, TrainingSetTooSmall
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
-from .models import build_generator
+from .models import build_conditional_generator, build_generator
 from .runtime import Runtime, resolve_runtime
 from .sampling import export_generator, sample_grid_png
 
@@ -125,10 +133,19 @@ class Trainer:
     """Trains a DCGAN on preprocessed images, a bounded chunk at a time.
 
     ``images``: an ``ImageSet`` from ``prepare_images`` or a uint8 array (N, R, R, 3).
+    ``traits`` (conditional runs only): one trait set per image, in the same order, in any form
+    ``trait_classifier.normalize_traits`` takes; ``vocabulary`` fixes the trait vocabulary
+    instead of building it from ``traits`` (``resume`` passes the checkpoint's).
     """
 
     def __init__(
-        self, config: GANConfig, images: ImageSet | np.ndarray, *, runtime: Runtime | None = None
+        self,
+        config: GANConfig,
+        images: ImageSet | np.ndarray,
+        *,
+        traits=None,
+        vocabulary: ConditionVocabulary | None = None,
+        runtime: Runtime | None = None,
     ):
         array = np.ascontiguousarray(images.images if isinstance(images, ImageSet) else images)
         expected = (config.resolution, config.resolution, 3)
@@ -144,9 +161,17 @@ class Trainer:
             )
         self.config = config
         self.runtime = runtime or resolve_runtime(config)
-        self.model: DCGAN = build_dcgan(config, self.runtime)
-        self.batches = EpochBatches(array, config.batch_size, config.seed)
+        self.vocabulary, labels = _conditions(config, len(array), traits, vocabulary)
+        self.model: DCGAN = build_dcgan(
+            config,
+            self.runtime,
+            num_labels=self.vocabulary.size if self.vocabulary else None,
+            trait_types=len(self.vocabulary.types) if self.vocabulary else 1,
+        )
+        self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.data_info = {"count": len(array), "sha256": hashlib.sha256(array.data).hexdigest()}
+        if labels is not None:
+            self.data_info["labels_sha256"] = hashlib.sha256(labels.data).hexdigest()
         if isinstance(images, ImageSet):
             self.data_info["source"] = images.describe()
         self.epoch = 0
@@ -163,12 +188,15 @@ class Trainer:
         checkpoint: Source,
         images: ImageSet | np.ndarray,
         *,
+        traits=None,
         runtime: Runtime | None = None,
         **overrides,
     ) -> Trainer:
         """Continue a run from a checkpoint file (path, bytes or binary file).
 
         ``overrides`` may change ``RESUME_OVERRIDES`` (e.g. ``epochs=500`` to train longer).
+        Conditional runs need the same ``traits`` again; they are encoded with the
+        checkpoint's vocabulary.
         """
         manifest, arrays = read_checkpoint(checkpoint)
         bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
@@ -177,7 +205,17 @@ class Trainer:
                 f"cannot change {', '.join(bad)} when resuming; only {', '.join(RESUME_OVERRIDES)}"
             )
         config = GANConfig.from_dict({**manifest["config"], **overrides})
-        trainer = cls(config, images, runtime=runtime)
+        vocabulary = (
+            ConditionVocabulary.from_json(manifest["conditions"])
+            if manifest.get("conditions")
+            else None
+        )
+        trainer = cls(config, images, traits=traits, vocabulary=vocabulary, runtime=runtime)
+        if trainer.data_info.get("labels_sha256") != manifest["data"].get("labels_sha256"):
+            raise CheckpointError(
+                "the checkpoint was trained on other trait labels than these: "
+                "resume with the same tokens' traits in the same order"
+            )
         if trainer.data_info["sha256"] != manifest["data"]["sha256"]:
             raise CheckpointError(
                 f"the checkpoint was trained on other images ({manifest['data']['count']} images, "
@@ -246,7 +284,7 @@ class Trainer:
             self.batches.dataset(self.epoch), epochs=1, verbose=0, shuffle=False
         ).history
         seconds = time.monotonic() - started
-        losses = {name: float(logs[name][-1]) for name in METRICS}
+        losses = {name: float(logs[name][-1]) for name in self.metric_names}
         if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDiverged(self.epoch + 1, losses, self.last_checkpoint_epoch)
         self.epoch += 1
@@ -259,8 +297,12 @@ class Trainer:
         self.history.append(losses)
         return losses
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return (*METRICS, "aux_loss") if self.vocabulary is not None else METRICS
+
     def sample_grid_png(self) -> bytes:
-        return sample_grid_png(self.generator, self.config.latent_dim)
+        return sample_grid_png(self.generator, self.config.latent_dim, vocabulary=self.vocabulary)
 
     def checkpoint(self, reason: str = "manual") -> CheckpointData:
         """The current state as a checkpoint (also what ``on_checkpoint`` receives)."""
@@ -289,6 +331,7 @@ class Trainer:
             epoch=self.epoch,
             training_set={**self.data_info, **(training_set or {})},
             extra=extra,
+            conditions=self.vocabulary.to_json() if self.vocabulary else None,
         )
 
     def _emit_checkpoint(self, reason: str, on_checkpoint) -> None:
@@ -318,6 +361,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "history": self.history,
             "data": self.data_info,
+            "conditions": self.vocabulary.to_json() if self.vocabulary else None,
             "variables": {
                 group: [[v.path, list(v.shape), str(v.dtype)] for v in variables]
                 for group, variables in groups.items()
@@ -382,7 +426,12 @@ def read_checkpoint(source: Source) -> tuple[dict, dict[str, list[np.ndarray]]]:
 def generator_from_checkpoint(source: Source) -> tuple[keras.Model, dict]:
     """(float32 generator, checkpoint manifest) from a checkpoint file, without training data."""
     manifest, arrays = read_checkpoint(source)
-    generator = build_generator(GANConfig.from_dict(manifest["config"]))
+    config = GANConfig.from_dict(manifest["config"])
+    if manifest.get("conditions"):
+        vocabulary = ConditionVocabulary.from_json(manifest["conditions"])
+        generator = build_conditional_generator(config, vocabulary.size)
+    else:
+        generator = build_generator(config)
     _assign("generator", generator.variables, arrays.get("generator", []))
     return generator, manifest
 
@@ -399,6 +448,7 @@ def export_checkpoint_generator(
         epoch=manifest["epoch"],
         training_set={**manifest["data"], **(training_set or {})},
         extra=extra,
+        conditions=manifest.get("conditions"),
     )
 
 
@@ -406,6 +456,24 @@ def checkpoint_grid(source: Source) -> bytes:
     """The sample grid PNG stored inside a checkpoint file."""
     with zipfile.ZipFile(io.BytesIO(read_bytes(source))) as zf:
         return zf.read("grid.png")
+
+
+def _conditions(config: GANConfig, count: int, traits, vocabulary):
+    """(vocabulary, float32 multi-hot labels) of a conditional run; (None, None) otherwise."""
+    if not config.conditional:
+        if traits is not None or vocabulary is not None:
+            raise ValueError("traits are for conditional runs; set conditional=True")
+        return None, None
+    if traits is None:
+        raise ValueError("a conditional run needs one trait set per image (traits=...)")
+    traits = list(traits)
+    if len(traits) != count:
+        raise ValueError(f"{count} images but {len(traits)} trait sets")
+    if vocabulary is None:
+        vocabulary = ConditionVocabulary.from_traits(
+            traits, min_count=config.trait_min_count, rare=config.rare_traits
+        )
+    return vocabulary, vocabulary.encode(traits)
 
 
 def _assign(group: str, variables: list, saved: list[np.ndarray]) -> None:

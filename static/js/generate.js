@@ -69,14 +69,41 @@
           elapsed(" · ready in "),
         ]),
       ]),
+      traitCheck(image.trait_check),
       el("p", { class: "result-actions" }, [
-        button(image.png + "?download=1", "Download PNG", "btn-primary", true),
+        button(withParam(image.png, "download=1"), "Download PNG", "btn-primary", true),
         " ",
-        button(image.json + "?download=1", "Metadata JSON", "btn-secondary", true),
+        button(withParam(image.json, "download=1"), "Metadata JSON", "btn-secondary", true),
         " ",
         button(image.page, "Permalink", "btn-ghost", false),
       ]),
     ];
+  }
+
+  function withParam(url, param) {
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + param;
+  }
+
+  // A conditional generator's result: each requested trait and whether the trait classifier
+  // (trained on the collection's real images) finds it. Same markup as gan/_trait_check.html.
+  function traitCheck(rows) {
+    if (!rows || !rows.length) return "";
+    var items = rows.map(function (row) {
+      var seen = row.seen === null ? "unknown" : row.seen ? "yes" : "no";
+      var verdict =
+        row.seen === null
+          ? el("span", { class: "muted" }, ["not checked (no trait classifier for this collection yet)"])
+          : row.seen
+            ? el("span", { class: "good" }, ["✓ recognised"])
+            : el("span", { class: "bad" }, ["✗ not recognised"]);
+      var label = row.trait_type.replace(/_/g, " ");
+      label = label.charAt(0).toUpperCase() + label.slice(1);
+      return el("li", { "data-seen": seen }, [label + ": ", el("strong", {}, [row.value]), " — ", verdict]);
+    });
+    return el("div", { class: "trait-check", "data-trait-check": "" }, [
+      el("p", { class: "small muted" }, ["Asked for, and what the trait classifier sees in the image:"]),
+      el("ul", { class: "small" }, items),
+    ]);
   }
 
   function shortSeed(seed) {
@@ -100,6 +127,7 @@
         el("span", { class: "mono" }, [String(seeds[0])]),
         " to ",
         el("span", { class: "mono" }, [String(seeds[seeds.length - 1])]),
+        data.traits ? " · " + data.traits : "",
       ]),
       el("ul", { class: "batch-result" }, items),
       el("p", { class: "result-actions" }, [

@@ -1,11 +1,13 @@
-"""manage.py generate GENERATOR [--seed K] [--count N] OUTDIR
+"""manage.py generate GENERATOR [--seed K] [--count N] [--trait TYPE=VALUE ...] OUTDIR
 
 Writes ``<generator>-<seed>.png`` and ``<generator>-<seed>.json`` (ERC-721 metadata) for N
 consecutive seeds from K (a random K when not given). Images go through the same service as the
 Generate button: a seed made before is copied from storage, a new one is rendered and stored,
-so its permalink serves it from then on.
+so its permalink serves it from then on. ``--trait`` (trait-conditioned generators, repeatable;
+a multi-valued type may be given several times): the traits to draw; types not given are "any".
 """
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -30,10 +32,18 @@ class Command(BaseCommand):
         parser.add_argument("outdir", help="Folder to write the files to (created if missing).")
         parser.add_argument("--seed", type=int, default=None, help="First seed (default random).")
         parser.add_argument("--count", type=int, default=1, help="How many consecutive seeds.")
+        parser.add_argument(
+            "--trait",
+            action="append",
+            default=[],
+            metavar="TYPE=VALUE",
+            help="A trait to draw (conditional generators; repeatable).",
+        )
 
-    def handle(self, *args, generator, outdir, seed, count, **options):
+    def handle(self, *args, generator, outdir, seed, count, trait, **options):
         gen = self.find_generator(generator)
         seeds = self.plan(seed, count)
+        traits = self.traits(gen, trait)
         folder = Path(outdir)
         if folder.exists() and not folder.is_dir():
             raise CommandError(f"{folder} exists and is not a folder")
@@ -45,7 +55,7 @@ class Command(BaseCommand):
         try:
             for start in range(0, len(seeds), CHUNK):
                 chunk = seeds[start : start + CHUNK]
-                images = generation.ensure_images(gen, chunk)
+                images = generation.ensure_images(gen, chunk, traits)
                 for seed_ in chunk:
                     self.write(folder, gen, images[seed_])
                 bar.update(len(chunk))
@@ -73,6 +83,18 @@ class Command(BaseCommand):
             raise CommandError(f"generator {found.slug} has no model file")
         return found
 
+    def traits(self, generator, pairs):
+        asked: dict[str, list[str]] = {}
+        for pair in pairs:
+            name, sep, value = pair.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise CommandError(f"--trait wants TYPE=VALUE, got {pair!r}")
+            asked.setdefault(name.strip(), []).append(value.strip())
+        try:
+            return generation.trait_params(generator, asked).get("traits", {})
+        except generation.GenerationError as exc:
+            raise CommandError(str(exc)) from None
+
     def plan(self, seed, count):
         if not 1 <= count <= MAX_COUNT:
             raise CommandError(f"--count must be from 1 to {MAX_COUNT:,}, got {count}")
@@ -86,6 +108,8 @@ class Command(BaseCommand):
 
     def write(self, folder, generator, image):
         stem = file_stem(generator.slug, image.seed)
+        if image.condition_key:
+            stem += "-" + hashlib.sha256(image.condition_key.encode()).hexdigest()[:8]
         with image.image.open("rb") as fh:
             (folder / f"{stem}.png").write_bytes(fh.read())
         # Metadata links: the permalinks when SITE_URL is known, else the file next to it.

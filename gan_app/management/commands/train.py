@@ -45,6 +45,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--augment", action="store_true", help="DiffAugment (small sets).")
         parser.add_argument(
+            "--conditional",
+            action="store_true",
+            help="Trait-conditioned: learn the tokens' traits (generate --trait TYPE=VALUE).",
+        )
+        parser.add_argument(
             "--set",
             action="append",
             default=[],
@@ -85,6 +90,8 @@ class Command(BaseCommand):
         values = {key: options[opt] for opt, key in OPTIONS.items() if options[opt] is not None}
         if options["augment"]:
             values["augment"] = True
+        if options["conditional"]:
+            values["conditional"] = True
         for item in options["set"]:
             key, sep, raw = item.partition("=")
             if not sep or not key:

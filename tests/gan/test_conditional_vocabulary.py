@@ -1,0 +1,138 @@
+import json
+
+import numpy as np
+import pytest
+
+from collections_app.demo import demo_tokens
+from gan_app.gan.conditioning import (
+    NONE,
+    OTHER,
+    ConditionError,
+    ConditionVocabulary,
+)
+
+# 8 tokens: "type" single-valued on every token; "hat" single-valued, missing on two tokens,
+# "Crown" on one only; "accessory" multi-valued, "Pipe" on one only.
+TOKENS = [
+    {"type": "Male", "hat": "Cap", "accessory": ["Earring", "Chain"]},
+    {"type": "Male", "hat": "Cap", "accessory": ["Earring"]},
+    {"type": "Female", "hat": "Beanie"},
+    {"type": "Female", "hat": "Beanie", "accessory": ["Chain"]},
+    {"type": "Female", "hat": "Crown", "accessory": ["Pipe", "Earring"]},
+    {"type": "Male", "accessory": ["Earring"]},
+    {"type": "Female", "hat": "Cap"},
+    [("type", "Male"), ("hat", "None")],  # "None" means absent, as in NFT metadata
+]
+
+
+def test_it_builds_types_with_missing_values_and_groups_rare_ones():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    assert vocabulary.choices() == {
+        "accessory": ["Chain", "Earring", OTHER, NONE],
+        "hat": ["Beanie", "Cap", OTHER, NONE],
+        "type": ["Female", "Male"],
+    }
+    assert vocabulary.by_name["accessory"].multi and not vocabulary.by_name["hat"].multi
+    assert vocabulary.by_name["hat"].rare == ("Crown",)
+    rows = vocabulary.encode(TOKENS)
+    assert vocabulary.describe(rows[4]) == {
+        "accessory": ["Earring", OTHER],
+        "hat": OTHER,
+        "type": "Female",
+    }
+    assert vocabulary.describe(rows[7]) == {"accessory": [NONE], "hat": NONE, "type": "Male"}
+    assert rows.sum(axis=1).tolist() == [4, 3, 3, 3, 4, 3, 3, 3]
+
+
+def test_it_can_leave_rare_values_out_instead():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2, rare="exclude")
+
+    assert vocabulary.choices()["hat"] == ["Beanie", "Cap", NONE]
+    row = vocabulary.encode([TOKENS[4]])[0]
+    # The crown is unspecified: no unit of "hat" is on (not even "none").
+    assert vocabulary.describe(row) == {"accessory": ["Earring"], "type": "Female"}
+    with pytest.raises(ConditionError, match=r"'Crown' is too rare .*left out"):
+        vocabulary.check({"hat": "Crown"})
+
+
+def test_it_round_trips_through_json_with_the_joint_distribution():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    copy = ConditionVocabulary.from_json(json.loads(json.dumps(vocabulary.to_json())))
+
+    assert copy == vocabulary
+    assert sum(count for count, _ in copy.joint) == len(TOKENS)
+    assert np.array_equal(copy.encode(TOKENS), vocabulary.encode(TOKENS))
+
+
+def test_it_explains_unknown_types_and_values():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    with pytest.raises(ConditionError, match=r"unknown trait type 'eyes'.*'accessory', 'hat'"):
+        vocabulary.check({"eyes": "Laser"})
+    with pytest.raises(ConditionError, match=r"unknown value 'Fedora'.*'Beanie', 'Cap'"):
+        vocabulary.check({"hat": "Fedora"})
+    with pytest.raises(ConditionError, match=r"'Crown' is too rare.*grouped as 'other'"):
+        vocabulary.check({"hat": "Crown"})
+    with pytest.raises(ConditionError, match="'type' takes one value"):
+        vocabulary.check({"type": ["Male", "Female"]})
+    with pytest.raises(ConditionError, match="'none' cannot go with other values"):
+        vocabulary.check({"accessory": ["none", "Chain"]})
+
+
+def test_it_reads_requests_loosely_but_canonically():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    request = {"Hat": " cap ", "accessory": ["Earring", "Chain"], "type": "any"}
+
+    assert vocabulary.check(request) == {"hat": ("Cap",), "accessory": ("Chain", "Earring")}
+    assert vocabulary.condition_key(request) == "accessory=Chain+Earring;hat=Cap"
+    assert vocabulary.condition_key({"type": "any"}) == ""
+    assert vocabulary.condition_key(None) == ""
+
+
+def test_it_fills_free_types_from_real_tokens_deterministically():
+    traits = [t.metadata["traits"] for t in demo_tokens(size=300)]
+    vocabulary = ConditionVocabulary.from_traits(traits, min_count=3)
+    real_rows = {row.tobytes() for row in vocabulary.encode(traits)}
+
+    free = vocabulary.resolve({}, list(range(50)))
+    asked = vocabulary.resolve({"headwear": "Cap"}, list(range(50)))
+
+    assert all(row.tobytes() in real_rows for row in free.labels)
+    assert len({row.tobytes() for row in free.labels}) > 30
+    assert all(t["headwear"] == "Cap" for t in asked.traits)
+    # Caps occur on real tokens, so each draw is a whole real token with a cap.
+    assert all(row.tobytes() in real_rows for row in asked.labels)
+    assert np.array_equal(asked.labels, vocabulary.resolve({"headwear": "Cap"}, range(50)).labels)
+    assert asked.traits[7] != vocabulary.resolve({"headwear": "Cap"}, [8]).traits[0]
+
+
+def test_it_falls_back_to_each_types_own_distribution_for_unseen_combinations():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    # No token is a Female with a cap and no accessory... and no token is Male with a Beanie.
+    resolved = vocabulary.resolve({"type": "Male", "hat": "Beanie"}, list(range(20)))
+
+    assert {t["type"] for t in resolved.traits} == {"Male"}
+    assert {t["hat"] for t in resolved.traits} == {"Beanie"}
+    assert len({tuple(t["accessory"]) for t in resolved.traits}) > 1
+
+
+def test_it_picks_distinct_rows_for_the_sample_grid():
+    vocabulary = ConditionVocabulary.from_traits(TOKENS, min_count=2)
+
+    grid = vocabulary.grid_conditions(4)
+
+    assert len({row.tobytes() for row in grid.labels}) == 4
+    assert np.array_equal(grid.labels, vocabulary.grid_conditions(4).labels)
+
+
+def test_it_refuses_traits_it_cannot_build_a_vocabulary_from():
+    with pytest.raises(ConditionError, match="no traits"):
+        ConditionVocabulary.from_traits([{}, {}])
+    with pytest.raises(ConditionError, match="no tokens"):
+        ConditionVocabulary.from_traits([])
+    with pytest.raises(ConditionError, match="rare must be"):
+        ConditionVocabulary.from_traits(TOKENS, rare="drop")
