@@ -73,6 +73,39 @@ def celery_worker(django_db_setup, django_db_blocker):
     worker.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_url():
+    """moto's standalone S3 server on loopback, one per session; tests make their own buckets."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_url, settings, monkeypatch):
+    """A boto3 client of the moto server, with this process's credentials and S3 settings
+    pointing at it; every bucket made meanwhile is emptied and removed afterwards."""
+    import boto3
+
+    from tests.s3 import REGION, S3_CREDENTIALS
+
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    settings.AWS_S3_ENDPOINT_URL = s3_url
+    settings.AWS_S3_REGION_NAME = REGION
+    client = boto3.client("s3", endpoint_url=s3_url, region_name=REGION)
+    yield client
+    for bucket in client.list_buckets()["Buckets"]:
+        for item in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            client.delete_object(Bucket=bucket["Name"], Key=item["Key"])
+        client.delete_bucket(Bucket=bucket["Name"])
+
+
 @pytest.fixture
 def eager_celery(settings):
     """Run tasks inline (unit tests of task bodies); integration tests use celery_worker."""

@@ -2,7 +2,6 @@
 
 import zipfile
 
-import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -11,32 +10,11 @@ from collections_app.models import Token
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def s3_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_url, settings, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    settings.AWS_S3_ENDPOINT_URL = s3_url
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+def s3(s3_client):
     for bucket in ("seed", "media"):
-        client.create_bucket(Bucket=bucket)
-    yield client
-    for bucket in ("seed", "media"):
-        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
-        client.delete_bucket(Bucket=bucket)
+        s3_client.create_bucket(Bucket=bucket)
+    return s3_client
 
 
 def upload(client, pair):

@@ -12,11 +12,11 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from tests.s3 import REGION, S3_CREDENTIALS, use_s3_media
 from tests.testenv import ROOT
 from tests.workers import WorkerProcess, routed
 
 BUCKETS = ("seed", "media")
-S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 TINY = {"resolution": 32, "latent_dim": 8, "generator_width": 4}
 # A redelivered message waits this long in Redis before another worker may take it (see
 # CELERY_VISIBILITY_TIMEOUT); production keeps the hour, tests would wait it out otherwise.
@@ -57,47 +57,19 @@ def wait_until(predicate, timeout=60, interval=0.1, what="condition"):
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def s3_url():
-    """moto's standalone S3 server on loopback: the only file store the workers share."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_url, settings, monkeypatch):
+def s3(s3_client, settings):
     """This test process stores media in S3 too; yields (boto3 client, env for workers)."""
-    import boto3
-
-    for name, value in S3_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    settings.AWS_S3_ENDPOINT_URL = s3_url
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.AWS_STORAGE_BUCKET_NAME = "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
-    }
-    client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
+    use_s3_media(settings)
     for bucket in BUCKETS:
-        client.create_bucket(Bucket=bucket)
+        s3_client.create_bucket(Bucket=bucket)
     env = {
         **S3_CREDENTIALS,
         "AWS_STORAGE_BUCKET_NAME": "media",
-        "AWS_S3_ENDPOINT_URL": s3_url,
-        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_S3_ENDPOINT_URL": settings.AWS_S3_ENDPOINT_URL,
+        "AWS_S3_REGION_NAME": REGION,
     }
-    yield client, env
-    for bucket in BUCKETS:
-        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
-        client.delete_bucket(Bucket=bucket)
+    return s3_client, env
 
 
 def s3_keys(client, bucket="media", prefix=""):

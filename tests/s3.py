@@ -1,0 +1,14 @@
+"""S3 in tests: moto's standalone server on loopback (fixtures ``s3_url`` and ``s3_client`` in
+tests/conftest.py) and the settings that send Django's media there."""
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+REGION = "us-east-1"
+
+
+def use_s3_media(settings, bucket="media"):
+    """Django's default storage becomes the bucket (the endpoint is set by ``s3_client``)."""
+    settings.AWS_STORAGE_BUCKET_NAME = bucket
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    }
