@@ -448,23 +448,28 @@ def metric_series(run):
         report = checkpoint.metrics or {}
         if not report.get("domain"):
             continue
-        baseline = report.get("baseline", {})
         rows.append(
             {
                 "epoch": checkpoint.epoch,
                 "checkpoint": checkpoint.pk,
-                "domain_fid": report["domain"].get("fid"),
-                "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
                 "domain_kid": report["domain"].get("kid_mean"),
-                "trait_tv": report.get("traits", {}).get("tv_mean"),
-                "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
-                "near_copy_share": report.get("memorisation", {})
-                .get("pixel", {})
-                .get("near_copy_share"),
-                "inception_fid": report.get("inception", {}).get("fid"),
+                **headline_figures(report),
             }
         )
     return rows
+
+
+def headline_figures(report: dict) -> dict:
+    """The figures charts and tables show, each with its real-vs-real baseline."""
+    baseline = report.get("baseline", {})
+    return {
+        "domain_fid": report.get("domain", {}).get("fid"),
+        "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
+        "trait_tv": report.get("traits", {}).get("tv_mean"),
+        "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
+        "near_copy_share": report.get("memorisation", {}).get("pixel", {}).get("near_copy_share"),
+        "inception_fid": report.get("inception", {}).get("fid"),
+    }
 
 
 # --- Labelling generated images ----------------------------------------------------------------
@@ -612,19 +617,11 @@ def comparison_rows(generators):
     rows = []
     for generator in generators:
         report = generator.metrics or {}
-        baseline = report.get("baseline", {})
         rows.append(
             {
                 "generator": generator,
                 "evaluated": bool(report.get("domain")),
-                "domain_fid": report.get("domain", {}).get("fid"),
-                "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
-                "trait_tv": report.get("traits", {}).get("tv_mean"),
-                "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
-                "near_copy_share": report.get("memorisation", {})
-                .get("pixel", {})
-                .get("near_copy_share"),
-                "inception_fid": report.get("inception", {}).get("fid"),
+                **headline_figures(report),
             }
         )
     return rows
