@@ -83,17 +83,22 @@ class DCGAN(keras.Model):
             scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
 
+        self._apply(d_tape, g_tape, scaled_d_loss, scaled_g_loss)
+        self._track(d_loss, g_loss, real_logits, fake_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _apply(self, d_tape, g_tape, scaled_d_loss, scaled_g_loss):
         # Each network steps with its own optimizer and learning rate (TTUR).
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_vars), g_vars)
 
+    def _track(self, d_loss, g_loss, real_logits, fake_logits):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
         self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
-        return {m.name: m.result() for m in self.metrics}
 
     def _augment(self, images):
         return diff_augment(images, self.seed_generator) if self.augment else images
@@ -159,15 +164,8 @@ class ConditionalDCGAN(DCGAN):
             scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
 
-        d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator.trainable_variables
-        self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_vars), d_vars)
-        self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_vars), g_vars)
-
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
-        self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        self._apply(d_tape, g_tape, scaled_d_loss, scaled_g_loss)
+        self._track(d_loss, g_loss, real_logits, fake_logits)
         self.aux_loss_tracker.update_state(aux_loss)
         return {m.name: m.result() for m in self.metrics}
 
