@@ -239,7 +239,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 MAX_ARCHIVE_UPLOAD_BYTES = _positive_int("MAX_ARCHIVE_UPLOAD_BYTES", 2 * 1024**3)
 
 # --- Celery ---------------------------------------------------------------------------------
-_broker_default = "filesystem://"
+# "localhost" only keeps kombu from warning that no host was given; the folders are what count.
+_broker_default = "filesystem://localhost/"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_broker_default)
 _broker_scheme = urlsplit(CELERY_BROKER_URL).scheme
 if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "memory"}:
