@@ -168,6 +168,30 @@ class Services:
         self.procs.append(proc)
         return proc
 
+    def start_worker(self, queues, name, concurrency=1, pool="prefork"):
+        """A Celery worker (log: worker.log)."""
+        return self.start(
+            [
+                *(sys.executable, "-m", "celery", "-A", "nftsite", "worker", "-Q", queues),
+                *("-c", str(concurrency), "-P", pool, "-n", f"{name}@%h"),
+                *("--without-gossip", "--without-mingle", "-l", "INFO"),
+            ],
+            "worker.log",
+        )
+
+    def start_web(self, workers, threads, keep_alive=None):
+        """gunicorn on ``self.port``, as ``make run`` starts it (log: web.log)."""
+        options = ["--keep-alive", str(keep_alive)] if keep_alive else []
+        return self.start(
+            [
+                *(sys.executable, "-m", "gunicorn", "nftsite.wsgi"),
+                *("-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--threads", str(threads)),
+                *options,
+                *("--error-logfile", "-"),
+            ],
+            "web.log",
+        )
+
     def wait_for(self, log_name, text, timeout=120):
         deadline = time.monotonic() + timeout
         path = self.scratch / log_name
@@ -316,47 +340,10 @@ def bench_e2e(args) -> list[dict]:
         from django.db import connection
 
         connection.close()
-        python = sys.executable
-        worker = services.start(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "nftsite",
-                "worker",
-                "-Q",
-                "generate",
-                "-c",
-                str(args.worker_concurrency),
-                "-P",
-                args.pool,
-                "-n",
-                "bench@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "INFO",
-            ],
-            "worker.log",
+        worker = services.start_worker(
+            "generate", "bench", concurrency=args.worker_concurrency, pool=args.pool
         )
-        web = services.start(
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "nftsite.wsgi",
-                "-b",
-                f"127.0.0.1:{services.port}",
-                "-w",
-                str(args.web_workers),
-                "--threads",
-                str(args.web_threads),
-                "--error-logfile",
-                "-",
-            ],
-            "web.log",
-        )
+        web = services.start_web(args.web_workers, args.web_threads)
         services.wait_for("worker.log", f"generator cache: warmed {generator.slug}")
         services.wait_for("web.log", "Booting worker")
         base = f"http://127.0.0.1:{services.port}"

@@ -78,49 +78,10 @@ def start_site(args, scratch):
     tokens = list(Token.objects.filter(collection=collection).values_list("token_id", flat=True))
     connection.close()
 
-    python = sys.executable
-    services.start(
-        [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "nftsite",
-            "worker",
-            "-Q",
-            "generate,default",
-            "-c",
-            "1",
-            "-n",
-            "load@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "INFO",
-        ],
-        "worker.log",
-    )
-    services.start(
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "nftsite.wsgi",
-            "-b",
-            f"127.0.0.1:{services.port}",
-            "-w",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            # Longer than a visitor's pause: a kept-alive connection the server has just closed
-            # would otherwise meet the next click (a reset; browsers retry, scripts do not).
-            "--keep-alive",
-            "5",
-            "--error-logfile",
-            "-",
-        ],
-        "web.log",
-    )
+    services.start_worker("generate,default", "load")
+    # Keep-alive longer than a visitor's pause: a kept-alive connection the server has just
+    # closed would otherwise meet the next click (a reset; browsers retry, scripts do not).
+    services.start_web(args.web_workers, args.web_threads, keep_alive=5)
     services.wait_for("worker.log", f"generator cache: warmed {generator.slug}")
     services.wait_for("web.log", "Booting worker")
     return services, f"http://127.0.0.1:{services.port}", "load-fakes", generator.slug, tokens
