@@ -2,10 +2,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+
+from nftsite.admin_site import form_page
 
 from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
 from .ingest import launch
@@ -62,14 +63,8 @@ class CollectionAdmin(admin.ModelAdmin):
         ]
 
     def _form_page(self, request, form, title, submit):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "form": form,
-            "title": title,
-            "submit_label": submit,
-        }
-        return TemplateResponse(request, "admin/collections_app/ingest_form.html", context)
+        template = "admin/collections_app/ingest_form.html"
+        return form_page(self, request, template, title, form, submit_label=submit)
 
     def ingest_opensea_view(self, request):
         if not self.has_add_permission(request):
@@ -449,13 +444,8 @@ class TrainingSetAdmin(admin.ModelAdmin):
                 return redirect(
                     reverse("admin:collections_app_trainingset_change", args=[training_set.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Build a training set",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/collections_app/trainingset/build.html", context)
+        template = "admin/collections_app/trainingset/build.html"
+        return form_page(self, request, template, "Build a training set", form)
 
     @admin.display(description="Share of collection")
     def share(self, obj):

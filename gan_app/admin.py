@@ -2,9 +2,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+
+from nftsite.admin_site import form_page
 
 from . import publishing, training
 from .admin_evaluation import evaluation_link
@@ -159,13 +160,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{run} queued.", messages.SUCCESS)
                 return redirect("admin:gan_app_trainingrun_change", run.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Start a training run",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/gan_app/trainingrun/start.html", context)
+        template = "admin/gan_app/trainingrun/start.html"
+        return form_page(self, request, template, "Start a training run", form)
 
     def status_view(self, request, object_id):
         run = get_object_or_404(TrainingRun, pk=object_id)
@@ -275,13 +271,8 @@ class GeneratorAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"Imported {generator.slug}.", messages.SUCCESS)
                 return redirect("admin:gan_app_generator_change", generator.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Import a generator",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/gan_app/generator/import.html", context)
+        template = "admin/gan_app/generator/import.html"
+        return form_page(self, request, template, "Import a generator", form)
 
 
 # --- Generation and moderation (public site) ---------------------------------------------------
