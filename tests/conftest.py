@@ -107,6 +107,15 @@ def s3_client(s3_url, settings, monkeypatch):
 
 
 @pytest.fixture
+def plain_static_urls(settings):
+    """live_server serves static files through the finders, which know unhashed names only."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
 def eager_celery(settings):
     """Run tasks inline (unit tests of task bodies); integration tests use celery_worker."""
     from nftsite.celery import app

@@ -11,18 +11,11 @@ from django.core.files.base import ContentFile
 
 from collections_app import analytics
 from collections_app.models import Token
+from tests.browser import CHROMIUM_ARGS
 
 from .factory import punks_like
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 def tiny_png(seed):
@@ -35,15 +28,6 @@ def tiny_png(seed):
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture
-def plain_static_urls(settings):
-    """live_server serves static files through the finders, which know unhashed names only."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

@@ -12,29 +12,14 @@ from PIL import Image
 
 from collections_app import analytics
 from tests.analytics.factory import punks_like
+from tests.browser import CHROMIUM_ARGS
 
 from .conftest import make_generator
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def plain_static_urls(settings):
-    """live_server serves static files through the finders, which know unhashed names only."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

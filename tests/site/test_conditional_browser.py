@@ -7,13 +7,13 @@ import pytest
 from PIL import Image
 
 from .conditional import conditional_artifact, demo_collection, make_conditional_generator
-from .test_browser import Page, browser, plain_static_urls  # noqa: F401 (fixtures)
+from .test_browser import Page, browser  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def conditional_site(generate_worker, plain_static_urls):  # noqa: F811
+def conditional_site(generate_worker, plain_static_urls):
     from gan_app import evaluation
 
     collection = demo_collection(slug="cond-browser")

@@ -10,19 +10,10 @@ from django.utils import timezone
 
 from gan_app import training
 from gan_app.models import TrainingRun
+from tests.browser import CHROMIUM_ARGS
 from tests.training.conftest import TINY, make_sprite_set
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-component-update"]
-
-
-@pytest.fixture
-def plain_static_urls(settings):
-    """live_server serves static files through the finders, which know unhashed names only."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture
