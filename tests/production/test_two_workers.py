@@ -5,8 +5,6 @@ directory with its own var/, so anything one passes to the other must go through
 A imports an archive from S3, B trains a tiny run on it, publishes it and serves a generation.
 """
 
-import time
-
 import pytest
 from django.urls import reverse
 
@@ -14,20 +12,13 @@ from collections_app import demo
 from collections_app.models import Collection, IngestJob, Token
 from gan_app import training
 from gan_app.models import GeneratedImage, GenerationRequest, TrainingRun
+from tests.site.conftest import wait_done
+from tests.training.conftest import TINY
 
 from .conftest import s3_keys, wait_until, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 JSON = {"HTTP_ACCEPT": "application/json"}
-TINY_RUN = {
-    "resolution": 32,
-    "latent_dim": 8,
-    "generator_width": 4,
-    "discriminator_width": 4,
-    "batch_size": 8,
-    "epochs": 2,
-    "checkpoint_every": 1,
-}
 
 
 def upload_seed_archives(client, tmp_path, slug, size):
@@ -38,15 +29,6 @@ def upload_seed_archives(client, tmp_path, slug, size):
         client.upload_file(str(path), "seed", key)
         urls.append(f"s3://seed/{key}")
     return urls
-
-
-def wait_done(client, req_id, timeout=240):
-    url = reverse("gan:request_status", args=[req_id])
-    deadline = time.monotonic() + timeout
-    body = client.get(url).json()
-    while body["status"] in ("queued", "running") and time.monotonic() < deadline:
-        body = client.get(f"{url}?since={body['status']}&wait=10").json()
-    return body
 
 
 def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
@@ -78,9 +60,7 @@ def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
     assert {f"nft-assets/{t.image.name}" for t in tokens} <= s3_keys(client)
 
     # Node B trains a tiny run on it (checkpoints in S3) and publishes the last epoch.
-    run = training.create_run(
-        training.whole_collection_set(collection), auto_publish=True, **TINY_RUN
-    )
+    run = training.create_run(training.whole_collection_set(collection), auto_publish=True, **TINY)
     wait_until(lambda: not TrainingRun.objects.get(pk=run.pk).is_active, timeout=300, what="run")
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
@@ -94,7 +74,7 @@ def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
         reverse("gan:generate"), {"generator": generator.slug, "seed": "2718"}, **JSON
     )
     assert response.status_code == 202, response.content
-    body = wait_done(admin_client, response.json()["id"])
+    body = wait_done(admin_client, response.json()["id"], timeout=240)
 
     assert body["status"] == "done", body
     request = GenerationRequest.objects.get(pk=body["id"])

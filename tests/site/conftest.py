@@ -1,9 +1,11 @@
 """A tiny generator (untrained, 32 px, latent 8) exported as a real artifact: no training."""
 
 import io
+import time
 
 import pytest
 from django.core.files.base import ContentFile
+from django.urls import reverse
 from django.utils import timezone
 
 from collections_app.models import Collection
@@ -96,3 +98,13 @@ def generate_worker(django_db_setup, django_db_blocker, tiny_artifact):
     worker.stop()
     with django_db_blocker.unblock():
         Collection.objects.filter(slug="warm-fakes").delete()
+
+
+def wait_done(client, req_id, timeout=60):
+    """Long-poll a generation request's JSON status until it is no longer queued or running."""
+    url = reverse("gan:request_status", args=[req_id])
+    deadline = time.monotonic() + timeout
+    body = client.get(url).json()
+    while body["status"] in ("queued", "running") and time.monotonic() < deadline:
+        body = client.get(f"{url}?since={body['status']}&wait=10").json()
+    return body

@@ -1,7 +1,5 @@
 """Generation through a real worker over Redis: warmed at start, batched, served over HTTP."""
 
-import time
-
 import pytest
 from django.db import transaction
 from django.urls import reverse
@@ -10,19 +8,10 @@ from PIL import Image
 from gan_app import generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
-from .conftest import make_generator
+from .conftest import make_generator, wait_done
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-def wait_done(client, req_id, timeout=60):
-    url = reverse("gan:request_status", args=[req_id])
-    deadline = time.monotonic() + timeout
-    body = client.get(url).json()
-    while body["status"] in ("queued", "running") and time.monotonic() < deadline:
-        body = client.get(f"{url}?since={body['status']}&wait=10").json()
-    return body
 
 
 def test_it_warms_published_generators_as_it_starts(generate_worker):
