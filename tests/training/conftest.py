@@ -1,14 +1,12 @@
 """A small sprite collection and tiny hyperparameters: each training test runs in seconds."""
 
 import hashlib
-import io
 
-import numpy as np
 import pytest
 from django.core.files.base import ContentFile
-from PIL import Image
 
 from collections_app.models import Collection, Token, TrainingSet
+from tests.gan.conftest import sprite_png
 
 # 32 px, a handful of channels, batches of 8: about a second per epoch on a shared CPU.
 TINY = {
@@ -20,18 +18,6 @@ TINY = {
     "epochs": 2,
     "checkpoint_every": 1,
 }
-
-
-def sprite_png(seed, size=16):
-    """A transparent sprite with a coloured block, like a tiny pixel-art token."""
-    rng = np.random.default_rng(seed)
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    colour = (*(int(c) for c in rng.integers(0, 256, 3)), 255)
-    x, y = (int(v) for v in rng.integers(0, size // 2, 2))
-    image.paste(colour, (x, y, x + size // 2, y + size // 2))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def make_sprite_set(slug="sprites", count=32, size=16, name="all", sizes=None):

@@ -27,7 +27,7 @@ def checkpoint_bytes():
     from tests.training.conftest import sprite_png
 
     config = GANConfig(**{**TINY, "epochs": 1})
-    images = prepare_images([sprite_png(i) for i in range(32)], config)
+    images = prepare_images([sprite_png(i, size=16) for i in range(32)], config)
     trainer = Trainer(config, images)
     trainer.run()
     checkpoint = trainer.checkpoint("finished")
