@@ -146,6 +146,18 @@ class TokenTrait(models.Model):
     def __str__(self):
         return f"{self.token_id} has {self.trait_id}"
 
+    @classmethod
+    def pairs_for(cls, token_pks) -> list[list[tuple[str, str]]]:
+        """Each token's (trait_type, value) pairs, sorted, in the order of ``token_pks``."""
+        pairs = {pk: [] for pk in token_pks}
+        rows = cls.objects.filter(token_id__in=list(pairs)).values_list(
+            "token_id", "trait__trait_type", "trait__value"
+        )
+        rows = rows.order_by("trait__trait_type", "trait__value").iterator(chunk_size=5000)
+        for token_id, trait_type, value in rows:
+            pairs[token_id].append((trait_type, value))
+        return [pairs[pk] for pk in token_pks]
+
 
 class Sale(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sales")

@@ -88,7 +88,7 @@ class RealSet:
     def traits(self):
         with self._lock:
             if self._traits is None:
-                self._traits = _trait_pairs([pk for pk, _ in self.rows])
+                self._traits = TokenTrait.pairs_for([pk for pk, _ in self.rows])
             return self._traits
 
 
@@ -97,16 +97,6 @@ def _tokens_with_images(collection, training_set=None):
     return list(
         tokens.exclude(image="").order_by("token_number", "token_id").values_list("pk", "image")
     )
-
-
-def _trait_pairs(token_pks):
-    pairs = {pk: [] for pk in token_pks}
-    rows = TokenTrait.objects.filter(token_id__in=token_pks).values_list(
-        "token_id", "trait__trait_type", "trait__value"
-    )
-    for token_id, trait_type, value in rows.iterator(chunk_size=5000):
-        pairs[token_id].append((trait_type, value))
-    return [pairs[pk] for pk in token_pks]
 
 
 def _read(name):

@@ -503,14 +503,7 @@ def load_traits(training_set: TrainingSet) -> list[list[tuple[str, str]]]:
     conditional run's multi-hot trait labels (the vocabulary is frozen in its checkpoints)."""
     from collections_app.models import TokenTrait
 
-    pks = list(_tokens(training_set).values_list("pk", flat=True))
-    pairs = {pk: [] for pk in pks}
-    rows = TokenTrait.objects.filter(token_id__in=pks).values_list(
-        "token_id", "trait__trait_type", "trait__value"
-    )
-    for token_id, trait_type, value in rows.order_by("trait__trait_type", "trait__value"):
-        pairs[token_id].append((trait_type, value))
-    return [pairs[pk] for pk in pks]
+    return TokenTrait.pairs_for(list(_tokens(training_set).values_list("pk", flat=True)))
 
 
 def _after_chunk(run, task_id, result, chain, queue=None) -> ChunkOutcome:
