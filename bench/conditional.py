@@ -44,7 +44,7 @@ def emit(**figures):
 
 
 def demo_collection(size, seed):
-    from collections_app.demo import demo_tokens
+    from collections_app.demo.build import demo_tokens
 
     tokens = demo_tokens(size=size, seed=seed)
     return [(f"{t.token_id}.png", t.png) for t in tokens], [t.metadata["traits"] for t in tokens]

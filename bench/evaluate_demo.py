@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from gan_app.gan import GANConfig, Trainer, latent_vectors
 from gan_app.gan.evaluation import evaluate_generator, select_best_checkpoint
 from gan_app.gan.memorisation import NearCopyIndex

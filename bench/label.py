@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from collections_app import demo, rarity
+from collections_app.analytics import rarity
+from collections_app.demo import build as demo
 from gan_app.gan import GANConfig, build_generator, export_generator, load_generator, to_png
 from gan_app.gan.memorisation import NearCopyIndex
 from gan_app.gan.trait_classifier import TraitClassifier

@@ -10,7 +10,7 @@ job is left alone), works for at most INGEST_CHUNK_SECONDS, and re-queues itself
 from celery import shared_task
 from django.conf import settings
 
-from . import analytics
+from .analytics import compute as analytics
 from .ingest import launch
 from .ingest.collector import run_opensea_job
 from .ingest.jobs import Deadline

@@ -5,7 +5,7 @@ from django.urls import reverse
 from gan_app import showcase
 
 from . import browse
-from .charts import compare_figure
+from .analytics.charts import compare_figure
 from .forms import TokenFilterForm
 from .models import Collection, Token
 

@@ -7,10 +7,11 @@ from django.utils.html import format_html
 
 from nftsite.admin_site import form_page
 
-from . import publishing, training
-from .admin_evaluation import evaluation_link
+from . import publishing
+from .evaluation.admin import evaluation_link
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
-from .training_forms import GeneratorImportForm, StartRunForm
+from .training import runs as training
+from .training.forms import GeneratorImportForm, StartRunForm
 
 
 class CheckpointInline(admin.TabularInline):

@@ -2,8 +2,8 @@ import re
 
 from django import forms
 
-from .conditions import TraitRequestError, clean_traits
-from .generation import (
+from .generation.conditions import TraitRequestError, clean_traits
+from .generation.requests import (
     MAX_BATCH,
     MAX_SEED,
     MAX_WALK_STEPS,

@@ -94,7 +94,7 @@ def describe_filters(spec) -> str:
         return "all tokens"
     if isinstance(spec, str):
         return spec
-    from collections_app.subsets import SubsetError, SubsetSpec, parse_trait
+    from collections_app.analytics.subsets import SubsetError, SubsetSpec, parse_trait
 
     try:
         data = dict(spec)

@@ -10,7 +10,8 @@ from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
-from . import generation, generator_cache  # noqa: F401
+from .generation import generator_cache  # noqa: F401
+from .generation import requests as generation
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def generate_images(self, request_id):
 )
 def train_chunk(self, run_id):
     """Train one chunk of a TrainingRun and queue the next. A stale or duplicate task: nothing."""
-    from . import training
+    from .training import runs as training
 
     try:
         queue = (self.request.delivery_info or {}).get("routing_key")
@@ -60,7 +61,7 @@ def train_chunk(self, run_id):
 
 @shared_task(name="gan_app.tasks.evaluate_checkpoint")
 def evaluate_checkpoint(checkpoint_id, force=False):
-    from . import evaluation
+    from .evaluation import reports as evaluation
     from .models import Checkpoint
 
     checkpoint = Checkpoint.objects.select_related("run__training_set__collection").filter(
@@ -78,7 +79,7 @@ def evaluate_checkpoint(checkpoint_id, force=False):
 
 @shared_task(name="gan_app.tasks.evaluate_generator")
 def evaluate_generator(generator_id, force=False):
-    from . import evaluation
+    from .evaluation import reports as evaluation
     from .models import Generator
 
     generator = Generator.objects.select_related("collection", "training_run").filter(
@@ -102,7 +103,7 @@ def evaluate_run(run_id, force=False):
     """Queue an evaluation per checkpoint of a run (each its own task, so a long run never
     meets the time limit), after training the collection's classifier once here so the
     checkpoint tasks do not each train it."""
-    from . import evaluation
+    from .evaluation import reports as evaluation
     from .models import TrainingRun
 
     run = TrainingRun.objects.select_related("training_set__collection").filter(pk=run_id)

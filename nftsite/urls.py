@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from gan_app import admin_evaluation
+from gan_app.evaluation import admin as admin_evaluation
 
 from . import views
 

@@ -165,7 +165,7 @@ def run_archive_export(job):
 
 
 def run_demo_build(job):
-    from collections_app import demo
+    from collections_app.demo import build as demo
 
     params = job.params
     try:

@@ -3,7 +3,13 @@
 from django import template
 
 from gan_app.forms import BATCH_CHOICES
-from gan_app.generation import MAX_BATCH, MAX_SEED, MAX_WALK_STEPS, MIN_WALK_STEPS, WALK_STEPS
+from gan_app.generation.requests import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_WALK_STEPS,
+    MIN_WALK_STEPS,
+    WALK_STEPS,
+)
 
 register = template.Library()
 

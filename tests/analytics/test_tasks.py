@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from collections_app.models import Collection, IngestJob, Token
 from collections_app.signals import collection_data_changed
 from collections_app.tasks import compute_analytics

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 @pytest.fixture
 def evaluated(demo, db):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     _, _, run = demo
     evaluation.evaluate_run(run)
@@ -46,7 +46,7 @@ def test_it_keeps_the_page_to_staff_with_view_permission(evaluated, client):
 def test_it_charts_metrics_and_publishes_the_recommended_epoch(
     evaluated, admin_client, eager_celery
 ):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     best = evaluation.recommended_checkpoint(evaluated)
     url = reverse("gan_run_evaluation", args=[evaluated.pk])

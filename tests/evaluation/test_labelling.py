@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from gan_app import evaluation, generation
+from gan_app.evaluation import reports as evaluation
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage
 from gan_app.publishing import publish_checkpoint
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from collections_app.models import Collection
-from gan_app import evaluation
+from gan_app.evaluation import reports as evaluation
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

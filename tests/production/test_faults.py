@@ -14,7 +14,7 @@ from django.urls import reverse
 from collections_app import tasks as collection_tasks
 from collections_app.ingest import launch
 from collections_app.models import Collection, IngestJob, Sale, Token
-from gan_app import generation
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 from tests.fake_opensea import FakeCollection, FakeOpenSea
 

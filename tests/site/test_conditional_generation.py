@@ -7,7 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from gan_app import conditions, generation
+from gan_app.generation import conditions
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
 from .conditional import conditional_artifact, demo_collection, make_conditional_generator
@@ -25,7 +26,7 @@ def artifact():
 @pytest.fixture(autouse=True)
 def fresh_classifiers():
     """Each test's media folder is its own: forget classifiers loaded by earlier tests."""
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     evaluation.clear_caches()
     yield
@@ -148,7 +149,7 @@ def test_it_serves_permalinks_per_traits_and_seed(client, generator):
 
 
 def test_it_reports_which_requested_traits_the_classifier_recognises(client, generator):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     evaluation.classifier_for(generator.collection, epochs=1, width=8, feature_dim=16)
 

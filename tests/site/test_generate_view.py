@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from gan_app import generation
-from gan_app.generation import MAX_SEED
+from gan_app.generation import requests as generation
+from gan_app.generation.requests import MAX_SEED
 from gan_app.models import GenerationRequest
 
 from .conftest import make_generator

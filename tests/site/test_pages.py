@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from collections_app.models import TrainingSet
-from gan_app import generation
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest, TrainingRun
 
 from .conftest import make_generator

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from gan_app import generation
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from gan_app import generation
-from gan_app.generation import Walk
+from gan_app.generation import requests as generation
+from gan_app.generation.requests import Walk
 from gan_app.models import GeneratedImage, GenerationRequest
 
 pytestmark = pytest.mark.django_db
@@ -191,7 +191,7 @@ def test_it_draws_a_latent_walk_whose_ends_are_the_seed_images(generator, tiny_a
 
 
 def test_it_fails_the_request_when_the_model_file_is_broken(generator):
-    from gan_app.generator_cache import cache
+    from gan_app.generation.generator_cache import cache
 
     cache().clear()  # a worker that loaded the file before it broke would still serve it
     generator.model_file.save("broken.zip", generation.ContentFile(b"not a zip"), save=True)

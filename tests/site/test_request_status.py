@@ -11,7 +11,7 @@ from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
-from gan_app import generation
+from gan_app.generation import requests as generation
 from gan_app.models import GenerationRequest
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_it_has_no_zip_before_the_batch_is_done(client, generator):
 
 
 def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
-    from gan_app import notify
+    from gan_app.generation import notify
 
     state = {"reads": 0, "status": "queued"}
 

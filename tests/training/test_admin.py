@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from gan_app import training
 from gan_app.models import Generator, TrainingRun
 from gan_app.publishing import export_generator_zip
+from gan_app.training import runs as training
 from tests.training.conftest import TINY, make_sprite_set
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def test_it_publishes_a_checkpoint_the_site_can_generate_from(admin_client, trai
     assert generator.is_published and generator.epoch == 1
     page = admin_client.get(generator.get_absolute_url())
     assert page.status_code == 200
-    from gan_app import generation
+    from gan_app.generation import requests as generation
 
     generation.ensure_images(generator, [7])  # what a generate worker does for a visitor
     image = admin_client.get(reverse("gan:image_png", args=[generator.slug, 7]))

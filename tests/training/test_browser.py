@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import runs as training
 from tests.browser import CHROMIUM_ARGS
 from tests.training.conftest import TINY, make_sprite_set
 

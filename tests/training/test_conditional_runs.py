@@ -2,9 +2,9 @@
 
 import pytest
 
-from collections_app.demo import build_demo_collection
-from gan_app import training
+from collections_app.demo.build import build_demo_collection
 from gan_app.models import Generator, TrainingRun
+from gan_app.training import runs as training
 from tests.training.conftest import TINY
 
 pytestmark = pytest.mark.django_db

@@ -48,7 +48,7 @@ def checkpoint(sprite_set, checkpoint_bytes):
 
 
 def test_it_publishes_a_checkpoint_as_a_servable_generator(checkpoint):
-    from gan_app import generator_cache
+    from gan_app.generation import generator_cache
 
     generator = publish_checkpoint(checkpoint)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from gan_app import training
 from gan_app.models import Generator, TrainingRun
+from gan_app.training import runs as training
 from tests.training.conftest import TINY, make_sprite_set
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@ a run resumes from a checkpoint it reads back from the bucket."""
 
 import pytest
 
-from gan_app import training
 from gan_app.publishing import publish_checkpoint
+from gan_app.training import runs as training
 from tests.s3 import use_s3_media
 from tests.training.conftest import TINY, make_sprite_set
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import runs as training
 from nftsite.celery import app
 from tests.training.conftest import TINY, make_sprite_set
 from tests.workers import WorkerProcess, routed

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from collections_app.models import Collection
 
 STEPS = ["load", "rarity", "statistics", "charts", "save"]

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gan_app import generation
 from gan_app.gan import GeneratorArtifactError
-from gan_app.metadata import absolute, dumps, file_stem
+from gan_app.generation import requests as generation
+from gan_app.generation.metadata import absolute, dumps, file_stem
 from gan_app.models import Generator
 
 CHUNK = 64  # seeds per forward pass

@@ -12,8 +12,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import runs as training
 
 OPTIONS = {
     "resolution": "resolution",

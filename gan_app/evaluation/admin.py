@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
-from . import evaluation
-from .models import Checkpoint, TrainingRun
+from ..models import Checkpoint, TrainingRun
+from . import reports as evaluation
 
 
 def evaluation_url(run):
@@ -113,7 +113,7 @@ def evaluate_all(request, pk):
     run = _run(request, pk)
     if not request.user.has_perm("gan_app.change_trainingrun"):
         raise PermissionDenied
-    from .tasks import evaluate_run
+    from ..tasks import evaluate_run
 
     evaluate_run.delay(run.pk, force=bool(request.POST.get("force")))
     messages.success(
@@ -130,7 +130,7 @@ def publish_epoch(request, pk, checkpoint_pk):
     if not request.user.has_perm("gan_app.add_generator"):
         raise PermissionDenied
     checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_pk, run=run)
-    from .publishing import publish_checkpoint, queue_evaluation
+    from ..publishing import publish_checkpoint, queue_evaluation
 
     generator = publish_checkpoint(checkpoint, publish=True)
     if not settings.EVALUATE_ON_PUBLISH:  # otherwise publishing queued it already

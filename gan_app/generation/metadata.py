@@ -20,7 +20,7 @@ def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
     conditional generator's image the traits asked for (``?traits=<condition key>``, also kept
     as ``requested_traits``).
     """
-    from .generation import with_traits
+    from .requests import with_traits
 
     collection = generator.collection
     attributes = [

@@ -6,7 +6,7 @@ from django import forms
 
 from collections_app.models import Collection, TrainingSet
 
-from . import training
+from . import runs as training
 
 
 class StartRunForm(forms.Form):

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from collections_app.models import TokenTrait
 
-from .models import Checkpoint, GeneratedImage, Generator, TrainingRun
+from ..models import Checkpoint, GeneratedImage, Generator, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +475,7 @@ class Label:
 
 def trait_frequencies(collection):
     """The collection's trait frequencies (``collections_app.rarity``), cached per version."""
-    from collections_app import rarity
+    from collections_app.analytics import rarity
 
     def make():
         tokens = list(collection.tokens.values_list("pk", flat=True))
@@ -493,7 +493,7 @@ def trait_frequencies(collection):
 
 def rarity_scores(collection, trait_lists):
     """OpenRarity-style ``ic_score`` of each predicted trait dict against the collection."""
-    from collections_app import rarity
+    from collections_app.analytics import rarity
 
     frequencies = trait_frequencies(collection)
     if frequencies is None:

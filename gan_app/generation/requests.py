@@ -36,9 +36,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from . import conditions, evaluation, notify, ratelimit
+from ..evaluation import reports as evaluation
+from ..models import GeneratedImage, GenerationRequest, Generator
+from . import conditions, notify, ratelimit
 from .metadata import image_metadata
-from .models import GeneratedImage, GenerationRequest, Generator
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def submit(
 
 
 def send_task(pk: int, task_id: str) -> None:
-    from .tasks import generate_images  # tasks import this module
+    from ..tasks import generate_images  # tasks import this module
 
     try:
         generate_images.apply_async(args=[pk], task_id=task_id)

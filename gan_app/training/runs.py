@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
 
-from .models import Checkpoint, TrainingRun
+from ..models import Checkpoint, TrainingRun
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -273,7 +273,7 @@ retry_run = resume_run
 def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
     """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
     from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
-    from . import tasks
+    from .. import tasks
 
     options = {"queue": queue} if queue else {}
     transaction.on_commit(
@@ -549,7 +549,7 @@ def _requeue(run, task_id, queue=None) -> None:
 
 
 def _auto_publish(run: TrainingRun) -> None:
-    from .publishing import publish_checkpoint
+    from ..publishing import publish_checkpoint
 
     checkpoint = run.latest_checkpoint()
     try:
@@ -586,7 +586,7 @@ def _describe(exc) -> str:
 
 def run_status(run: TrainingRun) -> dict:
     """The run page's live figures (also its JSON status endpoint)."""
-    from .showcase import loss_figure
+    from ..showcase import loss_figure
 
     latest = run.latest_checkpoint()
     grid = run.sample_grid or (latest.grid if latest else None)

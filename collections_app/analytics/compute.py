@@ -22,8 +22,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from scipy.stats import spearmanr
 
+from ..models import Collection, IngestJob, Sale, Token, TokenTrait, Trait
 from . import charts, rarity
-from .models import Collection, IngestJob, Sale, Token, TokenTrait, Trait
 
 logger = logging.getLogger(__name__)
 
@@ -585,7 +585,7 @@ def request(collection: Collection, force: bool = False) -> IngestJob | None:
     automatic path after an ingest only sends the task, which skips work when analytics are
     already fresh, so repeated signals cost nothing.
     """
-    from .tasks import compute_analytics
+    from ..tasks import compute_analytics
 
     job = None
     if force:

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
-from .models import Collection, Token, TokenTrait, TrainingSet
+from ..models import Collection, Token, TokenTrait, TrainingSet
 
 # GANs trained on a few thousand images or fewer tend to collapse onto a handful of outputs.
 COLLAPSE_RISK_BELOW = 3000
@@ -238,7 +238,9 @@ def token_stats(collection: Collection, token_ids=None) -> dict:
     """Statistics shown for a subset and, with ``token_ids=None``, for the whole collection."""
     import numpy as np
 
-    from . import analytics  # pandas/scipy: loaded where subsets are built, not by every page
+    from . import (
+        compute as analytics,
+    )  # pandas/scipy: loaded where subsets are built, not by every page
 
     queryset = Token.objects.filter(collection=collection)
     if token_ids is not None:
@@ -276,7 +278,7 @@ def build_training_set(
         raise SubsetError(f"collection {collection.slug} already has a training set named {name!r}")
     spec.validate()
     step("analytics")
-    from . import analytics
+    from . import compute as analytics
 
     analytics.ensure_fresh(collection)
     step("select")
