@@ -2,9 +2,7 @@ from django.db.models.fields.json import KeyTransform
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from gan_app import showcase
-
-from . import browse
+from . import browse, hooks
 from .analytics.charts import compare_figure
 from .forms import TokenFilterForm
 from .models import Collection, Token
@@ -17,23 +15,11 @@ def home(request):
         .defer("analytics")
         .order_by("name")
     )
-    # Published generators, training progress and recent images come from gan_app.
-    collections = showcase.attach_generators(collections)
-    try_in = next((c for c in collections if c.public_generators), None)
-    recent = list(showcase.public_images()[:9])
-    return render(
-        request,
-        "home.html",
-        {
-            "collections": collections,
-            "recent": recent,
-            "mosaic_slice": ":9" if len(recent) >= 9 else ":4",
-            "showcase_grid": next(
-                (g for c in collections for g in c.public_generators if g.sample_grid), None
-            ),
-            "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
-        },
-    )
+    context = {"collections": collections}
+    # Published generators, training progress and recent images: added by gan_app's hook.
+    for add_to in hooks.HOME_PAGE:
+        context.update(add_to(context["collections"]))
+    return render(request, "home.html", context)
 
 
 def detail(request, slug):

@@ -6,6 +6,23 @@ from django.db.models import Prefetch
 from .models import GeneratedImage, Generator, TrainingRun
 
 
+def home_context(collections) -> dict:
+    """What the home page shows about generators (registered in ``collections_app.hooks``):
+    each collection's public generators, recent images, the hero grid, where to try one."""
+    collections = attach_generators(collections)
+    try_in = next((c for c in collections if c.public_generators), None)
+    recent = list(public_images()[:9])
+    return {
+        "collections": collections,
+        "recent": recent,
+        "mosaic_slice": ":9" if len(recent) >= 9 else ":4",
+        "showcase_grid": next(
+            (g for c in collections for g in c.public_generators if g.sample_grid), None
+        ),
+        "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
+    }
+
+
 def public_images():
     """Generated images anyone may see: not hidden, from a published generator of a public
     collection, newest first; near-copies of training images left out while

@@ -8,11 +8,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from tests.testenv import ROOT, SCRATCH
 
-ALL_QUEUES = ("ingest", "train", "generate", "default")
+ALL_QUEUES = settings.JOB_QUEUES
 
 
 def database_url():
@@ -93,6 +94,43 @@ class WorkerProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class BeatProcess:
+    """``celery beat`` as a child process: the stale-job watchdog on its real schedule."""
+
+    def __init__(self, name, env=None, cwd=ROOT):
+        self.env = {**os.environ, "DATABASE_URL": database_url(), **(env or {})}
+        self.cwd = cwd
+        self.log_path = SCRATCH / f"beat-{name}.log"
+        self.schedule = SCRATCH / f"beat-{name}.schedule"
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps writing to it)
+        command = [sys.executable, "-m", "celery", "-A", "nftsite", "beat", "-l", "INFO"]
+        self.proc = subprocess.Popen(
+            [*command, "-s", str(self.schedule)],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
 
 
 @contextmanager

@@ -22,12 +22,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from scipy.stats import spearmanr
 
+from nftsite.jobs import dispatch_after_commit
+
 from ..models import Collection, IngestJob, Sale, Token, TokenTrait, Trait
 from . import charts, rarity
 
 logger = logging.getLogger(__name__)
 
 SCHEMA = 1
+COMPUTE_TASK = "collections_app.tasks.compute_analytics"
 TOP_TRAITS = 20
 SCATTER_MAX_POINTS = 2000  # enough to see the shape; keeps the cached JSON and the page small
 SCATTER_KEEP_EXTREMES = 100  # the priciest and rarest tokens are always on the chart
@@ -585,19 +588,15 @@ def request(collection: Collection, force: bool = False) -> IngestJob | None:
     automatic path after an ingest only sends the task, which skips work when analytics are
     already fresh, so repeated signals cost nothing.
     """
-    from ..tasks import compute_analytics
-
     job = None
     if force:
         job = IngestJob.objects.create(
             collection=collection, kind=IngestJob.Kind.ANALYTICS, params={"force": True}
         )
     job_id = job.pk if job else None
-    # robust: a broker outage must not fail the ingest that has just committed; the page then
-    # says analytics are stale, and the admin action or `manage.py analytics` catches up.
-    transaction.on_commit(
-        lambda: compute_analytics.delay(collection.pk, force=force, job_id=job_id), robust=True
-    )
+    # A broker outage must not fail the ingest that has just committed (the kernel logs it);
+    # the page then says analytics are stale, and the admin action or the command catches up.
+    dispatch_after_commit(COMPUTE_TASK, [collection.pk], {"force": force, "job_id": job_id})
     return job
 
 

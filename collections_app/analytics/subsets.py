@@ -69,12 +69,6 @@ class SubsetSpec:
                 f"{self.max_rarity_rank}"
             )
 
-    @property
-    def uses_rarity(self) -> bool:
-        return any(
-            v is not None for v in (self.top_rarity_pct, self.min_rarity_rank, self.max_rarity_rank)
-        )
-
     def to_dict(self) -> dict:
         data = asdict(self)
         data["include_traits"] = [f"{t}={v}" for t, v in self.include_traits]

@@ -17,12 +17,9 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 from PIL import Image
-
-from collections_app.prices import native_amount, usd_value
 
 SIZE = 32
 DEFAULT_SLUG = "pixel-fakes"
@@ -538,15 +535,6 @@ def write_demo_archives(directory, *, slug=DEFAULT_SLUG, size=DEFAULT_SIZE, seed
         writer.add(token.token_id, token.metadata, token.png, "PNG")
     writer.close()
     return writer.images_path, writer.metadata_path
-
-
-def sale_usd(metadata):
-    """The USD value of a demo token's last sale (Decimal), for checks and benches."""
-    sale = metadata.get("last_sale")
-    if not sale:
-        return None
-    amount = native_amount(sale["total_price"], sale["payment_token"]["decimals"])
-    return usd_value(amount, Decimal(sale["payment_token"]["usd_price"]))
 
 
 def build_demo_collection(

@@ -36,6 +36,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from nftsite.jobs import dispatch_after_commit, dispatch_now, lease_seconds
+
 from ..evaluation import reports as evaluation
 from ..models import GeneratedImage, GenerationRequest, Generator
 from . import conditions, notify, ratelimit
@@ -50,8 +52,8 @@ WALK_STEPS = 8
 MIN_WALK_STEPS, MAX_WALK_STEPS = 3, 16
 # Images rendered in one forward pass when a worker gathers queued requests of one generator.
 PASS_LIMIT = 64
-# A request "running" this long was left by a lost worker; a redelivered task takes it over.
-# Longer than the generate task's hard time limit.
+# A half-written image file this old was left by a lost writer (longer than the generate
+# task's hard time limit). A request's own lease is the job kernel's ("generation").
 STALE_SECONDS = 120
 # A request still queued after this long has its task sent again (see requeue_if_stuck).
 REQUEUE_AFTER = 30
@@ -153,17 +155,8 @@ def submit(
             finished_at=now if ready is not None else None,
         )
         if ready is None:
-            transaction.on_commit(lambda: send_task(req.pk, req.task_id))
+            dispatch_after_commit(GenerationRequest.task_name, [req.pk], task_id=req.task_id)
     return req
-
-
-def send_task(pk: int, task_id: str) -> None:
-    from ..tasks import generate_images  # tasks import this module
-
-    try:
-        generate_images.apply_async(args=[pk], task_id=task_id)
-    except Exception as exc:  # broker away: the visitor's status poll sends it again later
-        log.error("generation request %s not queued: %s", pk, exc)
 
 
 def trait_params(generator: Generator, traits: dict | None) -> dict:
@@ -221,7 +214,7 @@ def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bo
     if not swapped:
         return False
     log.warning("generation request %s queued since %s: task sent again", req.pk, req.created_at)
-    send_task(req.pk, task_id)
+    dispatch_now(GenerationRequest.task_name, [req.pk], task_id=task_id)
     return True
 
 
@@ -288,11 +281,11 @@ def process(request_id: int, task_id: str = "") -> list[int]:
 def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
     """queued -> running, or take over a running one left by a lost worker; else None."""
     now = timezone.now()
-    stale = now - timedelta(seconds=STALE_SECONDS)
+    stale = now - timedelta(seconds=lease_seconds(GenerationRequest.lease_kind))
     claimed = (
         GenerationRequest.objects.filter(pk=request_id)
         .filter(Q(status=Status.QUEUED) | _left_running(task_id, stale))
-        .update(status=Status.RUNNING, started_at=now, task_id=task_id or "")
+        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or "")
     )
     if not claimed:
         return None
@@ -303,7 +296,7 @@ def _left_running(task_id: str, stale: datetime) -> Q:
     """Running requests a lost worker left behind: started long ago, or claimed by this very
     task. A task delivered again carries its first delivery's id, and with acks_late it is
     only redelivered once the worker that held it is gone (killed, or its connection lost),
-    so its requests are finished now rather than after STALE_SECONDS."""
+    so its requests are finished now rather than after the kind's lease."""
     left = Q(status=Status.RUNNING, started_at__lt=stale)
     return left | Q(status=Status.RUNNING, task_id=task_id) if task_id else left
 
@@ -331,7 +324,7 @@ def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[Generatio
             break
         # task_id records which task rendered it (its own task will find it done).
         if GenerationRequest.objects.filter(mine, pk=req.pk).update(
-            status=Status.RUNNING, started_at=now, task_id=task_id or req.task_id
+            status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or req.task_id
         ):
             req.status, req.generator = Status.RUNNING, head.generator
             claimed.append(req)
@@ -521,23 +514,23 @@ def _present(name: str, size: int) -> bool:
 
 
 def finish(requests: list[GenerationRequest], strips: dict[int, str]) -> None:
+    """Done, unless cancelled meanwhile (the kernel's rule: only an active request ends)."""
     now = timezone.now()
+    active = GenerationRequest.objects.filter(status__in=GenerationRequest.ACTIVE)
     plain = [r.pk for r in requests if r.pk not in strips]
-    GenerationRequest.objects.filter(pk__in=plain).update(
-        status=Status.DONE, finished_at=now, error=""
-    )
+    active.filter(pk__in=plain).update(status=Status.DONE, finished_at=now, error="")
     for req in requests:
         if req.pk in strips:
             req.params = {**req.params, "strip": strips[req.pk]}
-            GenerationRequest.objects.filter(pk=req.pk).update(
+            active.filter(pk=req.pk).update(
                 status=Status.DONE, finished_at=now, error="", params=req.params
             )
 
 
 def fail(requests: list[GenerationRequest], error: str) -> None:
-    GenerationRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
-        status=Status.FAILED, finished_at=timezone.now(), error=error[:5000]
-    )
+    GenerationRequest.objects.filter(
+        pk__in=[r.pk for r in requests], status__in=GenerationRequest.ACTIVE
+    ).update(status=Status.FAILED, finished_at=timezone.now(), error=error[:5000])
 
 
 def ensure_images(

@@ -35,6 +35,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
+from nftsite.jobs import dispatch_after_commit
 
 from ..models import Checkpoint, TrainingRun
 
@@ -273,13 +274,7 @@ retry_run = resume_run
 def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
     """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
     from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
-    from .. import tasks
-
-    options = {"queue": queue} if queue else {}
-    transaction.on_commit(
-        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id, **options),
-        robust=False,
-    )
+    dispatch_after_commit(TrainingRun.task_name, [run_id], queue=queue, task_id=task_id)
 
 
 def _lease_seconds() -> float:
@@ -295,7 +290,7 @@ def _lease_fresh(run) -> bool:
 # --- Training a chunk --------------------------------------------------------------------------
 
 
-def claim_run(run_id: int, task_id: str) -> TrainingRun | None:
+def claim_run(run_id: int, task_id: str, queue: str | None = None) -> TrainingRun | None:
     """The run, leased to ``task_id``; None when there is nothing for this task to do.
 
     Raises ``LeaseBusy`` when this task is the run's current one but a fresh lease says another
@@ -313,7 +308,8 @@ def claim_run(run_id: int, task_id: str) -> TrainingRun | None:
         run.heartbeat_at = now
         run.started_at = run.started_at or now
         run.chunks_run += 1
-        run.save(update_fields=["status", "heartbeat_at", "started_at", "chunks_run"])
+        run.queue = queue or run.queue  # where the watchdog sends it again
+        run.save(update_fields=["status", "heartbeat_at", "started_at", "chunks_run", "queue"])
     return run
 
 
@@ -329,7 +325,7 @@ def run_chunk(
     """Claim the run and train one chunk (``max_seconds``: default ``TRAIN_CHUNK_SECONDS``,
     None for no limit); with ``chain``, queue the next chunk unless the run ended or stopped.
     """
-    run = claim_run(run_id, task_id)
+    run = claim_run(run_id, task_id, queue=queue)
     if run is None:
         return ChunkOutcome(status="skipped")
     seconds = settings.TRAIN_CHUNK_SECONDS if max_seconds == -1 else max_seconds
