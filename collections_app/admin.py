@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from nftsite.admin_site import form_page
+from nftsite.admin_forms import form_page
 
 from .analytics.subsets import SubsetError, build_training_set
 from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm

@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .analytics import compute as analytics
+from .demo.build import run_demo_build
 from .ingest import launch
 from .ingest.collector import run_opensea_job
 from .ingest.jobs import Deadline
@@ -63,7 +64,7 @@ def export_archive(self, job_id):
 def build_demo(self, job_id):
     job = _claim(self, job_id)
     if job is not None:
-        launch.run_demo_build(job)
+        run_demo_build(job)
 
 
 @shared_task(

@@ -9,10 +9,15 @@ class GanAppConfig(AppConfig):
         from collections_app import hooks
 
         from . import (
+            publishing,
             receivers,  # noqa: F401  (generated images' file clean-up)
             showcase,
         )
+        from .training import runs
 
-        # The catalog's home page shows generators without importing gan_app.
+        # Lower layers call up through hooks instead of importing: the catalog's home page
+        # shows generators, and a finished auto_publish run is published.
         if showcase.home_context not in hooks.HOME_PAGE:
             hooks.HOME_PAGE.append(showcase.home_context)
+        if publishing.auto_publish not in runs.AUTO_PUBLISH:
+            runs.AUTO_PUBLISH.append(publishing.auto_publish)

@@ -162,6 +162,11 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
     return generator
 
 
+def auto_publish(checkpoint: Checkpoint) -> None:
+    """A finished run's last checkpoint, published (``TrainingRun.auto_publish``)."""
+    publish_checkpoint(checkpoint, publish=True)
+
+
 def queue_evaluation(generator: Generator) -> None:
     """Evaluate a generator on the train queue (its page then shows metrics; its images get
     their traits once the collection's classifier exists)."""

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from .models import GeneratedImage, Generator, TrainingRun
+from .training.runs import loss_figure  # noqa: F401  (the run pages draw it)
 
 
 def home_context(collections) -> dict:
@@ -255,34 +256,3 @@ def metric_rows(metrics: dict) -> list[dict]:
                 }
             )
     return rows
-
-
-def loss_figure(run) -> dict | None:
-    """A plotly figure dict of the per-epoch losses (drawn by static/js/charts.js)."""
-    history = [e for e in (run.loss_history if run else []) if isinstance(e, dict)]
-    if len(history) < 2:
-        return None
-    epochs = list(range(1, len(history) + 1))
-    series = [("g_loss", "Generator", "#6a4cff"), ("d_loss", "Discriminator", "#e0569f")]
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": name,
-            "x": epochs,
-            "y": [e.get(key) for e in history],
-            "line": {"color": colour, "width": 2},
-            "hovertemplate": f"epoch %{{x}}<br>{name} loss %{{y:.3f}}<extra></extra>",
-        }
-        for key, name, colour in series
-    ]
-    layout = {
-        "margin": {"l": 48, "r": 12, "t": 8, "b": 40},
-        "height": 260,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "xaxis": {"title": {"text": "Epoch"}},
-        "yaxis": {"title": {"text": "Loss"}},
-        "legend": {"orientation": "h", "y": 1.12},
-    }
-    return {"data": data, "layout": layout}

@@ -10,8 +10,11 @@ from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
+from .evaluation import reports as evaluation
 from .generation import generator_cache  # noqa: F401
 from .generation import requests as generation
+from .models import Checkpoint, Generator, TrainingRun
+from .training import runs as training
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ def generate_images(self, request_id):
 )
 def train_chunk(self, run_id):
     """Train one chunk of a TrainingRun and queue the next. A stale or duplicate task: nothing."""
-    from .training import runs as training
 
     try:
         queue = (self.request.delivery_info or {}).get("routing_key")
@@ -61,8 +63,6 @@ def train_chunk(self, run_id):
 
 @shared_task(name="gan_app.tasks.evaluate_checkpoint")
 def evaluate_checkpoint(checkpoint_id, force=False):
-    from .evaluation import reports as evaluation
-    from .models import Checkpoint
 
     checkpoint = Checkpoint.objects.select_related("run__training_set__collection").filter(
         pk=checkpoint_id
@@ -79,8 +79,6 @@ def evaluate_checkpoint(checkpoint_id, force=False):
 
 @shared_task(name="gan_app.tasks.evaluate_generator")
 def evaluate_generator(generator_id, force=False):
-    from .evaluation import reports as evaluation
-    from .models import Generator
 
     generator = Generator.objects.select_related("collection", "training_run").filter(
         pk=generator_id
@@ -103,8 +101,6 @@ def evaluate_run(run_id, force=False):
     """Queue an evaluation per checkpoint of a run (each its own task, so a long run never
     meets the time limit), after training the collection's classifier once here so the
     checkpoint tasks do not each train it."""
-    from .evaluation import reports as evaluation
-    from .models import TrainingRun
 
     run = TrainingRun.objects.select_related("training_set__collection").filter(pk=run_id)
     if not run.exists():

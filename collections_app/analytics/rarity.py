@@ -62,7 +62,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-NONE_VALUES = frozenset({"none", ""})
+from collections_app.traits import NONE_VALUES
+
 TRAIT_COUNT_ATTRIBUTE = "meta_trait:trait_count"  # OpenRarity's name for the trait-count trait
 RANK_REL_TOL = 1e-9  # math.isclose's default, as OpenRarity uses it
 

@@ -588,3 +588,17 @@ def build_demo_collection(
     if tokens:
         save_cover(collection, cover_png(tokens))
     return collection, counts
+
+
+def run_demo_build(job):
+    """The demo job the admin queued (``ingest.launch.queue_demo_build``), on a worker."""
+    params = job.params
+    try:
+        _, counts = build_demo_collection(params["slug"], params["size"], params["seed"], job=job)
+    except ValueError as exc:
+        job.fail(str(exc))
+        return
+    except Exception as exc:
+        job.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    job.finish(f"Demo collection {params['slug']}: {counts.written} tokens")

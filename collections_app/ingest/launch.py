@@ -146,20 +146,3 @@ def run_archive_export(job):
     job.items_done = summary.tokens
     job.save(update_fields=["result_file", "items_done"])
     finish(job, f"{summary.tokens} tokens exported: {saved[0]} and {saved[1]}")
-
-
-def run_demo_build(job):
-    from collections_app.demo import build as demo
-
-    params = job.params
-    try:
-        _, counts = demo.build_demo_collection(
-            params["slug"], params["size"], params["seed"], job=job
-        )
-    except ValueError as exc:
-        fail(job, str(exc))
-        return
-    except Exception as exc:
-        fail(job, f"{type(exc).__name__}: {exc}")
-        raise
-    finish(job, f"Demo collection {params['slug']}: {counts.written} tokens")

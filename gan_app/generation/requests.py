@@ -41,7 +41,7 @@ from nftsite.jobs import dispatch_after_commit, dispatch_now, lease_seconds
 from ..evaluation import reports as evaluation
 from ..models import GeneratedImage, GenerationRequest, Generator
 from . import conditions, notify, ratelimit
-from .metadata import image_metadata
+from .metadata import image_metadata, with_traits
 
 log = logging.getLogger(__name__)
 
@@ -245,13 +245,6 @@ def walk_name(generator: Generator, walk: Walk) -> str:
 def walk_path(generator: Generator, walk: Walk) -> str:
     path = reverse("gan:walk_png", args=[generator.slug, walk.start, walk.end, walk.steps])
     return with_traits(path, walk.condition_key)
-
-
-def with_traits(path: str, key: str) -> str:
-    """A permalink with its condition key (``?traits=...``) when the image has one."""
-    from urllib.parse import urlencode
-
-    return f"{path}?{urlencode({'traits': key})}" if key else path
 
 
 # --- Worker side -------------------------------------------------------------------------------

@@ -544,12 +544,16 @@ def _requeue(run, task_id, queue=None) -> None:
             _enqueue(locked.pk, locked.task_id, queue)
 
 
-def _auto_publish(run: TrainingRun) -> None:
-    from ..publishing import publish_checkpoint
+# Publishing sits above training (it reads runs and checkpoints), so it hands training its
+# publish function (``gan_app.apps``) instead of training importing it: (checkpoint) -> None.
+AUTO_PUBLISH = []
 
+
+def _auto_publish(run: TrainingRun) -> None:
     checkpoint = run.latest_checkpoint()
     try:
-        publish_checkpoint(checkpoint, publish=True)
+        for publish in AUTO_PUBLISH:
+            publish(checkpoint)
     except Exception as exc:
         log.exception("auto-publish of run %s failed", run.pk)
         TrainingRun.objects.filter(pk=run.pk).update(error=f"auto-publish failed: {exc}"[:5000])
@@ -582,8 +586,6 @@ def _describe(exc) -> str:
 
 def run_status(run: TrainingRun) -> dict:
     """The run page's live figures (also its JSON status endpoint)."""
-    from ..showcase import loss_figure
-
     latest = run.latest_checkpoint()
     grid = run.sample_grid or (latest.grid if latest else None)
     return {
@@ -624,3 +626,34 @@ def release_interrupted(run: TrainingRun, task_id: str) -> None:
     TrainingRun.objects.filter(pk=run.pk, task_id=task_id).update(
         status=Status.PAUSED, control="", heartbeat_at=None
     )
+
+
+def loss_figure(run) -> dict | None:
+    """A plotly figure dict of the per-epoch losses (drawn by static/js/charts.js)."""
+    history = [e for e in (run.loss_history if run else []) if isinstance(e, dict)]
+    if len(history) < 2:
+        return None
+    epochs = list(range(1, len(history) + 1))
+    series = [("g_loss", "Generator", "#6a4cff"), ("d_loss", "Discriminator", "#e0569f")]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": name,
+            "x": epochs,
+            "y": [e.get(key) for e in history],
+            "line": {"color": colour, "width": 2},
+            "hovertemplate": f"epoch %{{x}}<br>{name} loss %{{y:.3f}}<extra></extra>",
+        }
+        for key, name, colour in series
+    ]
+    layout = {
+        "margin": {"l": 48, "r": 12, "t": 8, "b": 40},
+        "height": 260,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "xaxis": {"title": {"text": "Epoch"}},
+        "yaxis": {"title": {"text": "Loss"}},
+        "legend": {"orientation": "h", "y": 1.12},
+    }
+    return {"data": data, "layout": layout}
