@@ -177,7 +177,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "nftsite.staticfinders.PlotlyJsFinder",  # plotly.js from the plotly package, no CDN
+    "nftsite.staticfinders.NodeModulesFinder",  # pinned npm packages (plotly.js), no CDN
 ]
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None

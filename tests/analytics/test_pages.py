@@ -40,7 +40,7 @@ def test_it_renders_the_collection_page_with_charts_and_stats(client, punks):
     assert "Punks Like" in html
     for chart in ("price-histogram", "rarity-vs-price", "sales-over-time", "rare-traits"):
         assert f'id="{chart}-data"' in html
-    assert "/static/vendor/plotly.min." in html  # our own copy, hashed by the manifest
+    assert "/static/vendor/plotly-cartesian.min." in html  # our own copy, hashed by the manifest
     assert "cdn" not in html.lower()
     figure = embedded_json(html, "rarity-vs-price-data")
     assert figure["data"][0]["type"] == "scatter"
