@@ -163,8 +163,17 @@ DATABASES = {"default": environ.Env.db_url_config(_database_url)}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web server and worker share one SQLite file: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
+    # Web server and workers share one SQLite file. WAL lets readers run beside the writer;
+    # IMMEDIATE transactions take the write lock at BEGIN, so a busy file makes them wait (up
+    # to the timeout) instead of failing at once with "database is locked" when a transaction
+    # that read first tries to write (SQLite skips the wait there to avoid a deadlock).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
