@@ -431,13 +431,21 @@ def generator_page(request, slug):
 
 @require_GET
 def gallery(request):
+    """Public images, newest first, narrowed by ?collection= and/or ?generator= (slugs)."""
+    generators = list(
+        showcase.public_generators()
+        .select_related("collection")
+        .order_by("collection__name", "-version")
+    )
+    collections = list({g.collection.slug: g.collection for g in generators}.values())
+    current_collection = _pick(collections, request.GET.get("collection"), "collection")
+    if current_collection:
+        generators = [g for g in generators if g.collection_id == current_collection.pk]
+    current = _pick(generators, request.GET.get("generator"), "generator")
     images = showcase.public_images()
-    slug = request.GET.get("generator", "").strip()
-    current = None
-    if slug:
-        current = showcase.public_generators().filter(slug=slug).first()
-        if current is None:
-            raise Http404("No such generator.")
+    if current_collection:
+        images = images.filter(generator__collection=current_collection)
+    if current:
         images = images.filter(generator=current)
     page = Paginator(images, GALLERY_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -446,14 +454,25 @@ def gallery(request):
         {
             "page": page,
             "current": current,
-            "generators": showcase.public_generators()
-            .select_related("collection")
-            .order_by("collection__name", "-version"),
+            "current_collection": current_collection,
+            "generators": generators,
+            "collections": collections,
         },
     )
 
 
-# --- Evaluation (issue 7) ----------------------------------------------------------------------
+def _pick(objects, slug, what):
+    """The object with ``slug`` (None when no slug is asked for); an unknown slug is a 404."""
+    slug = (slug or "").strip()
+    if not slug:
+        return None
+    found = next((o for o in objects if o.slug == slug), None)
+    if found is None:
+        raise Http404(f"No such {what}.")
+    return found
+
+
+# --- Evaluation --------------------------------------------------------------------------------
 
 
 @require_GET

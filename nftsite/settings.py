@@ -367,7 +367,7 @@ TRAIN_CACHE_DIR = Path(env.str("TRAIN_CACHE_DIR", default=str(VAR_DIR / "train-c
 # manage.py bootstrap queues a short 32 px demo run (auto-published) on a fresh site.
 BOOTSTRAP_DEMO_TRAINING = _bool("BOOTSTRAP_DEMO_TRAINING", True)
 
-# --- Evaluation (issue 7) ----------------------------------------------------------------------
+# --- Evaluation --------------------------------------------------------------------------------
 # Withhold generated images flagged as near-copies of a training image: their permalinks, pages
 # and gallery entries say why instead of showing them.
 REFUSE_NEAR_COPIES = _bool("REFUSE_NEAR_COPIES", True)

@@ -41,3 +41,11 @@ def short_seed(seed):
     """Long seeds as their last digits (a batch's seeds differ only there): ``…6211``."""
     text = str(seed)
     return text if len(text) <= 6 else "…" + text[-4:]
+
+
+@register.simple_tag
+def quality_badge(metrics):
+    """``{% quality_badge generator.metrics as badge %}``: the plain-language summary, or None."""
+    from gan_app.showcase import quality_badge
+
+    return quality_badge(metrics)
