@@ -49,3 +49,11 @@ def quality_badge(metrics):
     from gan_app.showcase import quality_badge
 
     return quality_badge(metrics)
+
+
+@register.simple_tag
+def large_download(png_url, resolution):
+    """``{% large_download png_url resolution as large %}``: large.url, large.side (px)."""
+    from gan_app.upscale import large_download
+
+    return large_download(png_url, resolution)
