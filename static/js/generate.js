@@ -371,6 +371,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.fetch || !window.FormData || !window.Promise) return; // plain form posts then
     document.querySelectorAll("form[data-generate]").forEach(function (form) {
+      form.noValidate = true; // our inline messages replace the browser's bubbles
       form.addEventListener("submit", function (event) {
         submit(form, event);
       });
