@@ -57,3 +57,11 @@ def large_download(png_url, resolution):
     from gan_app.upscale import large_download
 
     return large_download(png_url, resolution)
+
+
+@register.filter
+def with_version(generator):
+    """The generator's name with its version, said once (``metadata.name_with_version``)."""
+    from gan_app.metadata import name_with_version
+
+    return name_with_version(generator)

@@ -6,23 +6,11 @@ import io
 import pytest
 from PIL import Image
 
-from gan_app import generation
-from gan_app.models import GeneratedImage, GenerationRequest
+from gan_app.models import GenerationRequest
 
-from .conftest import make_generator
+from .conftest import body, make_generator
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def made(generator):
-    req = GenerationRequest.objects.create(generator=generator, kind="single", seeds=[42])
-    generation.process(req.pk)
-    return GeneratedImage.objects.get(seed=42)
-
-
-def body(response):
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def test_it_upscales_every_pixel_into_a_block(client, made):

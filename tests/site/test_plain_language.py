@@ -135,3 +135,12 @@ def test_the_gallery_filters_by_collection_and_by_generator(client, collection, 
     assert (
         'aria-label="Filter by collection"' in html and 'aria-current="page">Other Fakes<' in html
     )
+
+
+def test_the_generate_panel_says_the_version_once(client, collection, tiny_artifact):
+    make_generator(collection, tiny_artifact, name="Tiny Fakes v1 (epoch 3)")
+
+    html = client.get(f"/c/{collection.slug}/").content.decode()
+
+    assert "Tiny Fakes v1 (epoch 3)</a>" in html
+    assert "v1 · " not in html and "(version 1)" not in html
