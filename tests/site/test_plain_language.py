@@ -144,3 +144,5 @@ def test_the_generate_panel_says_the_version_once(client, collection, tiny_artif
 
     assert "Tiny Fakes v1 (epoch 3)</a>" in html
     assert "v1 · " not in html and "(version 1)" not in html
+    page = client.get("/gen/tiny-v1/").content.decode()
+    assert "Tiny Fakes v1 (epoch 3)</h1>" in page and "version 1</span>" not in page
