@@ -2,8 +2,8 @@
 
     python bench/label.py [--tokens 1000] [--repeat 40]
 
-The generate worker runs, per batch of new images (``gan_app.evaluation.label_pixels``, called
-from ``generation.store_images``): PNG decode, the trait classifier's forward pass, an
+The generate worker runs, per batch of new images (``gan_app.evaluation.labelling.label_pixels``,
+called from ``generation.render.store_images``): PNG decode, the trait classifier's forward pass, an
 OpenRarity-style score against the collection's trait frequencies, and a nearest-neighbour
 search against the training images (``NearCopyIndex``). Everything is loaded once per worker,
 so this times the steady state, beside the generator's own forward pass for scale. Uses the

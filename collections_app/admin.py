@@ -142,12 +142,10 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute analytics (on a worker)")
     def recompute_analytics(self, request, queryset):
-        from .analytics import (
-            compute as analytics,
-        )  # the analytics stack loads on use, not with the admin
+        from .analytics import refresh  # the analytics stack loads on use, not with the admin
 
         for collection in queryset:
-            analytics.request(collection, force=True)
+            refresh.request(collection, force=True)
         self.message_user(
             request,
             f"Queued analytics for {queryset.count()} collection(s); see Ingest jobs for progress.",

@@ -10,9 +10,12 @@ from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
+from .evaluation import labelling
 from .evaluation import reports as evaluation
-from .generation import generator_cache  # noqa: F401
-from .generation import requests as generation
+from .generation import (
+    generator_cache,  # noqa: F401
+    render,
+)
 from .models import Checkpoint, Generator, TrainingRun
 from .training import runs as training
 
@@ -27,7 +30,7 @@ def generate_images(self, request_id):
 
     Delivered twice, or for a request a sibling task already rendered: does nothing.
     """
-    return generation.process(request_id, task_id=self.request.id or "")
+    return render.process(request_id, task_id=self.request.id or "")
 
 
 # --- Training (queue: train) -------------------------------------------------------------------
@@ -92,7 +95,7 @@ def evaluate_generator(generator_id, force=False):
         log.warning("generator %s not evaluated: %s", generator.slug, error)
         return {"generator": generator_id, "skipped": str(error)}
     # The classifier exists now: label images generated before it did.
-    labelled = evaluation.label_missing(generator)
+    labelled = labelling.label_missing(generator)
     return {"generator": generator_id, "domain_fid": report["domain"]["fid"], "labelled": labelled}
 
 

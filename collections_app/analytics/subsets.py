@@ -232,9 +232,8 @@ def token_stats(collection: Collection, token_ids=None) -> dict:
     """Statistics shown for a subset and, with ``token_ids=None``, for the whole collection."""
     import numpy as np
 
-    from . import (
-        compute as analytics,
-    )  # pandas/scipy: loaded where subsets are built, not by every page
+    # pandas/scipy: loaded where subsets are built, not by every page
+    from . import compute as analytics
 
     queryset = Token.objects.filter(collection=collection)
     if token_ids is not None:
@@ -272,9 +271,9 @@ def build_training_set(
         raise SubsetError(f"collection {collection.slug} already has a training set named {name!r}")
     spec.validate()
     step("analytics")
-    from . import compute as analytics
+    from . import refresh
 
-    analytics.ensure_fresh(collection)
+    refresh.ensure_fresh(collection)
     step("select")
     selection = select(collection, spec)
     if not selection.token_ids:

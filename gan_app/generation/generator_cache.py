@@ -99,7 +99,7 @@ def _prepare_labelling(generator):
     try:
         import numpy as np
 
-        from ..evaluation.reports import label_pixels
+        from ..evaluation.labelling import label_pixels
 
         size = generator.resolution
         label_pixels(generator, np.zeros((1, size, size, 3), np.uint8))

@@ -1,14 +1,8 @@
-"""Generate: visitors' requests, the worker's batched rendering, images made once.
-
-Web side (no TensorFlow here: pages must not pay for it)::
+"""Generate, the web side: visitors' requests, their seeds, the long-poll (no TensorFlow here:
+pages must not pay for it). The worker side that renders them is ``render``.
 
     req = submit(generator, kind="single", seeds=[42], client_key=key)   # may raise RateLimited
     req = wait_for_change(req.pk, since="queued", timeout=10)            # long-poll helper
-
-Worker side (``gan_app.tasks.generate_images``)::
-
-    process(request_id, task_id)    # claims it plus other queued requests for the same
-                                    # generator, renders them all in one forward pass
 
 Everything a seed makes is stored once: the PNG under a name derived from its bytes, then one
 ``GeneratedImage`` row (unique per generator and seed). A seed asked for again, by anyone, is
@@ -22,26 +16,22 @@ generator + traits + seed always name the same image.
 """
 
 import hashlib
-import io
 import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from nftsite.jobs import dispatch_after_commit, dispatch_now, lease_seconds
+from nftsite.jobs import dispatch_after_commit, dispatch_now
 
-from ..evaluation import reports as evaluation
 from ..models import GeneratedImage, GenerationRequest, Generator
 from . import conditions, notify, ratelimit
-from .metadata import image_metadata, with_traits
+from .metadata import with_traits
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +40,6 @@ MAX_SEED = 2**53 - 1
 MAX_BATCH = 16
 WALK_STEPS = 8
 MIN_WALK_STEPS, MAX_WALK_STEPS = 3, 16
-# Images rendered in one forward pass when a worker gathers queued requests of one generator.
-PASS_LIMIT = 64
-# A half-written image file this old was left by a lost writer (longer than the generate
-# task's hard time limit). A request's own lease is the job kernel's ("generation").
-STALE_SECONDS = 120
 # A request still queued after this long has its task sent again (see requeue_if_stuck).
 REQUEUE_AFTER = 30
 
@@ -245,315 +230,3 @@ def walk_name(generator: Generator, walk: Walk) -> str:
 def walk_path(generator: Generator, walk: Walk) -> str:
     path = reverse("gan:walk_png", args=[generator.slug, walk.start, walk.end, walk.steps])
     return with_traits(path, walk.condition_key)
-
-
-# --- Worker side -------------------------------------------------------------------------------
-
-
-def process(request_id: int, task_id: str = "") -> list[int]:
-    """Claim the request and queued siblings of its generator; render them together.
-
-    Returns the ids of the requests this call finished (empty when someone else had it).
-    """
-    head = claim(request_id, task_id)
-    if head is None:
-        return []
-    batch = [head, *claim_siblings(head, task_id)]
-    pks = [r.pk for r in batch]
-    try:
-        render_requests(head.generator, batch)
-    except Exception as exc:
-        log.exception("generation of requests %s failed", pks)
-        fail(batch, f"{type(exc).__name__}: {exc}")
-        notify.publish(pks, Status.FAILED)
-        return []
-    notify.publish(pks, Status.DONE)
-    return pks
-
-
-def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
-    """queued -> running, or take over a running one left by a lost worker; else None."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=lease_seconds(GenerationRequest.lease_kind))
-    claimed = (
-        GenerationRequest.objects.filter(pk=request_id)
-        .filter(Q(status=Status.QUEUED) | _left_running(task_id, stale))
-        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or "")
-    )
-    if not claimed:
-        return None
-    return GenerationRequest.objects.select_related("generator__collection").get(pk=request_id)
-
-
-def _left_running(task_id: str, stale: datetime) -> Q:
-    """Running requests a lost worker left behind: started long ago, or claimed by this very
-    task. A task delivered again carries its first delivery's id, and with acks_late it is
-    only redelivered once the worker that held it is gone (killed, or its connection lost),
-    so its requests are finished now rather than after the kind's lease."""
-    left = Q(status=Status.RUNNING, started_at__lt=stale)
-    return left | Q(status=Status.RUNNING, task_id=task_id) if task_id else left
-
-
-def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[GenerationRequest]:
-    """Other queued requests for the same generator, oldest first, up to PASS_LIMIT images.
-
-    Each is claimed by a conditional update, so two workers never take the same one; their
-    own tasks later find them done and do nothing.
-    """
-    budget = PASS_LIMIT - _image_count(head)
-    # Queued ones, and those this task had claimed before its worker was lost.
-    mine = Q(status=Status.QUEUED)
-    if task_id:
-        mine |= Q(status=Status.RUNNING, task_id=task_id)
-    candidates = (
-        GenerationRequest.objects.filter(mine, generator_id=head.generator_id)
-        .exclude(pk=head.pk)
-        .order_by("created_at")[:PASS_LIMIT]
-    )
-    claimed, now = [], timezone.now()
-    for req in candidates:
-        cost = _image_count(req)
-        if cost > budget:
-            break
-        # task_id records which task rendered it (its own task will find it done).
-        if GenerationRequest.objects.filter(mine, pk=req.pk).update(
-            status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or req.task_id
-        ):
-            req.status, req.generator = Status.RUNNING, head.generator
-            claimed.append(req)
-            budget -= cost
-    return claimed
-
-
-def _image_count(req: GenerationRequest) -> int:
-    return req.params.get("steps", WALK_STEPS) if req.kind == Kind.WALK else len(req.seeds)
-
-
-def render_requests(generator: Generator, requests: list[GenerationRequest]) -> None:
-    """Render what the requests need that is not stored yet, one pass per trait request
-    (one in all for unconditional generators); mark them done."""
-    if not generator.is_published:
-        raise GenerationError(f"generator {generator.slug} is no longer published")
-    groups: dict[str, list[GenerationRequest]] = {}
-    for r in requests:
-        groups.setdefault(condition_key(r), []).append(r)
-    strips = {}
-    for key, group in groups.items():
-        strips.update(_render_group(generator, group, key, group[0].params.get("traits") or {}))
-    finish(requests, strips)
-
-
-def _render_group(generator, requests, key, traits) -> dict[int, str]:
-    """Render the images and walks of requests with one condition key; {pk: strip name}."""
-    walks = {
-        r.pk: Walk(r.seeds[0], r.seeds[1], _image_count(r), key)
-        for r in requests
-        if r.kind == Kind.WALK
-    }
-    seeds = list(dict.fromkeys(s for r in requests if r.kind != Kind.WALK for s in r.seeds))
-    first_request = {}
-    for r in requests:
-        for position, seed in enumerate(r.seeds if r.kind != Kind.WALK else ()):
-            first_request.setdefault(seed, (r, position))
-    made = set(
-        GeneratedImage.objects.filter(
-            generator=generator, condition_key=key, seed__in=seeds
-        ).values_list("seed", flat=True)
-    )
-    missing = [s for s in seeds if s not in made]
-    to_draw = {
-        pk: walk
-        for pk, walk in walks.items()
-        if not default_storage.exists(walk_name(generator, walk))
-    }
-    if missing or to_draw:
-        images, strips = draw(generator, missing, list(to_draw.values()), traits)
-        store_images(
-            generator,
-            [(seed, png, *first_request[seed]) for seed, png in zip(missing, images, strict=True)],
-            condition_key=key,
-            traits=traits,
-        )
-        for walk, strip in zip(to_draw.values(), strips, strict=True):
-            write_once(walk_name(generator, walk), strip)
-    return {pk: walk_name(generator, walk) for pk, walk in walks.items()}
-
-
-def draw(generator: Generator, seeds: list[int], walks: list[Walk], traits: dict | None = None):
-    """(PNG per seed, strip PNG per walk) from one forward pass of the cached model.
-
-    ``traits`` (conditional generators): the request; types left out are drawn per seed.
-    """
-    import numpy as np
-
-    from gan_app.gan import latent_vectors, make_grid, slerp, to_png
-
-    from .generator_cache import cache
-
-    loaded = cache().get(generator)
-    if loaded.conditional:
-        return _draw_conditional(loaded, seeds, walks, traits or {})
-    parts = [latent_vectors(seeds, loaded.latent_dim)]
-    for walk in walks:
-        ends = latent_vectors([walk.start, walk.end], loaded.latent_dim)
-        parts.append(slerp(ends[0], ends[1], walk.steps))
-    pixels = loaded.generate_latents(np.concatenate(parts))
-    images = [to_png(p) for p in pixels[: len(seeds)]]
-    strips, offset = [], len(seeds)
-    for walk in walks:
-        frames = pixels[offset : offset + walk.steps]
-        strips.append(to_png(make_grid(frames, columns=walk.steps, gutter=0)))
-        offset += walk.steps
-    return images, strips
-
-
-def _draw_conditional(loaded, seeds, walks, traits):
-    from gan_app.gan import make_grid, to_png
-
-    images = [to_png(p) for p in loaded.generate(seeds, traits)] if seeds else []
-    strips = [
-        to_png(make_grid(loaded.walk(w.start, w.end, w.steps, traits), columns=w.steps, gutter=0))
-        for w in walks
-    ]
-    return images, strips
-
-
-def store_image(
-    generator: Generator,
-    seed: int,
-    png: bytes,
-    request: GenerationRequest | None = None,
-    position: int = 0,
-) -> GeneratedImage:
-    """Store one seed's PNG and row (see ``store_images``); the row that won."""
-    store_images(generator, [(seed, png, request, position)])
-    return GeneratedImage.objects.get(generator=generator, seed=seed, condition_key="")
-
-
-def store_images(
-    generator: Generator, items, *, condition_key: str = "", traits: dict | None = None
-) -> None:
-    """Store (seed, png, request, position) items: files named from their bytes, then the
-    rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes).
-
-    ``condition_key``/``traits``: what a conditional generator was asked for (the metadata
-    records the request; the trait classifier's reading goes to ``traits``)."""
-    items = list(items)
-    labels = label_pngs(generator, [png for _, png, _, _ in items])
-    rows = []
-    for (seed, png, request, position), label in zip(items, labels, strict=True):
-        digest = hashlib.sha256(png).hexdigest()
-        row = GeneratedImage(
-            generator=generator,
-            request=request,
-            seed=seed,
-            condition_key=condition_key,
-            position=position,
-            image=write_once(f"generated/{generator.slug}/{seed}-{digest[:16]}.png", png),
-            image_sha256=digest,
-            metadata=image_metadata(generator, seed, condition_key, traits),
-        )
-        rows.append(evaluation.apply_label(row, label) if label is not None else row)
-    GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
-
-
-def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
-    """Traits, rarity and the near-copy check for a batch (``evaluation.label_pixels``).
-
-    A failure leaves the images unlabelled (logged) rather than failing the visitors' request.
-    """
-    if not pngs:
-        return []
-    try:
-        import numpy as np
-        from PIL import Image
-
-        pixels = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
-        return evaluation.label_pixels(generator, pixels)
-    except Exception:
-        log.exception("labelling images of %s failed; stored without traits", generator.slug)
-        return [None] * len(pngs)
-
-
-def write_once(name: str, data: bytes) -> str:
-    """Write ``data`` under exactly ``name``; a name already holding it is left as it is.
-
-    The name is a function of the content, so concurrent writers race harmlessly: a writer
-    that storage gave an alternative name removes its copy. A short file is some writer's
-    work in progress, or, once it is older than a task can run, a killed writer's remains,
-    which are replaced.
-    """
-    if _present(name, len(data)):
-        return name
-    saved = default_storage.save(name, ContentFile(data))
-    if saved != name:
-        default_storage.delete(saved)
-    return name
-
-
-def _present(name: str, size: int) -> bool:
-    try:
-        if not default_storage.exists(name):
-            return False
-        if default_storage.size(name) == size:
-            return True
-        age = timezone.now() - default_storage.get_modified_time(name)
-    except FileNotFoundError:  # removed between the calls
-        return False
-    if age < timedelta(seconds=STALE_SECONDS):
-        return True  # another writer is finishing it
-    default_storage.delete(name)
-    return False
-
-
-def finish(requests: list[GenerationRequest], strips: dict[int, str]) -> None:
-    """Done, unless cancelled meanwhile (the kernel's rule: only an active request ends)."""
-    now = timezone.now()
-    active = GenerationRequest.objects.filter(status__in=GenerationRequest.ACTIVE)
-    plain = [r.pk for r in requests if r.pk not in strips]
-    active.filter(pk__in=plain).update(status=Status.DONE, finished_at=now, error="")
-    for req in requests:
-        if req.pk in strips:
-            req.params = {**req.params, "strip": strips[req.pk]}
-            active.filter(pk=req.pk).update(
-                status=Status.DONE, finished_at=now, error="", params=req.params
-            )
-
-
-def fail(requests: list[GenerationRequest], error: str) -> None:
-    GenerationRequest.objects.filter(
-        pk__in=[r.pk for r in requests], status__in=GenerationRequest.ACTIVE
-    ).update(status=Status.FAILED, finished_at=timezone.now(), error=error[:5000])
-
-
-def ensure_images(
-    generator: Generator, seeds: list[int], traits: dict | None = None
-) -> dict[int, GeneratedImage]:
-    """Rows for ``seeds`` (and ``traits``, conditional generators), rendering and storing the
-    ones not made yet (the CLI's path)."""
-    for seed in seeds:
-        check_seed(seed)
-    params = trait_params(generator, traits)
-    key = params.get("condition_key", "")
-    found = {
-        row.seed: row
-        for row in GeneratedImage.objects.filter(
-            generator=generator, condition_key=key, seed__in=seeds
-        )
-    }
-    missing = [s for s in dict.fromkeys(seeds) if s not in found]
-    if missing:
-        images, _ = draw(generator, missing, [], params.get("traits"))
-        store_images(
-            generator,
-            [(s, png, None, 0) for s, png in zip(missing, images, strict=True)],
-            condition_key=key,
-            traits=params.get("traits"),
-        )
-        found.update(
-            (row.seed, row)
-            for row in GeneratedImage.objects.filter(
-                generator=generator, condition_key=key, seed__in=missing
-            )
-        )
-    return found

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from collections_app.analytics import compute as analytics
+from collections_app.analytics import refresh
 from collections_app.models import IngestJob
 
 from .factory import punks_like
@@ -25,7 +26,7 @@ def test_it_keeps_a_job_cancelled_in_the_admin_while_it_ran(admin_client, monkey
         return compute(collection, progress=progress)
 
     monkeypatch.setattr(analytics, "compute", cancelled_meanwhile)
-    analytics.run_job(job)
+    refresh.run_job(job)
 
     job.refresh_from_db()
     assert job.status == IngestJob.Status.CANCELLED

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from collections_app.models import Collection, IngestJob, TrainingSet
-from gan_app.generation import requests as generation
+from gan_app.generation import render
 from gan_app.models import GenerationRequest, Generator, TrainingRun
 from nftsite import jobs
 
@@ -48,11 +48,11 @@ def test_it_keeps_a_cancelled_ingest_or_analytics_job_cancelled(collection, kind
 
 
 def test_it_keeps_a_cancelled_generation_request_cancelled(request_row):
-    assert generation.claim(request_row.pk, "task-1")
+    assert render.claim(request_row.pk, "task-1")
     assert request_row.cancel()
 
-    generation.finish([request_row], {})
-    generation.fail([request_row], "late failure")
+    render.finish([request_row], {})
+    render.fail([request_row], "late failure")
 
     request_row.refresh_from_db()
     assert request_row.status == GenerationRequest.Status.CANCELLED

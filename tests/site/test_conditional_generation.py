@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from gan_app.generation import conditions
+from gan_app.generation import conditions, render
 from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
@@ -51,7 +51,7 @@ def loaded(generator):
 
 def make(generator, seeds, traits=None):
     req = generation.submit(generator, kind="single", seeds=seeds, traits=traits)
-    generation.process(req.pk)
+    render.process(req.pk)
     req.refresh_from_db()
     return req
 
@@ -213,7 +213,7 @@ def test_it_renders_queued_requests_with_different_traits_in_one_call(generator)
     ape = generation.submit(generator, kind="single", seeds=[1], traits={"type": "Ape"})
     free = generation.submit(generator, kind="single", seeds=[1])
 
-    finished = generation.process(zombie.pk)
+    finished = render.process(zombie.pk)
 
     assert sorted(finished) == sorted([zombie.pk, ape.pk, free.pk])
     keys = sorted(GeneratedImage.objects.values_list("condition_key", "seed"))

@@ -83,9 +83,9 @@ def test_it_publishes_a_checkpoint_the_site_can_generate_from(admin_client, trai
     assert generator.is_published and generator.epoch == 1
     page = admin_client.get(generator.get_absolute_url())
     assert page.status_code == 200
-    from gan_app.generation import requests as generation
+    from gan_app.generation import render
 
-    generation.ensure_images(generator, [7])  # what a generate worker does for a visitor
+    render.ensure_images(generator, [7])  # what a generate worker does for a visitor
     image = admin_client.get(reverse("gan:image_png", args=[generator.slug, 7]))
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     again = admin_client.get(change_url(trained_run)).content.decode()
