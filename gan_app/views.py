@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import showcase, upscale
+from . import showcase
 from .forms import GenerateForm
-from .generation import conditions, ratelimit
+from .generation import conditions, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk

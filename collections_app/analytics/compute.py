@@ -2,8 +2,9 @@
 
 ``compute`` runs the steps: ``load`` -> rarity scores and statistics (here) -> ``store``; the
 report is ``report``. Computed on a worker (``refresh``, ``tasks.compute_analytics``) after
-every ingest and on demand, never on a page request. The result is cached in ``Collection.analytics`` together with the data version it
-was computed from (``analytics_version``); ranks and scores go to the Token rows.
+every ingest and on demand, never on a page request. The result is cached in
+``Collection.analytics`` together with the data version it was computed from
+(``analytics_version``); ranks and scores go to the Token rows.
 See ``docs/analytics.md`` for the cache layout.
 """
 

@@ -60,7 +60,7 @@ def quality_badge(metrics):
 @register.simple_tag
 def large_download(png_url, resolution):
     """``{% large_download png_url resolution as large %}``: large.url, large.side (px)."""
-    from gan_app.upscale import large_download
+    from gan_app.generation.upscale import large_download
 
     return large_download(png_url, resolution)
 
