@@ -13,11 +13,11 @@ class GanAppConfig(AppConfig):
             receivers,  # noqa: F401  (generated images' file clean-up)
             showcase,
         )
-        from .training import runs
+        from .training import chunks
 
         # Lower layers call up through hooks instead of importing: the catalog's home page
         # shows generators, and a finished auto_publish run is published.
         if showcase.home_context not in hooks.HOME_PAGE:
             hooks.HOME_PAGE.append(showcase.home_context)
-        if publishing.auto_publish not in runs.AUTO_PUBLISH:
-            runs.AUTO_PUBLISH.append(publishing.auto_publish)
+        if publishing.auto_publish not in chunks.AUTO_PUBLISH:
+            chunks.AUTO_PUBLISH.append(publishing.auto_publish)

@@ -17,7 +17,7 @@ from .generation import (
     render,
 )
 from .models import Checkpoint, Generator, TrainingRun
-from .training import runs as training
+from .training import chunks
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def train_chunk(self, run_id):
 
     try:
         queue = (self.request.delivery_info or {}).get("routing_key")
-        outcome = training.run_chunk(run_id, self.request.id or "", queue=queue)
-    except training.LeaseBusy as busy:
+        outcome = chunks.run_chunk(run_id, self.request.id or "", queue=queue)
+    except chunks.LeaseBusy as busy:
         raise self.retry(countdown=busy.seconds) from None
     return outcome.status
 

@@ -498,7 +498,7 @@ def compare_generators(request, slug):
     """A collection's published generators side by side, each figure beside its baseline."""
     from collections_app.models import Collection
 
-    from .evaluation.reports import comparison_rows
+    from .evaluation.figures import comparison_rows
 
     collection = get_object_or_404(Collection, slug=slug, is_public=True)
     generators = showcase.public_generators().filter(collection=collection).order_by("-version")

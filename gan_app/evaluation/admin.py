@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from nftsite.jobs import dispatch_now
 
 from ..models import TrainingRun
+from . import figures
 from . import reports as evaluation
 
 
@@ -81,9 +82,9 @@ def _run(request, pk):
 
 def run_evaluation(request, pk):
     run = _run(request, pk)
-    series = evaluation.metric_series(run)
+    series = figures.metric_series(run)
     checkpoints = list(run.checkpoints.order_by("epoch"))
-    recommended = evaluation.recommended_checkpoint(run)
+    recommended = figures.recommended_checkpoint(run)
     published = {g.checkpoint_id: g for g in run.generators.all()}
     rows = [
         {

@@ -47,9 +47,9 @@ def test_it_keeps_the_page_to_staff_with_view_permission(evaluated, client):
 def test_it_charts_metrics_and_publishes_the_recommended_epoch(
     evaluated, admin_client, eager_celery
 ):
-    from gan_app.evaluation import reports as evaluation
+    from gan_app.evaluation import figures
 
-    best = evaluation.recommended_checkpoint(evaluated)
+    best = figures.recommended_checkpoint(evaluated)
     url = reverse("admin:gan_app_trainingrun_evaluation", args=[evaluated.pk])
 
     page = admin_client.get(url).content.decode()

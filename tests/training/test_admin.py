@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from gan_app.models import Generator, TrainingRun
 from gan_app.publishing import export_generator_zip
+from gan_app.training import chunks
 from gan_app.training import runs as training
 from tests.training.conftest import TINY, make_sprite_set
 
@@ -34,7 +35,7 @@ def staff_client(client):
 @pytest.fixture
 def trained_run(sprite_set):
     run = training.create_run(sprite_set, enqueue=False, **TINY)
-    training.run_chunk(run.pk, run.task_id, chain=False)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
     run.refresh_from_db()
     return run
 
@@ -228,4 +229,4 @@ def test_it_sends_an_unattended_run_again(
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.QUEUED and run.task_id != old_task
     assert len(queued) == 1
-    assert training.run_chunk(run.pk, old_task).status == "skipped"
+    assert chunks.run_chunk(run.pk, old_task).status == "skipped"

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from gan_app.models import TrainingRun
+from gan_app.training import chunks
 from gan_app.training import runs as training
 
 OPTIONS = {
@@ -131,11 +132,11 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            training.run_chunk(
+            chunks.run_chunk(
                 run.pk, run.task_id, max_seconds=seconds, chain=False, on_epoch=on_epoch
             )
         except KeyboardInterrupt:
-            training.release_interrupted(run, run.task_id)
+            chunks.release_interrupted(run, run.task_id)
             raise CommandError(
                 f"interrupted; run {run.pk} is paused at its last checkpoint "
                 f"(continue with: manage.py train --resume {run.pk})"
