@@ -28,6 +28,9 @@ def database_url():
 class WorkerProcess:
     """``celery worker`` as a child process; ``kill()`` is a real SIGKILL, as in production."""
 
+    kind = "worker"
+    ready_text = " ready."
+
     def __init__(self, name, queues=ALL_QUEUES, concurrency=1, env=None, cwd=ROOT, loglevel="INFO"):
         self.name = name
         self.queues = queues
@@ -35,30 +38,20 @@ class WorkerProcess:
         self.env = {**os.environ, "DATABASE_URL": database_url(), **(env or {})}
         self.cwd = cwd
         self.loglevel = loglevel
-        self.log_path = SCRATCH / f"worker-{name}.log"
+        self.log_path = SCRATCH / f"{self.kind}-{name}.log"
         self.proc = None
 
+    def command(self):
+        return [
+            *("-Q", ",".join(self.queues), "-c", str(self.concurrency)),
+            *("-n", f"{self.name}@%h", "--without-gossip", "--without-mingle"),
+        ]
+
     def start(self, timeout=90):
+        celery = [sys.executable, "-m", "celery", "-A", "nftsite", self.kind]
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps writing to it)
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "nftsite",
-                "worker",
-                "-Q",
-                ",".join(self.queues),
-                "-c",
-                str(self.concurrency),
-                "-n",
-                f"{self.name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                self.loglevel,
-            ],
+            [*celery, *self.command(), "-l", self.loglevel],
             cwd=self.cwd,
             env=self.env,
             stdout=log,
@@ -66,7 +59,7 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
-        self.wait_for_log(" ready.", timeout)
+        self.wait_for_log(self.ready_text, timeout)
         return self
 
     def wait_for_log(self, text, timeout):
@@ -75,9 +68,9 @@ class WorkerProcess:
             if text in self.log():
                 return
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker {self.name} exited:\n{self.log()[-4000:]}")
+                raise RuntimeError(f"{self.kind} {self.name} exited:\n{self.log()[-4000:]}")
             time.sleep(0.2)
-        raise TimeoutError(f"worker {self.name} did not log {text!r}:\n{self.log()[-4000:]}")
+        raise TimeoutError(f"{self.kind} {self.name} did not log {text!r}:\n{self.log()[-4000:]}")
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace") if self.log_path.exists() else ""
@@ -96,41 +89,17 @@ class WorkerProcess:
                 self.kill()
 
 
-class BeatProcess:
+class BeatProcess(WorkerProcess):
     """``celery beat`` as a child process: the stale-job watchdog on its real schedule."""
 
+    kind = "beat"
+    ready_text = "beat: Starting..."
+
     def __init__(self, name, env=None, cwd=ROOT):
-        self.env = {**os.environ, "DATABASE_URL": database_url(), **(env or {})}
-        self.cwd = cwd
-        self.log_path = SCRATCH / f"beat-{name}.log"
-        self.schedule = SCRATCH / f"beat-{name}.schedule"
-        self.proc = None
+        super().__init__(name, queues=(), env=env, cwd=cwd)
 
-    def start(self):
-        log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps writing to it)
-        command = [sys.executable, "-m", "celery", "-A", "nftsite", "beat", "-l", "INFO"]
-        self.proc = subprocess.Popen(
-            [*command, "-s", str(self.schedule)],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        return self
-
-    def log(self):
-        return Path(self.log_path).read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
+    def command(self):
+        return ["-s", str(SCRATCH / f"beat-{self.name}.schedule")]
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import pytest
 from gan_app.models import TrainingRun
 from gan_app.training import runs as training
 from nftsite.celery import app
-from tests.training.conftest import TINY, make_sprite_set
+from tests.training.conftest import TINY, make_sprite_set, wait_until
 from tests.workers import BeatProcess, WorkerProcess, routed
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,16 +30,6 @@ ENV = {
 def train_route():
     with routed(app, {"gan_app.tasks.train_*": {"queue": QUEUE}}):
         yield
-
-
-def wait_until(run, check, timeout=180, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if check(run):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run.pk} never reached {what}: {run.status} {run.epoch_done}")
 
 
 def test_it_resumes_a_killed_workers_run_within_twice_its_lease(train_route):
