@@ -215,7 +215,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             format_html(
-                'Epoch {} published as <a href="{}">{}</a>.', checkpoint.epoch, url, generator.slug
+                'Epoch {} is published as <a href="{}">{}</a>.',
+                checkpoint.epoch,
+                url,
+                generator.slug,
             ),
             messages.SUCCESS,
         )

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
@@ -195,7 +196,7 @@ def test_it_fails_the_request_when_the_model_file_is_broken(generator):
     from gan_app.generation.generator_cache import cache
 
     cache().clear()  # a worker that loaded the file before it broke would still serve it
-    generator.model_file.save("broken.zip", generation.ContentFile(b"not a zip"), save=True)
+    generator.model_file.save("broken.zip", ContentFile(b"not a zip"), save=True)
     req = queued(generator, [1])
 
     assert render.process(req.pk) == []
@@ -221,7 +222,7 @@ def test_it_replaces_a_file_a_killed_writer_left_short(generator):
     import time
 
     name = "generated/tiny-v1/x.png"
-    default_storage.save(name, generation.ContentFile(b"\x89PNG trunc"))
+    default_storage.save(name, ContentFile(b"\x89PNG trunc"))
     assert render.write_once(name, b"\x89PNG complete bytes") == name
     with default_storage.open(name) as fh:
         assert fh.read() == b"\x89PNG trunc"  # fresh: another writer may be finishing it
