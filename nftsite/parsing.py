@@ -1,8 +1,8 @@
 """One strict integer parser for every number that comes from outside (issue 18, item 4).
 
 ``str.isdigit()`` and ``int()`` accept far more than ASCII digits: ``"²".isdigit()`` is true
-and then ``int("²")`` raises, while ``int("１２")`` and ``int("١٢٣")`` quietly succeed. Archive
-member names, seeds, token ids and query strings therefore all go through
+and then ``int("²")`` raises, while ``int()`` quietly reads fullwidth and Arabic-Indic
+digits. Archive member names, seeds, token ids and query strings therefore all go through
 :func:`parse_ascii_int`, which accepts ``[0-9]+`` and nothing else. This module is on the
 ground floor: it imports nothing from the apps, so any layer may use it.
 """

@@ -388,10 +388,10 @@ def test_it_accepts_large_members_that_compress_well_but_are_no_bombs(tmp_path):
 
 @pytest.mark.parametrize("literal", ["NaN", "1e400", "-Infinity"])
 def test_it_skips_only_a_sale_whose_numbers_are_not_finite(tmp_path, literal):
-    sale = (
-        '{"total_price": %s, "quantity": %s, "event_timestamp": %s, '
-        '"payment_token": {"symbol": "ETH", "decimals": 18, "usd_price": %s}}'
-    ) % (literal, literal, literal, literal)
+    numbers = ("total_price", "quantity", "event_timestamp")
+    fields = ", ".join(f'"{name}": {literal}' for name in numbers)
+    token = f'{{"symbol": "ETH", "decimals": 18, "usd_price": {literal}}}'
+    sale = f'{{{fields}, "payment_token": {token}}}'
     raw = asset(0).replace('"last_sale": null', f'"last_sale": {sale}')
     images = write_zip(tmp_path / "x_archive.zip", {"0.png": png_bytes(), "1.png": png_bytes()})
     metadata = write_zip(tmp_path / "x_metadata_archive.zip", {"0.json": raw, "1.json": asset(1)})
