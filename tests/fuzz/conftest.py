@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, settings
 from tests.testenv import IN_CI
 
 _COMMON = {
-    "max_examples": 40,
+    "max_examples": 25,  # the whole suite stays within its time budget
     "deadline": None,
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 }
