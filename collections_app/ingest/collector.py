@@ -55,7 +55,7 @@ from .upsert import TokenUpserter, finalize_collection, write_sales
 log = logging.getLogger(__name__)
 
 PAGES_IN_FLIGHT = 2
-SALES_BATCH = 500  # events per commit: fewer, larger transactions; a resume redoes at most this
+SALES_BATCH = 2000  # events per commit: fewer, larger transactions; a resume redoes at most this
 SALES_PREFETCH_PAGES = 40  # event pages read ahead of the sales commits (2,000 events at most)
 # The event walk starts this many NFT pages before the end: their detail calls (200 slots a
 # page) leave it time to read SALES_PREFETCH_PAGES pages, and a chunk whose deadline passes
@@ -503,9 +503,9 @@ class EventPrefetch:
     simply dropped (the job's cursor says where a resume reads them again).
     """
 
-    def __init__(self, client, slug, cursor, depth=SALES_PREFETCH_PAGES):
+    def __init__(self, client, slug, cursor, depth=None):
         self.client, self.slug, self.cursor = client, slug, cursor
-        self.pages = queue.Queue(depth)
+        self.pages = queue.Queue(depth or SALES_PREFETCH_PAGES)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._walk, name="os-events", daemon=True)
         self.thread.start()
