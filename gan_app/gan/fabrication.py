@@ -118,7 +118,7 @@ class TraitPlan:
             self.kind, self.table = "source", {}
         elif plan == "uniform":
             self.table = {
-                t.name: {v: 1.0 for v in t.values} for t in vocabulary.types if not t.multi
+                t.name: dict.fromkeys(t.values, 1.0) for t in vocabulary.types if not t.multi
             }
         elif isinstance(plan, Mapping):
             self.table = self._check_table(plan)
@@ -363,8 +363,7 @@ class Fabricator:
                 state.status = "exhausted"
                 break
             batch = self._candidates(start, size)
-            for token in self._judge(state, index, accepted_at, batch):
-                yield token
+            yield from self._judge(state, index, accepted_at, batch)
 
     def _candidates(self, start: int, size: int) -> dict:
         indices = list(range(start, start + size))

@@ -140,7 +140,7 @@ def test_it_exports_byte_identical_archives_twice(generator, tmp_path):
     digests = []
     for run in ("one", "two"):
         out = tmp_path / run
-        result, _ = _run(
+        _result, _ = _run(
             generator,
             [
                 SeedArchiveWriter(out, "fab"),
