@@ -232,3 +232,27 @@ def _decode(png):
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+@pytest.mark.django_db
+def test_it_reimports_the_seed_archive_with_the_same_tokens_and_traits(generator, tmp_path):
+    """The export round trip through the real archive importer (PostgreSQL)."""
+    from collections_app.ingest.archives import import_archive
+    from collections_app.models import Token
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    sets = [{"type": "Red" if i % 3 else "Blue"} for i in range(24)]
+    classifier = TraitClassifier.fit(images, sets, epochs=1, width=4, feature_dim=8)
+    fabricator = Fabricator(generator, FabricationOptions(count=15, seed=3), classifier=classifier)
+    result = fabricate(fabricator, [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")])
+    summary = import_archive(
+        tmp_path / "fabbed_archive.zip", tmp_path / "fabbed_metadata_archive.zip"
+    )
+    assert summary.written == 15 and summary.rejected == 0 and summary.with_problems == 0
+    tokens = Token.objects.filter(collection=summary.collection).order_by("token_number")
+    assert [t.token_id for t in tokens] == [str(r["token_id"]) for r in result.records]
+    assert [t.image_sha256 for t in tokens] == [r["sha256"] for r in result.records]
+    imported = [sorted((tr.trait_type, tr.value) for tr in t.traits.all()) for t in tokens]
+    made = [sorted((t["trait_type"], t["value"]) for t in r["traits"]) for r in result.records]
+    assert imported == made
