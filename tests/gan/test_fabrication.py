@@ -62,6 +62,15 @@ def collapsed():
 
 
 @pytest.fixture(scope="module")
+def classifier():
+    """A tiny classifier of one trait ("type": Red or Blue) trained for one epoch."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    sets = [{"type": "Red" if i % 3 else "Blue"} for i in range(24)]
+    return TraitClassifier.fit(images, sets, epochs=1, width=4, feature_dim=8)
+
+
+@pytest.fixture(scope="module")
 def vocabulary():
     sets = [{"type": t, "hat": h} for t in ("Ape", "Alien", "Zombie") for h in ("Cap", "Beanie")]
     return ConditionVocabulary.from_traits(sets * 3)
@@ -207,11 +216,7 @@ def test_it_steers_a_conditional_generator_by_a_table(vocabulary):
     assert {t.conditions["type"] for t in uniform.run()} == {"Alien", "Ape", "Zombie"}
 
 
-def test_it_labels_tokens_and_scores_rarity_within_the_collection(generator, tmp_path):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
-    sets = [{"type": "Red" if i % 3 else "Blue"} for i in range(24)]
-    classifier = TraitClassifier.fit(images, sets, epochs=1, width=4, feature_dim=8)
+def test_it_labels_tokens_and_scores_rarity_within_the_collection(generator, classifier, tmp_path):
     fabricator = Fabricator(generator, FabricationOptions(count=20, seed=3), classifier=classifier)
     result = fabricate(fabricator, [SeedArchiveWriter(tmp_path, "fab", name="Fab")])
     assert not any("without traits" in note for note in result.notes)
@@ -235,15 +240,13 @@ def _decode(png):
 
 
 @pytest.mark.django_db
-def test_it_reimports_the_seed_archive_with_the_same_tokens_and_traits(generator, tmp_path):
+def test_it_reimports_the_seed_archive_with_the_same_tokens_and_traits(
+    generator, classifier, tmp_path
+):
     """The export round trip through the real archive importer (PostgreSQL)."""
     from collections_app.ingest.archives import import_archive
     from collections_app.models import Token
 
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
-    sets = [{"type": "Red" if i % 3 else "Blue"} for i in range(24)]
-    classifier = TraitClassifier.fit(images, sets, epochs=1, width=4, feature_dim=8)
     fabricator = Fabricator(generator, FabricationOptions(count=15, seed=3), classifier=classifier)
     result = fabricate(fabricator, [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")])
     summary = import_archive(
