@@ -126,6 +126,7 @@ def main():
                     Path(tmp) / "fab_erc721.zip", name="Fab", image_uri="ipfs://CID/{id}.png"
                 ),
             ]
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             wall, cpu = time.monotonic(), time.process_time()
             result = fabricate(fabricator, writers)
             seconds = time.monotonic() - wall
@@ -141,6 +142,7 @@ def main():
                 "seconds": round(seconds, 1),
                 "cpu_seconds": round(time.process_time() - cpu, 1),
                 "tokens_per_second": round(result.made / seconds, 1),
+                "peak_rss_before_mb": round(before, 1),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "provenance": result.provenance,
             }

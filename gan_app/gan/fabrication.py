@@ -221,7 +221,7 @@ class FabricationState:
         return len(self.records)
 
     def accepted_embeddings(self) -> np.ndarray:
-        return self.index.rows[: self.index.count].astype(np.uint8)
+        return self.index.rows[: self.index.count].copy()
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -250,12 +250,15 @@ class FabricationState:
 
 
 class _Embeddings:
-    """The accepted embeddings, grown by doubling, with float64 copies and squared norms."""
+    """The accepted embeddings (uint8, grown by doubling) with their squared norms.
+
+    Kept as uint8 (768 bytes a token) and widened to float64 one chunk at a time, so the index
+    of 10k tokens is about 8 MB.
+    """
 
     def __init__(self, initial: np.ndarray):
-        width = initial.shape[1]
         self.count = 0
-        self.rows = np.zeros((max(1024, 2 * len(initial)), width), np.float64)
+        self.rows = np.zeros((max(1024, 2 * len(initial)), initial.shape[1]), np.uint8)
         self.norms = np.zeros(len(self.rows), np.float64)
         self.add(initial)
 
@@ -265,25 +268,24 @@ class _Embeddings:
         need = self.count + len(rows)
         if need > len(self.rows):
             size = max(need, 2 * len(self.rows))
-            grown = np.zeros((size, self.rows.shape[1]), np.float64)
+            grown = np.zeros((size, self.rows.shape[1]), np.uint8)
             grown[: self.count] = self.rows[: self.count]
             self.rows = grown
             self.norms = np.resize(self.norms, size)
         block = rows.astype(np.float64)
-        self.rows[self.count : need] = block
+        self.rows[self.count : need] = rows
         self.norms[self.count : need] = np.einsum("nd,nd->n", block, block)
         self.count = need
 
     def any_within(self, queries: np.ndarray, limit: float) -> np.ndarray:
-        """bool (Q,): some stored row is within squared distance ``limit`` (exact: the values
-        are integers, so float64 sums are exact in any order)."""
+        """bool (Q,): some stored row is within squared distance ``limit`` of each float64
+        query row (exact: the values are integers, so float64 sums are exact in any order)."""
         hit = np.zeros(len(queries), bool)
         q_norms = np.einsum("qd,qd->q", queries, queries)
         for start in range(0, self.count, INDEX_CHUNK):
             stop = min(start + INDEX_CHUNK, self.count)
-            squared = (
-                q_norms[:, None] + self.norms[start:stop] - 2 * (queries @ self.rows[start:stop].T)
-            )
+            rows = self.rows[start:stop].astype(np.float64)
+            squared = q_norms[:, None] + self.norms[start:stop] - 2 * (queries @ rows.T)
             hit |= (squared <= limit).any(axis=1)
         return hit
 
@@ -430,7 +432,7 @@ class Fabricator:
             conditions=batch["conditions"][j],
             png=png,
         )
-        index.add(batch["embeddings"][j : j + 1])
+        index.add(batch["embeddings"][j : j + 1].astype(np.uint8))
         accepted_at.append(token.candidate)
         state.records.append(token.record())
         return token
