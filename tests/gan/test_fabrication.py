@@ -194,7 +194,9 @@ def test_it_stops_a_collapsed_generator_with_a_report(collapsed):
     assert result.rejection_rate == pytest.approx(50 / 51)
 
 
-def test_it_refuses_an_unknown_trait_naming_it(vocabulary):
+def test_it_refuses_an_unknown_trait_naming_it(generator, vocabulary):
+    with pytest.raises(FabricationError, match="not trait-conditioned"):
+        Fabricator(generator, FabricationOptions(count=5, traits="uniform"))
     conditional = _generator(vocabulary=vocabulary)
     with pytest.raises(FabricationError, match="'mouth'"):
         Fabricator(conditional, FabricationOptions(count=5, traits={"mouth": {"Smile": 1}}))
