@@ -47,7 +47,7 @@ from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
 from .models import build_conditional_generator, build_generator
 from .runtime import Runtime, resolve_runtime
-from .sampling import export_generator, sample_grid_png
+from .sampling import export_generator, pixel_art_profile, sample_grid_png
 
 CHECKPOINT_FORMAT = "nff-gan-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -302,7 +302,12 @@ class Trainer:
         return (*METRICS, "aux_loss") if self.vocabulary is not None else METRICS
 
     def sample_grid_png(self) -> bytes:
-        return sample_grid_png(self.generator, self.config.latent_dim, vocabulary=self.vocabulary)
+        return sample_grid_png(
+            self.generator,
+            self.config.latent_dim,
+            vocabulary=self.vocabulary,
+            pixel_art=pixel_art_profile({"data": self.data_info}),
+        )
 
     def checkpoint(self, reason: str = "manual") -> CheckpointData:
         """The current state as a checkpoint (also what ``on_checkpoint`` receives)."""
