@@ -180,7 +180,7 @@ class Trainer:
 
     @property
     def generator(self) -> keras.Model:
-        return self.model.generator
+        return self.model.sampling_generator
 
     @classmethod
     def resume(
@@ -303,7 +303,7 @@ class Trainer:
 
     def sample_grid_png(self) -> bytes:
         return sample_grid_png(
-            self.generator,
+            self.model.sampling_generator,
             self.config.latent_dim,
             vocabulary=self.vocabulary,
             pixel_art=pixel_art_profile({"data": self.data_info}),
@@ -330,7 +330,7 @@ class Trainer:
     ) -> str:
         """Write the generator artifact (see ``sampling``) for the current epoch; return sha256."""
         return export_generator(
-            self.generator,
+            self.model.sampling_generator,
             dest,
             config=self.config.to_dict(),
             epoch=self.epoch,
@@ -437,7 +437,9 @@ def generator_from_checkpoint(source: Source) -> tuple[keras.Model, dict]:
         generator = build_conditional_generator(config, vocabulary.size)
     else:
         generator = build_generator(config)
-    _assign("generator", generator.variables, arrays.get("generator", []))
+    # A run with EMA publishes the average, as its grids show.
+    group = "ema_generator" if "ema_generator" in arrays else "generator"
+    _assign(group, generator.variables, arrays[group] if group in arrays else [])
     return generator, manifest
 
 
