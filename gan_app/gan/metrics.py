@@ -362,10 +362,11 @@ def diversity_ratio(features_by_condition, unconditional_features):
 
 # --- Per-image validity ------------------------------------------------------------------------
 def valid_token_rate(probabilities_by_type, threshold=0.9):
-    """Share of images whose top class has probability >= ``threshold`` for EVERY trait type.
+    """Share of images labelled with confidence >= ``threshold`` for EVERY trait type.
 
-    ``probabilities_by_type``: {trait_type: (N, classes) rows of class probabilities}, from a
-    collection's trait classifier. An image one head is unsure about is not a valid token.
+    ``probabilities_by_type``: {trait_type: (N, classes) class probabilities (the top one
+    counts) or (N,) confidences (``TraitClassifier.type_confidences``)}. An image the
+    classifier cannot read for one type is not a valid token.
     """
     if not probabilities_by_type:
         raise MetricError("valid-token rate needs at least one trait type")
@@ -373,7 +374,8 @@ def valid_token_rate(probabilities_by_type, threshold=0.9):
         raise MetricError(f"threshold must be in (0, 1], got {threshold!r}")
     confident = None
     for trait_type, probabilities in probabilities_by_type.items():
-        probs = _as_features(probabilities, f"probabilities of {trait_type!r}")
+        probs = np.asarray(probabilities, dtype=np.float64)
+        probs = _as_features(probs[:, None] if probs.ndim == 1 else probs, repr(trait_type))
         sure = probs.max(axis=1) >= threshold
         if confident is not None and len(sure) != len(confident):
             raise MetricError("every trait type needs one row per image")

@@ -439,7 +439,7 @@ def generator_from_checkpoint(source: Source) -> tuple[keras.Model, dict]:
         generator = build_generator(config)
     # A run with EMA publishes the average, as its grids show.
     group = "ema_generator" if "ema_generator" in arrays else "generator"
-    _assign(group, generator.variables, arrays[group] if group in arrays else [])
+    _assign(group, generator.variables, arrays.get(group, []))
     return generator, manifest
 
 

@@ -102,3 +102,8 @@ def test_it_rates_diversity_under_fixed_traits_against_free_sampling():
     assert diversity_ratio(same_image, free) == 0.0
     assert diversity_ratio([cloud(1, n=100)], free) == pytest.approx(1.0, abs=0.1)
     assert mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == 5.0
+
+
+def test_it_takes_per_type_confidences_as_well():
+    confidences = {"type": np.array([0.95, 0.99]), "eyes": np.array([0.92, 0.5])}
+    assert valid_token_rate(confidences) == 0.5
