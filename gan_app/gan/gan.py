@@ -136,7 +136,10 @@ class DCGAN(keras.Model):
             self._update_ema()
 
     def _update_ema(self):
-        decay = self.ema_decay
+        # Warm-up: early on the average would hold the random initial weights for thousands of
+        # steps, so the decay grows with the step count up to ``ema_decay``.
+        step = tf.cast(self.g_optimizer.iterations, "float32")
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
         trainable = {id(v) for v in self.generator.trainable_variables}
         for average, weight in zip(
             self.ema_generator.variables, self.generator.variables, strict=True

@@ -23,18 +23,18 @@ Everything is a pure function of its inputs, so the same model output gives the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 MAX_PALETTE = 256  # more colours than this and it is not palette art
 MAX_NATIVE_SIDE = 128  # a grid larger than the biggest model cannot be trained cell for cell
 DEFAULT_UPSCALE = 512
 DETECTION_SAMPLE = 64  # images looked at by detect_pixel_art (spread over the collection)
 
-# Snapping measures colour distance with "redmean" weights (a cheap perceptual approximation:
-# green differences show most, red/blue weights follow the mean red level).
-_REDMEAN_LOW, _REDMEAN_HIGH = (2.0, 4.0, 3.0), (3.0, 4.0, 2.0)
+_SNAP_WEIGHTS = np.sqrt([2.0, 4.0, 3.0])
 
 
 class PixelArtError(ValueError):
@@ -171,22 +171,25 @@ def crop_from_model(images: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def snap_to_palette(images: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Every pixel replaced by the nearest palette colour (redmean distance; ties: first)."""
+    """Every pixel replaced by the nearest palette colour (weighted RGB; exact, deterministic)."""
     images = np.asarray(images, dtype=np.uint8)
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    pixels = images.reshape(-1, 3).astype(np.float32)
-    colours = palette.astype(np.float32)
-    nearest = np.empty(len(pixels), dtype=np.int64)
-    for start in range(0, len(pixels), 65536):
-        chunk = pixels[start : start + 65536]
-        mean_red = (chunk[:, None, 0] + colours[None, :, 0]) / 2.0
-        low = mean_red < 128.0
-        diff = (chunk[:, None, :] - colours[None, :, :]) ** 2
-        weights_low = np.asarray(_REDMEAN_LOW, np.float32)
-        weights_high = np.asarray(_REDMEAN_HIGH, np.float32)
-        distance = np.where(low[..., None], weights_low, weights_high) * diff
-        nearest[start : start + len(chunk)] = distance.sum(-1).argmin(1)
-    return palette[nearest].reshape(images.shape)
+    packed = _pack(images.reshape(-1, 3))
+    # Snap each distinct colour once: a token has a few hundred colours at most.
+    colours, inverse = np.unique(packed, return_inverse=True)
+    _, nearest = _palette_tree(palette.tobytes()).query(_weighted(_unpack(colours)))
+    return palette[nearest[inverse.reshape(-1)]].reshape(images.shape)
+
+
+@lru_cache(maxsize=32)
+def _palette_tree(palette_bytes: bytes) -> cKDTree:
+    palette = np.frombuffer(palette_bytes, dtype=np.uint8).reshape(-1, 3)
+    return cKDTree(_weighted(palette))
+
+
+def _weighted(rgb: np.ndarray) -> np.ndarray:
+    # Green differences show most, blue least (the "redmean" weights for darker colours).
+    return rgb.astype(np.float64) * _SNAP_WEIGHTS
 
 
 def clean_background(images: np.ndarray, background) -> np.ndarray:
