@@ -75,6 +75,9 @@ class GANConfig:
     ema_decay: float = 0.0  # >0: sample and publish an exponential moving average of G
     loss: str = "bce"  # "hinge": hinge loss for D, -D(G(z)) for G (no label smoothing)
     r1_gamma: float = 0.0  # >0: R1 gradient penalty on real images (Mescheder et al. 2018)
+    # Conditional runs: >0 adds the mode-seeking term (Mao et al. 2019), so that two seeds
+    # with the same traits give different images instead of one image per trait combination.
+    diversity_weight: float = 0.0
 
     def __post_init__(self):
         _validate(self)
@@ -172,6 +175,8 @@ def _validate(c: GANConfig) -> None:
     _check_range("ema_decay", c.ema_decay, 0)
     if c.ema_decay >= 1:
         raise ConfigError(f"ema_decay must be < 1, got {c.ema_decay!r}")
+    _check_type("diversity_weight", c.diversity_weight, (int, float))
+    _check_range("diversity_weight", c.diversity_weight, 0, 100)
     _check_type("r1_gamma", c.r1_gamma, (int, float))
     _check_range("r1_gamma", c.r1_gamma, 0, 1000)
     for name, allowed in (("loss", LOSSES), ("preset", (*PRESETS, "custom"))):

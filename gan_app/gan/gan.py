@@ -193,9 +193,17 @@ class ConditionalDCGAN(DCGAN):
     Logs ``aux_loss`` (the generator's) besides the DCGAN metrics.
     """
 
-    def __init__(self, *args, aux_weight: float = 1.0, trait_types: int = 1, **kwargs):
+    def __init__(
+        self,
+        *args,
+        aux_weight: float = 1.0,
+        trait_types: int = 1,
+        diversity_weight: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.aux_weight = aux_weight
+        self.diversity_weight = diversity_weight
         self.trait_types = max(trait_types, 1)
         self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
 
@@ -226,6 +234,8 @@ class ConditionalDCGAN(DCGAN):
                 d_loss += self.aux_weight * self._trait_loss(traits, real_aux)
                 aux_loss = self._trait_loss(traits, fake_aux)
                 g_loss += self.aux_weight * aux_loss
+            if self.diversity_weight > 0:
+                g_loss += self.diversity_weight * self._mode_seeking(latent, traits, fake_images)
             scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
 
@@ -233,6 +243,18 @@ class ConditionalDCGAN(DCGAN):
         self._track(d_loss, g_loss, real_logits, fake_logits)
         self.aux_loss_tracker.update_state(aux_loss)
         return {m.name: m.result() for m in self.metrics}
+
+    def _mode_seeking(self, latent, traits, fake_images):
+        """Mode-seeking term (MSGAN, Mao et al. 2019) on half the batch: a second latent with
+        the same traits must give an image as far from the first as the latents are apart;
+        the term is small when images move with the noise, large when the traits alone decide.
+        """
+        half = tf.shape(latent)[0] // 2
+        other = keras.random.normal(tf.shape(latent[:half]), seed=self.seed_generator)
+        second = self.generator([other, traits[:half]], training=True)
+        image_gap = tf.reduce_mean(tf.abs(tf.cast(second - fake_images[:half], "float32")))
+        latent_gap = tf.reduce_mean(tf.abs(other - latent[:half]))
+        return 1.0 / (image_gap / latent_gap + 1e-5)
 
     def _judge(self, images, traits):
         return _split(self.discriminator([images, traits], training=True))
@@ -295,6 +317,7 @@ def build_dcgan(
             config.latent_dim,
             aux_weight=config.aux_weight,
             trait_types=trait_types,
+            diversity_weight=config.diversity_weight,
             **common,
         )
     else:
