@@ -11,6 +11,7 @@ decoding and a changed set or setting can never hit a stale cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -31,7 +32,6 @@ from .config import GANConfig
 from .pixelart import (
     MAX_NATIVE_SIDE,
     MAX_PALETTE,
-    PixelArtProfile,
     detect_pixel_art,
     native_block,
     pad_to_model,
@@ -164,7 +164,7 @@ def _native_grid(named, size: tuple[int, int], config: GANConfig):
     profile = detect_pixel_art(cells, block=1)
     if profile is None or not profile.fits(config.resolution):
         return None
-    return PixelArtProfile(profile.grid, block, profile.palette, profile.background), cells
+    return dataclasses.replace(profile, block=block), cells
 
 
 def _square_rgb(data: bytes, config: GANConfig) -> np.ndarray:

@@ -12,8 +12,10 @@ speckled backgrounds and smeared accessories of a raw DCGAN. So:
   offset 4 in a 32x32 model image, at scale 2 and offset 8 in a 64 px one), so every cell is
   a whole block of model pixels and nothing is resampled between cells;
 - ``PixelArtProfile.render`` turns a model output back into a token: crop the grid
-  (``crop_from_model``), snap every pixel to the nearest palette colour, then clean the
-  background (isolated stray cells surrounded by background become background);
+  (``crop_from_model``), snap every pixel to the nearest palette colour *that the collection
+  uses at that cell or next to it* (``local_palettes``: a sky cell can only become a sky
+  colour, so a smeared gradient snaps back to a gradient, not to a face colour), then clean
+  the background (isolated stray cells surrounded by background become background);
 - ``upscale`` enlarges by an integer factor with nearest neighbour for full-size downloads.
 
 Everything is a pure function of its inputs, so the same model output gives the same pixels
@@ -22,6 +24,7 @@ Everything is a pure function of its inputs, so the same model output gives the 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
@@ -49,15 +52,21 @@ class PixelArtProfile:
     block: int  # file pixels per cell side (1 when files are saved at the native size)
     palette: np.ndarray  # uint8 (k, 3), most used first
     background: tuple[int, int, int] | None  # the colour behind the figures, if one dominates
+    # bool (h, w, k): which palette colours the collection uses at or next to each cell
+    # (layered art puts every trait at fixed cells: a sky cell is only ever sky colours).
+    local: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         """JSON form (stored on the collection and in generator manifests)."""
-        return {
+        data = {
             "grid": list(self.grid),
             "block": self.block,
             "palette": [_hex(c) for c in self.palette],
             "background": _hex(self.background) if self.background is not None else None,
         }
+        if self.local is not None:
+            data["local"] = base64.b64encode(np.packbits(self.local).tobytes()).decode()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> PixelArtProfile:
@@ -66,11 +75,12 @@ class PixelArtProfile:
             palette = np.array([_rgb(c) for c in data["palette"]], dtype=np.uint8).reshape(-1, 3)
             background = _rgb(data["background"]) if data.get("background") else None
             block = int(data.get("block", 1))
+            local = _unpack_local(data.get("local"), grid, len(palette))
         except (KeyError, TypeError, ValueError) as exc:
             raise PixelArtError(f"not a pixel-art profile: {exc}") from exc
         if len(grid) != 2 or min(grid) < 1 or not len(palette) or block < 1:
             raise PixelArtError(f"not a pixel-art profile: grid {grid}, {len(palette)} colours")
-        return cls(grid, block, palette, background)
+        return cls(grid, block, palette, background, local)
 
     def fits(self, resolution: int) -> bool:
         """Whether the native grid fits the model's square resolution cell for cell."""
@@ -83,7 +93,10 @@ class PixelArtProfile:
     def render(self, model_images: np.ndarray) -> np.ndarray:
         """uint8 model outputs (N, R, R, 3) -> uint8 tokens (N, h, w, 3) on grid and palette."""
         native = crop_from_model(model_images, self.grid)
-        snapped = snap_to_palette(native, self.palette)
+        if self.local is not None:
+            snapped = snap_to_local_palette(native, self.palette, self.local)
+        else:
+            snapped = snap_to_palette(native, self.palette)
         if self.background is not None:
             snapped = clean_background(snapped, self.background)
         return snapped
@@ -114,7 +127,41 @@ def detect_pixel_art(
         return None
     order = np.argsort(-counts, kind="stable")
     palette = _unpack(colours[order])
-    return PixelArtProfile((width, height), block, palette, _dominant_border(native))
+    local = local_palettes(native, palette)
+    return PixelArtProfile((width, height), block, palette, _dominant_border(native), local)
+
+
+def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """bool (h, w, k): palette colours used at each cell or its 8 neighbours in ``native``."""
+    packed = _pack(palette)
+    order = np.argsort(packed)
+    position = np.searchsorted(packed[order], _pack(native.reshape(-1, 3)))
+    index = order[np.minimum(position, len(order) - 1)].reshape(native.shape[:3])
+    height, width = index.shape[1:]
+    seen = np.zeros((height, width, len(palette)), dtype=bool)
+    cells = np.broadcast_to(np.arange(height * width).reshape(1, height, width), index.shape)
+    seen.reshape(-1, len(palette))[cells.reshape(-1), index.reshape(-1)] = True
+    padded = np.pad(seen, ((1, 1), (1, 1), (0, 0)))
+    allowed = np.zeros_like(seen)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            allowed |= padded[dy : dy + height, dx : dx + width]
+    return allowed
+
+
+def snap_to_local_palette(images: np.ndarray, palette: np.ndarray, allowed) -> np.ndarray:
+    """Like ``snap_to_palette``, but each cell only takes a colour ``allowed[y, x]`` permits."""
+    images = np.asarray(images, dtype=np.uint8)
+    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    colours = _weighted(palette).astype(np.float32)
+    barred = np.where(allowed, 0.0, np.inf).astype(np.float32)  # (h, w, k)
+    out = np.empty_like(images)
+    for start in range(0, len(images), 16):
+        chunk = _weighted(images[start : start + 16].reshape(-1, 3)).astype(np.float32)
+        distance = ((chunk[:, None, :] - colours[None, :, :]) ** 2).sum(-1)
+        distance = distance.reshape(-1, *barred.shape) + barred
+        out[start : start + 16] = palette[distance.argmin(-1)]
+    return out
 
 
 def native_block(image: np.ndarray) -> int:
@@ -259,6 +306,17 @@ def _pack(rgb: np.ndarray) -> np.ndarray:
 def _unpack(packed: np.ndarray) -> np.ndarray:
     packed = np.asarray(packed, dtype=np.uint32)
     return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], 1).astype(np.uint8)
+
+
+def _unpack_local(encoded, grid, colours):
+    if not encoded:
+        return None
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(encoded), dtype=np.uint8))
+    width, height = grid
+    size = height * width * colours
+    if len(bits) < size:
+        raise ValueError("the local palettes do not match the grid and palette")
+    return bits[:size].astype(bool).reshape(height, width, colours)
 
 
 def _hex(colour) -> str:

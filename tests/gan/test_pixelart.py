@@ -135,3 +135,20 @@ def test_it_trains_pixel_art_on_its_native_grid(tmp_path):
     assert np.array_equal(crop_from_model(images.images, (12, 12)), sprites(count=8))
     cached = prepare_images(files, GANConfig(resolution=32, batch_size=4), cache_dir=tmp_path)
     assert cached.from_cache and cached.pixel_art == images.pixel_art
+
+
+def test_it_snaps_each_cell_only_to_colours_used_there():
+    native = sprites(count=6)
+    profile = detect_pixel_art(native)
+    assert profile.local is not None
+    # A 2x2 skin-coloured smear in the top-left corner, where faces never reach (too big to
+    # be a stray speck): it cannot become skin there, only what the collection draws there.
+    smeared = native.copy()
+    smeared[:, :2, :2] = (215, 170, 120)
+    rendered = profile.render(pad_to_model(smeared, 32, BACKGROUND))
+    assert (rendered[:, :2, :2] == BACKGROUND).all()
+    globally = snap_to_palette(smeared, profile.palette)
+    assert (globally[:, :2, :2] == PALETTE[2]).all()  # what a global palette would have made
+    assert np.array_equal(rendered, native)
+    again = PixelArtProfile.from_dict(profile.to_dict())
+    assert np.array_equal(again.local, profile.local)
