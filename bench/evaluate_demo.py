@@ -1,4 +1,4 @@
-"""Issue 7's done-when on the demo collection, at full size: trained vs untrained vs real.
+"""Evaluation done-when on the demo collection, at full size: trained vs untrained vs real.
 
     python bench/evaluate_demo.py [--tokens 1000] [--epochs 30] [--every 10]
 

@@ -127,20 +127,91 @@ def trait_table_body(rows):
     )
 
 
-def trait_select(rows, selected_ids):
-    """The multiple <select> of traits, grouped by type (form widgets render far slower)."""
-    selected = set(selected_ids or ())
+def trait_sidebar(rows, selected_traits):
+    """Checkbox groups of trait values with token counts, one <details> per trait type (open
+    when one of its values is ticked), like marketplace collection pages. Ticked traits that
+    the capped or searched ``rows`` leave out are listed too, so a filter is never hidden."""
+    selected = {t.pk for t in selected_traits}
+    listed = {r["pk"] for r in rows}
+    extra = [
+        {"pk": t.pk, "trait_type": t.trait_type, "value": t.value, "count": t.count}
+        for t in selected_traits
+        if t.pk not in listed
+    ]
+    ordered = sorted([*rows, *extra], key=lambda r: r["trait_type"])
     groups = []
-    for trait_type, members in groupby(rows, key=lambda r: r["trait_type"]):
-        options = "".join(
-            f'<option value="{r["pk"]}"{" selected" if r["pk"] in selected else ""}>'
-            f"{escape(r['value'])}</option>"
+    for index, (trait_type, members) in enumerate(groupby(ordered, key=lambda r: r["trait_type"])):
+        members = list(members)
+        ticked = any(r["pk"] in selected for r in members)
+        boxes = "".join(
+            f'<li><label><input type="checkbox" name="trait" value="{r["pk"]}"'
+            f'{" checked" if r["pk"] in selected else ""}> <span class="trait-value">'
+            f'{escape(r["value"])}</span> <span class="trait-count">{r["count"]:,}</span>'
+            f"</label></li>"
             for r in members
         )
-        groups.append(f'<optgroup label="{escape(trait_type)}">{options}</optgroup>')
-    return mark_safe(  # noqa: S308 (built from escaped values)
-        f'<select name="trait" id="id_trait" multiple size="6">{"".join(groups)}</select>'
-    )
+        groups.append(
+            f'<details class="trait-group"{" open" if ticked else ""}>'
+            f'<summary id="trait-group-{index}">{escape(trait_type)} '
+            f'<span class="trait-count">{len(members)}</span></summary>'
+            f'<ul class="trait-options" aria-labelledby="trait-group-{index}">{boxes}</ul>'
+            "</details>"
+        )
+    return mark_safe("".join(groups))  # noqa: S308 (built from escaped values)
+
+
+def active_filters(query, form, selected_traits):
+    """Removable chips for the filters in effect: [{label, href}] (href drops that one)."""
+    values = form.values
+    chips = [(f"{t.trait_type}: {t.value}", "trait", str(t.pk)) for t in selected_traits]
+    labels = {
+        "min_usd": lambda v: f"From {usd(v)}",
+        "max_usd": lambda v: f"Up to {usd(v)}",
+        "max_rank": lambda v: f"Rank up to {v:,}",
+        "sold": lambda v: "Sold only",
+        "sort": lambda v: f"Sort: {dict(form.fields['sort'].choices).get(v, v)}",
+    }
+    for key, label in labels.items():
+        value = values.get(key)
+        if value not in (None, "", False) and not (key == "sort" and value == "rarity"):
+            chips.append((label(value), key, None))
+    return [{"label": label, "href": _without(query, key, value)} for label, key, value in chips]
+
+
+def _without(query, key, value=None):
+    """``query`` as a link without ``key`` (or only its ``value``), back on page 1."""
+    rest = query.copy()
+    rest.pop("page", None)
+    if value is None:
+        rest.pop(key, None)
+    else:
+        rest.setlist(key, [v for v in rest.getlist(key) if v != value])
+    return "?" + rest.urlencode() + "#tokens" if rest else "?#tokens"
+
+
+def filter_problems(query, form, selected_traits, page):
+    """What in the query is not applied, in words: invalid values, unknown traits and a page
+    number out of range. Said on the page rather than dropped without a word."""
+    problems = []
+    for name, errors in form.errors.items():
+        field = form.fields[name]
+        raw = ", ".join(query.getlist(name))
+        problems.append(f"{field.label} “{raw}”: {errors[0]} This filter is not applied.")
+    found = {str(t.pk) for t in selected_traits}
+    if "trait" not in form.errors:
+        unknown = [v for v in query.getlist("trait") if v.strip() and v.strip() not in found]
+        if unknown:
+            problems.append(
+                f"Trait {', '.join(unknown)}: no such trait in this collection, so it is not "
+                "applied."
+            )
+    raw_page = query.get("page", "").strip()
+    if raw_page and raw_page != str(page.number):
+        problems.append(
+            f"There is no page “{raw_page}”: showing page {page.number} of "
+            f"{page.paginator.num_pages}."
+        )
+    return problems
 
 
 def token_cards(tokens, collection_slug):

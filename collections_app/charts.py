@@ -83,23 +83,59 @@ def rarity_scatter(scatter: dict) -> go.Figure | None:
         return None
     # numpy arrays take plotly's fast validation path (lists are checked item by item).
     customdata = np.array([scatter["token_id"], scatter["name"], scatter["usd"]], dtype=object).T
+    y = np.asarray(scatter["y"], dtype=float)
+    low, high = clip_range(y)
+    shown = np.clip(y, low, high)
+    outlier = shown != y
     fig = go.Figure(
         go.Scatter(
             x=np.asarray(scatter["x"], dtype=float),
-            y=np.asarray(scatter["y"], dtype=float),
+            y=shown,
             mode="markers",
             customdata=customdata,
-            marker={"color": ACCENT, "size": 7, "opacity": 0.6, "line": {"width": 0}},
+            marker={
+                "color": np.where(outlier, ACCENT_2, ACCENT),
+                "size": np.where(outlier, 9, 7),
+                # Points beyond the axis sit on its edge as arrows pointing the way they went.
+                "symbol": np.where(
+                    y > high, "triangle-up", np.where(y < low, "triangle-down", "circle")
+                ),
+                "opacity": 0.6,
+                "line": {"width": 0},
+            },
             hovertemplate=(
                 "<b>%{customdata[1]}</b><br>rarity score %{x:.1f}<br>$%{customdata[2]}"
                 "<extra>click to open</extra>"
             ),
         )
     )
-    low, high = min(scatter["y"]), max(scatter["y"])
     _layout(fig, xaxis_title="Rarity score (rarity.tools)", yaxis_title="Last sale (USD, log)")
-    fig.update_yaxes(**log_ticks(low, high, "USD"))
+    pad = 0.04 * max(high - low, 0.1)
+    fig.update_yaxes(range=[low - pad, high + pad], **log_ticks(low, high, "USD"))
+    if outlier.any():
+        fig.update_layout(meta={"outliers": int(outlier.sum())})
+        fig.add_annotation(
+            text=f"▲▼ {int(outlier.sum())} prices beyond the axis, drawn at its edge",
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1.02,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 11},
+        )
     return fig
+
+
+def clip_range(values: np.ndarray, tail: float = 1.0, slack: float = 0.5) -> tuple[float, float]:
+    """The 1st to 99th percentile of ``values`` (log10 prices), widened by ``slack`` decades
+    and never past the data: a few extreme sales must not squash the rest of the scatter into
+    a line (the extremes are still drawn, on the axis edge)."""
+    low, high = np.percentile(values, [tail, 100 - tail])
+    low = max(float(values.min()), low - slack)
+    high = min(float(values.max()), high + slack)
+    return low, max(high, low + 0.1)
 
 
 def sales_chart(sales: dict | None) -> go.Figure | None:
@@ -137,9 +173,8 @@ def sales_chart(sales: dict | None) -> go.Figure | None:
                 "side": "right",
                 "type": "log",
                 "showgrid": False,
-                "tickprefix": "$",
-                "tickformat": ".3~s",
                 "automargin": True,
+                **linear_log_ticks([m for m in medians if m]),
             }
         )
     _layout(fig, xaxis_title=f"Sales per {sales['period']}", yaxis_title="Sales")
@@ -205,6 +240,15 @@ def log_ticks(low: float, high: float, currency: str) -> dict:
         step = max(1, math.ceil((last - first) / 8))
         values = list(range(first, last + 1, step))
     return {"tickvals": values, "ticktext": [money(10**v, currency) for v in values]}
+
+
+def linear_log_ticks(prices: list[float]) -> dict:
+    """log_ticks for a plotly log axis, whose tick values are prices rather than their log10
+    (plotly's own labels there read "2", "5" between the powers of ten)."""
+    if not prices:
+        return {}
+    ticks = log_ticks(math.log10(min(prices)), math.log10(max(prices)), "USD")
+    return {**ticks, "tickvals": [10**v for v in ticks["tickvals"]]}
 
 
 def money(amount: float, currency: str) -> str:

@@ -95,7 +95,7 @@ def load(generator):
 
 def _prepare_labelling(generator):
     """Load the collection's trait classifier and the near-copy index with the generator
-    (evaluation, issue 7), so the first visitor does not wait for them either."""
+    (evaluation), so the first visitor does not wait for them either."""
     try:
         import numpy as np
 

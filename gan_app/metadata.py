@@ -6,6 +6,7 @@ made absolute when served (``absolute``), from the request's host or ``SITE_URL`
 
 import io
 import json
+import re
 import zipfile
 
 from django.urls import reverse
@@ -37,7 +38,7 @@ def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
     return {
         "name": f"{generator.name} #{seed}",
         "description": (
-            f"A new image drawn by {generator.name} (version {generator.version}), a GAN "
+            f"A new image drawn by {name_with_version(generator)}, a GAN "
             f"trained on the {collection.name} collection, from seed {seed}. The same "
             "generator and seed always give this image. It is not one of the collection's "
             "tokens."
@@ -47,6 +48,13 @@ def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
         "attributes": attributes,
         **({"requested_traits": traits or {}} if generator.conditional else {}),
     }
+
+
+def name_with_version(generator) -> str:
+    """The generator's name, with its version unless the name already says it (published
+    generators are named like "Pixel Fakes v1 (epoch 100)")."""
+    mentions = re.search(rf"\b(v|version )\s*{generator.version}\b", generator.name, re.IGNORECASE)
+    return generator.name if mentions else f"{generator.name}, version {generator.version}"
 
 
 def absolute(metadata: dict, base_url: str) -> dict:

@@ -1,5 +1,7 @@
 """What the public pages show about generators, prepared in Python (no TensorFlow here)."""
 
+import math
+
 from django.conf import settings
 from django.db.models import Prefetch
 
@@ -238,6 +240,28 @@ def metric_rows(metrics: dict) -> list[dict]:
                 }
             )
     return rows
+
+
+# Plain-language quality levels: (most times the real-vs-real distance, level, label, sentence).
+QUALITY_LEVELS = [
+    (2.0, "good", "Close to the real thing", "Its images are hard to tell from the collection's."),
+    (6.0, "fair", "Recognisable", "Its images look like the collection's, with visible flaws."),
+    (math.inf, "rough", "Rough sketches", "Its images only loosely resemble the collection's."),
+]
+
+
+def quality_badge(metrics) -> dict | None:
+    """A visitor's summary of the evaluation: how far generated images are from real ones,
+    in multiples of the distance between two halves of the real images (1 = as close as real
+    images are to each other). The figures themselves go in an "about these numbers" fold.
+    """
+    for path in ("domain.fid", "inception.fid"):
+        value, baseline = _path(metrics, path), _path(metrics, f"baseline.{path}")
+        if value is not None and baseline:
+            ratio = value / baseline
+            _, level, label, sentence = next(q for q in QUALITY_LEVELS if ratio <= q[0])
+            return {"level": level, "label": label, "sentence": sentence, "ratio": ratio}
+    return None
 
 
 def loss_figure(run) -> dict | None:

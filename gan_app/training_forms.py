@@ -29,7 +29,7 @@ class StartRunForm(forms.Form):
     conditional = forms.BooleanField(
         required=False,
         label="Trait-conditioned",
-        help_text="Learn the tokens' traits too, so visitors can ask for them (issue 9).",
+        help_text="Learn the tokens' traits too, so visitors can ask for them.",
     )
     trait_min_count = forms.IntegerField(
         min_value=1,

@@ -34,6 +34,6 @@ urlpatterns = [
         name="walk_png",
     ),
     path("gallery/", views.gallery, name="gallery"),
-    # Evaluation (issue 7): a collection's generators side by side.
+    # Evaluation: a collection's generators side by side.
     path("c/<slug:slug>/generators/", views.compare_generators, name="compare_generators"),
 ]

@@ -1,11 +1,14 @@
 """Public generation pages and endpoints: Generate, results, permalinks, generator, gallery."""
 
+import io
+
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
     Http404,
     HttpResponse,
+    HttpResponseBadRequest,
     HttpResponseNotModified,
     JsonResponse,
 )
@@ -14,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import conditions, generation, ratelimit, showcase
+from . import conditions, generation, ratelimit, showcase, upscale
 from .forms import GenerateForm
 from .generation import MAX_SEED, Walk
 from .metadata import absolute, batch_zip, dumps, file_stem
@@ -142,6 +145,8 @@ def image_links(slug, seed, image, traits=None, generator=None):
         "page": generation.with_traits(reverse("gan:image", args=[slug, seed]), key),
         "name": image.metadata.get("name", f"{slug} #{seed}"),
     }
+    if generator is not None:
+        links["large"] = upscale.large_download(links["png"], generator.resolution)
     if traits:
         links["trait_check"] = trait_check(generator, traits, image.traits)
     return links
@@ -290,21 +295,32 @@ def gone(request, as_page=False):
 
 @require_GET
 def image_png(request, slug, seed):
-    """``/g/<generator>/<seed>.png[?traits=<key>]``: the stored PNG (never re-rendered)."""
+    """``/g/<generator>/<seed>.png[?traits=<key>][&scale=N]``: the stored PNG (never
+    re-rendered), or with ``scale`` its nearest-neighbour upscale for full-size use."""
     try:
         image = visible_image(slug, seed, request.GET.get("traits", ""))
     except Gone:
         return gone(request)
     except Withheld:
         return withheld(request)
-    etag = f'"{image.image_sha256}"'
+    try:
+        scale = upscale.parse_scale(request.GET.get("scale"), image.generator.resolution)
+    except upscale.ScaleError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    etag = f'"{image.image_sha256}{f"@{scale}x" if scale > 1 else ""}"'
     if image.image_sha256 and request.headers.get("If-None-Match") == etag:
         return HttpResponseNotModified()
+    stem = file_stem(slug, seed) + (f"@{scale}x" if scale > 1 else "")
+    if scale > 1:
+        with image.image.open("rb") as native:
+            source = io.BytesIO(upscale.upscale_png(native.read(), scale))
+    else:
+        source = image.image.open("rb")
     response = FileResponse(
-        image.image.open("rb"),
+        source,
         content_type="image/png",
         as_attachment=bool(request.GET.get("download")),
-        filename=f"{file_stem(slug, seed)}.png",
+        filename=f"{stem}.png",
     )
     # Short: a moderator's hide must take effect for everyone soon.
     response["Cache-Control"] = "public, max-age=300"
@@ -431,13 +447,21 @@ def generator_page(request, slug):
 
 @require_GET
 def gallery(request):
+    """Public images, newest first, narrowed by ?collection= and/or ?generator= (slugs)."""
+    generators = list(
+        showcase.public_generators()
+        .select_related("collection")
+        .order_by("collection__name", "-version")
+    )
+    collections = list({g.collection.slug: g.collection for g in generators}.values())
+    current_collection = _pick(collections, request.GET.get("collection"), "collection")
+    if current_collection:
+        generators = [g for g in generators if g.collection_id == current_collection.pk]
+    current = _pick(generators, request.GET.get("generator"), "generator")
     images = showcase.public_images()
-    slug = request.GET.get("generator", "").strip()
-    current = None
-    if slug:
-        current = showcase.public_generators().filter(slug=slug).first()
-        if current is None:
-            raise Http404("No such generator.")
+    if current_collection:
+        images = images.filter(generator__collection=current_collection)
+    if current:
         images = images.filter(generator=current)
     page = Paginator(images, GALLERY_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -446,14 +470,25 @@ def gallery(request):
         {
             "page": page,
             "current": current,
-            "generators": showcase.public_generators()
-            .select_related("collection")
-            .order_by("collection__name", "-version"),
+            "current_collection": current_collection,
+            "generators": generators,
+            "collections": collections,
         },
     )
 
 
-# --- Evaluation (issue 7) ----------------------------------------------------------------------
+def _pick(objects, slug, what):
+    """The object with ``slug`` (None when no slug is asked for); an unknown slug is a 404."""
+    slug = (slug or "").strip()
+    if not slug:
+        return None
+    found = next((o for o in objects if o.slug == slug), None)
+    if found is None:
+        raise Http404(f"No such {what}.")
+    return found
+
+
+# --- Evaluation --------------------------------------------------------------------------------
 
 
 @require_GET

@@ -163,8 +163,17 @@ DATABASES = {"default": environ.Env.db_url_config(_database_url)}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web server and worker share one SQLite file: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
+    # Web server and workers share one SQLite file. WAL lets readers run beside the writer;
+    # IMMEDIATE transactions take the write lock at BEGIN, so a busy file makes them wait (up
+    # to the timeout) instead of failing at once with "database is locked" when a transaction
+    # that read first tries to write (SQLite skips the wait there to avoid a deadlock).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -177,7 +186,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "nftsite.staticfinders.PlotlyJsFinder",  # plotly.js from the plotly package, no CDN
+    "nftsite.staticfinders.NodeModulesFinder",  # pinned npm packages (plotly.js), no CDN
 ]
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
@@ -358,7 +367,7 @@ TRAIN_CACHE_DIR = Path(env.str("TRAIN_CACHE_DIR", default=str(VAR_DIR / "train-c
 # manage.py bootstrap queues a short 32 px demo run (auto-published) on a fresh site.
 BOOTSTRAP_DEMO_TRAINING = _bool("BOOTSTRAP_DEMO_TRAINING", True)
 
-# --- Evaluation (issue 7) ----------------------------------------------------------------------
+# --- Evaluation --------------------------------------------------------------------------------
 # Withhold generated images flagged as near-copies of a training image: their permalinks, pages
 # and gallery entries say why instead of showing them.
 REFUSE_NEAR_COPIES = _bool("REFUSE_NEAR_COPIES", True)

@@ -11,7 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", views.favicon),
-    # --- Evaluation pages of a training run (issue 7), before the admin's own catch-all ---
+    # --- Evaluation pages of a training run, before the admin's own catch-all ---
     path(
         "admin/gan_app/trainingrun/<int:pk>/evaluation/",
         admin.site.admin_view(admin_evaluation.run_evaluation),

@@ -49,3 +49,15 @@ def resolve_runtime(config: GANConfig) -> Runtime:
         capability = gpu[1] if gpu else (0, 0)
         policy = "mixed_bfloat16" if not on_gpu or capability >= (8, 0) else "mixed_float16"
     return Runtime(device=gpu[0] if gpu else "cpu", gpu=on_gpu, dtype_policy=policy, xla=xla)
+
+
+def skip_remapper() -> None:
+    """Turn off grappler's remapper for this process's training graphs.
+
+    The remapper tries to fuse Conv2D + BiasAdd + LeakyRelu in the discriminator, but the
+    LeakyRelu's gradient (LeakyReluGrad) still reads the BiasAdd it fused away, so the pass gives
+    up on the whole graph and TensorFlow logs "remapper failed: ... fanout ... LeakyReluGrad
+    exist for missing node ... BiasAdd" at error level on every run. Skipping the pass changes
+    nothing else: it had already abandoned these graphs.
+    """
+    tf.config.optimizer.set_experimental_options({"remapping": False})

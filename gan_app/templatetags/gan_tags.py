@@ -41,3 +41,27 @@ def short_seed(seed):
     """Long seeds as their last digits (a batch's seeds differ only there): ``…6211``."""
     text = str(seed)
     return text if len(text) <= 6 else "…" + text[-4:]
+
+
+@register.simple_tag
+def quality_badge(metrics):
+    """``{% quality_badge generator.metrics as badge %}``: the plain-language summary, or None."""
+    from gan_app.showcase import quality_badge
+
+    return quality_badge(metrics)
+
+
+@register.simple_tag
+def large_download(png_url, resolution):
+    """``{% large_download png_url resolution as large %}``: large.url, large.side (px)."""
+    from gan_app.upscale import large_download
+
+    return large_download(png_url, resolution)
+
+
+@register.filter
+def with_version(generator):
+    """The generator's name with its version, said once (``metadata.name_with_version``)."""
+    from gan_app.metadata import name_with_version
+
+    return name_with_version(generator)

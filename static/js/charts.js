@@ -1,5 +1,5 @@
 /* Draws the plotly figures embedded in the page (json_script) and filters searchable tables.
-   plotly.js comes from our own static files (vendor/plotly.min.js), never a CDN. */
+   plotly.js comes from our own static files (vendor/plotly-cartesian.min.js), never a CDN. */
 (function () {
   "use strict";
 
@@ -56,15 +56,33 @@
     });
   }
 
+  function failed(charts) {
+    charts.forEach(function (el) {
+      el.textContent = "The chart library did not load.";
+      el.classList.add("chart-failed");
+    });
+  }
+
+  // Calls back once plotly.js is there: now, or when its async script has run.
+  function whenPlotly(charts, callback) {
+    if (window.Plotly) return callback();
+    var script = document.getElementById("plotly-js");
+    if (!script) return failed(charts);
+    script.addEventListener("load", function () {
+      if (window.Plotly) callback();
+      else failed(charts);
+    });
+    script.addEventListener("error", function () {
+      failed(charts);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var charts = document.querySelectorAll("[data-figure]");
-    if (charts.length && !window.Plotly) {
-      charts.forEach(function (el) {
-        el.textContent = "The chart library did not load.";
-        el.classList.add("chart-failed");
+    if (charts.length) {
+      whenPlotly(charts, function () {
+        charts.forEach(draw);
       });
-    } else {
-      charts.forEach(draw);
     }
     document.querySelectorAll("[data-filter-table]").forEach(filterTable);
   });

@@ -73,11 +73,28 @@
       el("p", { class: "result-actions" }, [
         button(withParam(image.png, "download=1"), "Download PNG", "btn-primary", true),
         " ",
+        image.large
+          ? button(withParam(image.large.url, "download=1"), "Download " + image.large.side + " px", "btn-secondary", true)
+          : null,
+        " ",
         button(withParam(image.json, "download=1"), "Metadata JSON", "btn-secondary", true),
         " ",
         button(image.page, "Permalink", "btn-ghost", false),
       ]),
+      el("p", { class: "result-actions again-actions" }, [
+        action("Random again", "random"),
+        " ",
+        action("Next seed", "next", { "data-seed": String(image.seed) }),
+        " ",
+        action("Copy link", "copy", { "data-url": new URL(image.page, window.location.href).href }),
+        el("span", { class: "copy-status muted small", role: "status" }, []),
+      ]),
     ];
+  }
+
+  // A button in a result that acts on the form: data-action says what (see onAction).
+  function action(label, name, attrs) {
+    return el("button", Object.assign({ type: "button", class: "btn btn-ghost", "data-action": name }, attrs || {}), [label]);
   }
 
   function withParam(url, param) {
@@ -129,9 +146,11 @@
         el("span", { class: "mono" }, [String(seeds[seeds.length - 1])]),
         data.traits ? " · " + data.traits : "",
       ]),
-      el("ul", { class: "batch-result" }, items),
+      el("ul", { class: "batch-result", "data-count": String(data.images.length) }, items),
       el("p", { class: "result-actions" }, [
         button(data.zip_url, "Download ZIP", "btn-primary", true),
+        " ",
+        action("Random again", "random"),
         " ",
         el("span", { class: "muted small" }, [
           data.images.length + " PNG files with ERC-721 metadata JSON",
@@ -181,11 +200,103 @@
     setState(box, "failed", [el("p", { class: "notice notice-bad", role: "alert" }, [text])]);
   }
 
+  // --- Inline validation: a message under the field, cleared on the next try. ---
+
+  function clearFieldErrors(form) {
+    form.querySelectorAll(".field-error").forEach(function (node) {
+      node.remove();
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (input) {
+      input.removeAttribute("aria-invalid");
+      var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+        return id && id !== input.id + "-error";
+      });
+      input.setAttribute("aria-describedby", ids.join(" "));
+    });
+  }
+
+  // Shows ``text`` under the form's field ``name``; false when the form has no such field.
+  function fieldError(form, name, text) {
+    var input = form.querySelector("[name='" + name + "']:not([type=hidden])");
+    if (!input) return false;
+    var id = (input.id || "gen-" + name) + "-error";
+    var message = el("p", { class: "field-error", id: id }, [text]);
+    (input.closest(".field") || input.parentNode).appendChild(message);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "") + " " + id).trim());
+    return true;
+  }
+
+  // The seed as the server reads it (spaces, commas and underscores are digit separators).
+  function seedProblem(form) {
+    var input = form.querySelector("[name=seed]");
+    if (!input) return null;
+    var raw = input.value.replace(/[\s,_]/g, "");
+    if (raw === "") return null;
+    if (!/^[0-9]+$/.test(raw)) return "Use digits only, for example 4242 (or leave it empty for a random seed).";
+    var max = Number(input.dataset.maxSeed || Number.MAX_SAFE_INTEGER);
+    if (Number(raw) > max) return "Seeds go up to " + max.toLocaleString("en") + ".";
+    return null;
+  }
+
+  function invalid(form, box, errors) {
+    var unplaced = [];
+    Object.keys(errors).forEach(function (name) {
+      if (!fieldError(form, name, errors[name][0])) unplaced.push(errors[name][0]);
+    });
+    if (unplaced.length) problem(box, unplaced.join(" "));
+    else idle(box, "Fix the marked field above, then press Generate again.");
+    var first = form.querySelector("[aria-invalid=true]");
+    if (first) first.focus();
+  }
+
+  // Back to an empty result area: the last image no longer matches the form.
+  function idle(box, text) {
+    setState(box, "idle", [el("p", { class: "muted small result-hint" }, [text])]);
+  }
+
+  function onAction(form, event) {
+    var target = event.target.closest("[data-action]");
+    if (!target) return;
+    var seed = form.querySelector("[name=seed]");
+    if (target.dataset.action === "copy") return copyLink(target);
+    if (seed && target.dataset.action === "random") seed.value = "";
+    if (seed && target.dataset.action === "next") seed.value = String(Number(target.dataset.seed) + 1);
+    if (form.requestSubmit) form.requestSubmit();
+    else form.dispatchEvent(new Event("submit", { cancelable: true }));
+  }
+
+  function copyLink(target) {
+    var url = target.dataset.url;
+    var status = target.parentNode.querySelector(".copy-status");
+    var done = function (text) {
+      if (status) status.textContent = text;
+    };
+    var fallback = function () {
+      var field = el("textarea", { class: "visually-hidden", readonly: "" }, [url]);
+      document.body.appendChild(field);
+      field.select();
+      var ok = document.execCommand && document.execCommand("copy");
+      field.remove();
+      done(ok ? "Link copied." : "Copy this link: " + url);
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(url).then(function () {
+        done("Link copied.");
+      }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
   function submit(form, event) {
     event.preventDefault();
     var box = document.getElementById(form.dataset.result);
     var submitButton = form.querySelector("[type=submit]");
     if (!box || (submitButton && submitButton.disabled)) return;
+    clearFieldErrors(form);
+    var seedError = seedProblem(form);
+    if (seedError) return invalid(form, box, { seed: [seedError] });
     var started = performance.now();
     if (submitButton) submitButton.disabled = true;
     setState(box, "queued", [statusLine("Generating…", true)]);
@@ -211,6 +322,10 @@
         );
       })
       .then(function (result) {
+        if (result.response.status === 400 && result.body.errors) {
+          invalid(form, box, result.body.errors);
+          return null;
+        }
         if (!result.response.ok) {
           var text = result.body.error ||
             (result.response.status === 403
@@ -256,9 +371,16 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.fetch || !window.FormData || !window.Promise) return; // plain form posts then
     document.querySelectorAll("form[data-generate]").forEach(function (form) {
+      form.noValidate = true; // our inline messages replace the browser's bubbles
       form.addEventListener("submit", function (event) {
         submit(form, event);
       });
+      var box = document.getElementById(form.dataset.result);
+      if (box) {
+        box.addEventListener("click", function (event) {
+          onAction(form, event);
+        });
+      }
     });
   });
 })();

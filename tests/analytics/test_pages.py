@@ -40,7 +40,7 @@ def test_it_renders_the_collection_page_with_charts_and_stats(client, punks):
     assert "Punks Like" in html
     for chart in ("price-histogram", "rarity-vs-price", "sales-over-time", "rare-traits"):
         assert f'id="{chart}-data"' in html
-    assert "/static/vendor/plotly.min." in html  # our own copy, hashed by the manifest
+    assert "/static/vendor/plotly-cartesian.min." in html  # our own copy, hashed by the manifest
     assert "cdn" not in html.lower()
     figure = embedded_json(html, "rarity-vs-price-data")
     assert figure["data"][0]["type"] == "scatter"
@@ -150,7 +150,9 @@ def test_it_ignores_an_invalid_filter_but_applies_the_others(client, punks):
     response = client.get(detail_url(punks, min_usd="lots", sold="on"))
 
     assert response.status_code == 200
-    assert "(ignored)" in response.content.decode()
+    assert "Min price (USD) “lots”: Enter a number. This filter is not applied." in (
+        response.content.decode()
+    )
     assert all(t.last_sale_amount is not None for t in response.context["page"].object_list)
 
 
@@ -276,3 +278,35 @@ def test_it_shows_the_generate_panel_only_with_a_published_generator(client, pun
         is_published=True,
     )
     assert 'id="generate"' in client.get(detail_url(punks)).content.decode()
+
+
+def test_it_says_which_filters_in_the_address_it_could_not_use(client, punks):
+    response = client.get(
+        detail_url(punks, min_usd="abc", max_rank="-5", page="999", trait="987654")
+    )
+    html, last = response.content.decode(), response.context["page"].paginator.num_pages
+
+    problems = html[html.index('class="notice notice-bad filter-problems"') :].split("</div>")[0]
+    assert "Min price (USD) “abc”: Enter a number. This filter is not applied." in problems
+    assert "Rarity rank up to “-5”: Ensure this value is greater than or equal to 1." in problems
+    assert "Trait 987654: no such trait in this collection" in problems
+    assert f"There is no page “999”: showing page {last} of {last}." in problems
+
+
+def test_it_shows_active_filters_as_chips_that_each_remove_one(client, punks):
+    earring = punks.traits.get(value="Earring")
+    response = client.get(detail_url(punks, trait=earring.pk, sold="on", min_usd="10"))
+
+    chips = {c["label"]: c["href"] for c in response.context["active_filters"]}
+    assert set(chips) == {"accessory: Earring", "Sold only", "From $10.00"}
+    assert "trait=" not in chips["accessory: Earring"] and "sold=on" in chips["accessory: Earring"]
+    assert f"trait={earring.pk}" in chips["Sold only"] and "sold" not in chips["Sold only"]
+
+
+def test_it_lists_trait_values_as_checkboxes_with_counts(client, punks):
+    earring = punks.traits.get(value="Earring")
+    html = client.get(detail_url(punks, trait=earring.pk)).content.decode()
+
+    assert f'<input type="checkbox" name="trait" value="{earring.pk}" checked>' in html
+    assert f'<span class="trait-count">{earring.count:,}</span>' in html
+    assert '<select name="trait"' not in html

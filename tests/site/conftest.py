@@ -64,6 +64,21 @@ def generator(collection, tiny_artifact):
     return make_generator(collection, tiny_artifact)
 
 
+@pytest.fixture
+def made(generator):
+    """Seed 42 of ``generator``, rendered and stored as the worker would."""
+    from gan_app import generation
+    from gan_app.models import GeneratedImage, GenerationRequest
+
+    req = GenerationRequest.objects.create(generator=generator, kind="single", seeds=[42])
+    generation.process(req.pk)
+    return GeneratedImage.objects.get(seed=42)
+
+
+def body(response):
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 @pytest.fixture(autouse=True)
 def isolated_media(request, settings, tmp_path):
     """Files of one test never meet another's (rows roll back, files would not).

@@ -9,18 +9,9 @@ from django.urls import reverse
 from gan_app import generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
+from .conftest import body
+
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def made(generator):
-    req = GenerationRequest.objects.create(generator=generator, kind="single", seeds=[42])
-    generation.process(req.pk)
-    return GeneratedImage.objects.get(seed=42)
-
-
-def body(response):
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def test_it_serves_the_stored_png(client, made):

@@ -54,7 +54,7 @@ def test_it_shows_progress_chart_grids_and_publish_buttons(admin_client, trained
     assert page.status_code == 200
     assert 'value="100.0"' in html and "epoch <span" in html
     assert 'data-live-chart="loss-figure"' in html and 'id="loss-figure"' in html
-    assert "vendor/plotly.min." in html and "js/training_run." in html
+    assert "vendor/plotly-cartesian.min." in html and "js/training_run." in html
     assert "<script>" not in html.replace(
         '<script type="application/json"', ""
     )  # CSP: no inline JS
