@@ -17,6 +17,7 @@ RESIZE_MODES = ("auto", "nearest", "area", "native")
 RARE_TRAIT_MODES = ("other", "exclude")
 AUTO_MODES = ("auto", "on", "off")
 LOSSES = ("bce", "hinge")
+LR_SCHEDULES = ("constant", "cosine")
 
 # Width = channels of the highest-resolution hidden layer; deeper layers double it (up to 8x).
 # 32 px: trains recognisable CryptoPunks in 5 minutes on 2 CPU cores (wider nets learned no
@@ -78,6 +79,9 @@ class GANConfig:
     # Conditional runs: >0 adds the mode-seeking term (Mao et al. 2019), so that two seeds
     # with the same traits give different images instead of one image per trait combination.
     diversity_weight: float = 0.0
+    # "cosine": both learning rates decay to 10% over ``epochs`` (optimizer steps), so the
+    # last epochs refine instead of oscillating; set ``epochs`` to the run's real length.
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         _validate(self)
@@ -179,7 +183,11 @@ def _validate(c: GANConfig) -> None:
     _check_range("diversity_weight", c.diversity_weight, 0, 100)
     _check_type("r1_gamma", c.r1_gamma, (int, float))
     _check_range("r1_gamma", c.r1_gamma, 0, 1000)
-    for name, allowed in (("loss", LOSSES), ("preset", (*PRESETS, "custom"))):
+    for name, allowed in (
+        ("loss", LOSSES),
+        ("preset", (*PRESETS, "custom")),
+        ("lr_schedule", LR_SCHEDULES),
+    ):
         _check_type(name, getattr(c, name), (str,))
         if getattr(c, name) not in allowed:
             raise ConfigError(f"{name} must be one of {list(allowed)}, got {getattr(c, name)!r}")

@@ -163,13 +163,14 @@ class Trainer:
         self.runtime = runtime or resolve_runtime(config)
         skip_remapper()
         self.vocabulary, labels = _conditions(config, len(array), traits, vocabulary)
+        self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.model: DCGAN = build_dcgan(
             config,
             self.runtime,
             num_labels=self.vocabulary.size if self.vocabulary else None,
             trait_types=len(self.vocabulary.types) if self.vocabulary else 1,
+            steps_per_epoch=self.batches.steps_per_epoch,
         )
-        self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.data_info = {"count": len(array), "sha256": hashlib.sha256(array.data).hexdigest()}
         if labels is not None:
             self.data_info["labels_sha256"] = hashlib.sha256(labels.data).hexdigest()
@@ -398,8 +399,11 @@ class Trainer:
         for group, variables in self.model.state_variables().items():
             _assign(group, variables, arrays.get(group, []))
         # Learning rates may have been overridden on resume; the saved ones are superseded.
-        self.model.g_optimizer.learning_rate.assign(self.config.g_learning_rate)
-        self.model.d_optimizer.learning_rate.assign(self.config.d_learning_rate)
+        # A schedule was built from this (possibly overridden) config and reads the restored
+        # iteration count, so only constant rates need setting.
+        if self.config.lr_schedule == "constant":
+            self.model.g_optimizer.learning_rate.assign(self.config.g_learning_rate)
+            self.model.d_optimizer.learning_rate.assign(self.config.d_learning_rate)
         self.epoch = int(manifest["epoch"])
         self.history = list(manifest["history"])
         self.last_checkpoint_epoch = self.epoch
