@@ -363,6 +363,14 @@ if SITE_URL and urlsplit(SITE_URL).scheme not in {"http", "https"}:
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://")
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
 TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
+# The recipe new runs start from (gan_app.gan.config.PRESETS; docs/training.md "Recipes").
+TRAIN_PRESETS = ("nff", "seed-dcgan")
+TRAIN_DEFAULT_PRESET = env.str("TRAIN_DEFAULT_PRESET", default="nff")
+if TRAIN_DEFAULT_PRESET not in TRAIN_PRESETS:
+    raise ImproperlyConfigured(
+        f"TRAIN_DEFAULT_PRESET={TRAIN_DEFAULT_PRESET!r} is not a recipe; "
+        f"choose one of {', '.join(TRAIN_PRESETS)}"
+    )
 # --- Training pipeline (gan_app.training) ---
 # A chunk renews its lease on the run every epoch; a lease older than this means its worker
 # died, and a redelivered chunk takes the run over. Longer than any one epoch, shorter than the
