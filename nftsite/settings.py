@@ -291,15 +291,17 @@ CELERY_TASK_TIME_LIMIT = _positive_int("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = _positive_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500)
 # The four queues, defined here once: ingest (I/O bound), train (GPU, one task at a time),
 # generate (GPU or CPU, generators cached), default.
-JOB_QUEUES = ("ingest", "train", "generate", "default")
-CELERY_TASK_DEFAULT_QUEUE = "default"
+QUEUE_INGEST, QUEUE_TRAIN, QUEUE_GENERATE, QUEUE_DEFAULT = "ingest", "train", "generate", "default"
+JOB_QUEUES = (QUEUE_INGEST, QUEUE_TRAIN, QUEUE_GENERATE, QUEUE_DEFAULT)
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_DEFAULT
 CELERY_TASK_ROUTES = {
-    "collections_app.tasks.*": {"queue": "ingest"},
-    "collections_app.tasks.compute_analytics": {"queue": "default"},
-    "gan_app.tasks.train_*": {"queue": "train"},
-    "gan_app.tasks.evaluate_*": {"queue": "train"},
-    "gan_app.tasks.generate_*": {"queue": "generate"},
-    "nftsite.tasks.*": {"queue": "default"},
+    "collections_app.tasks.*": {"queue": QUEUE_INGEST},
+    "collections_app.tasks.compute_analytics": {"queue": QUEUE_DEFAULT},
+    "gan_app.tasks.train_*": {"queue": QUEUE_TRAIN},
+    "gan_app.tasks.evaluate_*": {"queue": QUEUE_TRAIN},
+    "gan_app.tasks.generate_*": {"queue": QUEUE_GENERATE},
+    "gan_app.tasks.fabricate_*": {"queue": QUEUE_GENERATE},
+    "nftsite.tasks.*": {"queue": QUEUE_DEFAULT},
 }
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True

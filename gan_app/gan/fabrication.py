@@ -47,7 +47,7 @@ import numpy as np
 from PIL import Image
 
 from .conditioning import ConditionError
-from .sampling import MAX_SEED, latent_vectors, to_png
+from .sampling import LATENT_SEED_LIMIT, latent_vectors, to_png
 
 EMBED_SIZE = 16
 EMBED_WIDTH = EMBED_SIZE * EMBED_SIZE * 3
@@ -70,7 +70,7 @@ class FabricationError(ValueError):
 def candidate_seed(seed: int, index: int) -> int:
     """The generator seed of candidate ``index`` of a run with seed ``seed``."""
     words = np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint32)
-    return int((int(words[0]) << 32 | int(words[1])) & MAX_SEED)
+    return int((int(words[0]) << 32 | int(words[1])) & LATENT_SEED_LIMIT)
 
 
 def embed(images: np.ndarray) -> np.ndarray:
@@ -312,8 +312,10 @@ class FabricationOptions:
             raise FabricationError(
                 f"count {self.count:,} is over the maximum of {self.max_count:,} tokens"
             )
-        if not 0 <= int(self.seed) <= MAX_SEED:
-            raise FabricationError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if not 0 <= int(self.seed) <= LATENT_SEED_LIMIT:
+            raise FabricationError(
+                f"seed must be between 0 and {LATENT_SEED_LIMIT}, got {self.seed}"
+            )
         if not self.distance >= 0:
             raise FabricationError(f"distance must be >= 0, got {self.distance!r}")
         if self.batch_size < 1 or self.window < 1:

@@ -40,7 +40,10 @@ ARTIFACT_FORMAT = "nff-generator"
 ARTIFACT_VERSION = 1
 MODEL_FILE = "generator.keras"
 MANIFEST_FILE = "manifest.json"
-MAX_SEED = 2**63 - 1  # seeds are stored in a signed 64-bit column
+# The widest seed a latent vector can be drawn from (a signed 64-bit column): fabrication
+# derives candidate seeds over this range. The seeds visitors may ask for are a narrower
+# public range, defined once in gan_app.generation.requests.MAX_SEED (exact in JavaScript).
+LATENT_SEED_LIMIT = 2**63 - 1
 GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
 INFERENCE_BATCH = 64
 
@@ -368,8 +371,8 @@ def _input_shapes(model: keras.Model) -> list[tuple]:
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"a seed must be an integer, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"a seed must be between 0 and {MAX_SEED}, got {seed}")
+    if not 0 <= seed <= LATENT_SEED_LIMIT:
+        raise ValueError(f"a seed must be between 0 and {LATENT_SEED_LIMIT}, got {seed}")
     return int(seed)
 
 
