@@ -1,8 +1,10 @@
 from django.db.models.fields.json import KeyTransform
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from gan_app import showcase
+from nftsite.parsing import NotAnInteger, parse_ascii_int
 
 from . import browse
 from .charts import compare_figure
@@ -71,6 +73,13 @@ def detail(request, slug):
 
 
 def token(request, slug, token_id):
+    # Token ids are canonical ASCII decimals: "007" redirects to "7", "%00" or "١٢" is a 404.
+    try:
+        number = parse_ascii_int(token_id, name="token id")
+    except NotAnInteger:
+        raise Http404("No such token.") from None
+    if str(number) != token_id:
+        return redirect("collections:token", slug=slug, token_id=str(number), permanent=True)
     token = get_object_or_404(
         Token.objects.select_related("collection").defer("collection__analytics"),
         collection__slug=slug,

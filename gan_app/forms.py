@@ -2,6 +2,8 @@ import re
 
 from django import forms
 
+from nftsite.parsing import AsciiIntegerField, NotAnInteger, parse_ascii_int
+
 from .conditions import TraitRequestError, clean_traits
 from .generation import (
     MAX_BATCH,
@@ -30,16 +32,25 @@ class SeedField(forms.Field):
         text = re.sub(r"[\s,_]", "", str(value or ""))
         if not text:
             return None
-        if not text.isdigit():
+        # ASCII digits only: "²" passes isdigit() and fullwidth 12 passes int(); both are refused.
+        if len(text) > 20:
+            raise forms.ValidationError(self._too_large(text))
+        try:
+            return parse_ascii_int(text, maximum=MAX_SEED, name="seed", canonical=False)
+        except NotAnInteger:
+            if text.isascii() and text.isdigit():
+                raise forms.ValidationError(self._too_large(text)) from None
             raise forms.ValidationError(
-                f"A seed is a whole number from 0 to {MAX_SEED:,} (no signs or decimals)."
-            )
-        if len(text) > 20 or int(text) > MAX_SEED:
-            raise forms.ValidationError(
-                f"{text[:24]} is too large: seeds go up to {MAX_SEED:,} so that every browser "
-                "reads them exactly."
-            )
-        return int(text)
+                f"A seed is a whole number from 0 to {MAX_SEED:,} in digits 0-9 "
+                "(no signs, decimals or other scripts)."
+            ) from None
+
+    @staticmethod
+    def _too_large(text):
+        return (
+            f"{text[:24]} is too large: seeds go up to {MAX_SEED:,} so that every browser "
+            "reads them exactly."
+        )
 
 
 class GenerateForm(forms.Form):
@@ -48,7 +59,7 @@ class GenerateForm(forms.Form):
     generator = forms.SlugField(max_length=200)
     kind = forms.ChoiceField(choices=GenerationRequest.Kind.choices, required=False)
     seed = SeedField(help_text=SEED_HELP)
-    count = forms.IntegerField(
+    count = AsciiIntegerField(
         min_value=1,
         max_value=MAX_BATCH,
         required=False,
@@ -58,7 +69,7 @@ class GenerateForm(forms.Form):
         },
     )
     seed_end = SeedField(label="To seed")
-    steps = forms.IntegerField(min_value=MIN_WALK_STEPS, max_value=MAX_WALK_STEPS, required=False)
+    steps = AsciiIntegerField(min_value=MIN_WALK_STEPS, max_value=MAX_WALK_STEPS, required=False)
 
     TRAIT_PREFIX = "trait."  # one select per trait type: trait.<type> = value or "any"
 

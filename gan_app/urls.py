@@ -1,4 +1,7 @@
-from django.urls import path, register_converter
+from functools import wraps
+
+from django.http import HttpResponsePermanentRedirect
+from django.urls import path, register_converter, reverse
 
 from . import views
 
@@ -17,6 +20,21 @@ class SeedConverter:
 
 register_converter(SeedConverter, "seed")
 
+
+def canonical(view):
+    """Redirect ``/g/x/007/`` to ``/g/x/7/``: one URL per image, so caches and links agree."""
+
+    @wraps(view)
+    def wrapper(request, **kwargs):
+        url = reverse(request.resolver_match.view_name, kwargs=kwargs)
+        if url != request.path:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
+        return view(request, **kwargs)
+
+    return wrapper
+
+
 app_name = "gan"
 
 urlpatterns = [
@@ -25,12 +43,12 @@ urlpatterns = [
     path("generate/r/<int:pk>.json", views.request_status, name="request_status"),
     path("generate/r/<int:pk>.zip", views.request_zip, name="request_zip"),
     path("gen/<slug:slug>/", views.generator_page, name="generator"),
-    path("g/<slug:slug>/<seed:seed>.png", views.image_png, name="image_png"),
-    path("g/<slug:slug>/<seed:seed>.json", views.image_json, name="image_json"),
-    path("g/<slug:slug>/<seed:seed>/", views.image_page, name="image"),
+    path("g/<slug:slug>/<seed:seed>.png", canonical(views.image_png), name="image_png"),
+    path("g/<slug:slug>/<seed:seed>.json", canonical(views.image_json), name="image_json"),
+    path("g/<slug:slug>/<seed:seed>/", canonical(views.image_page), name="image"),
     path(
         "g/<slug:slug>/walk/<seed:start>-<seed:end>-<int:steps>.png",
-        views.walk_png,
+        canonical(views.walk_png),
         name="walk_png",
     ),
     path("gallery/", views.gallery, name="gallery"),

@@ -19,6 +19,7 @@ def _timed(check):
         ok = True
     except Exception as exc:  # a health check reports failures, it never raises them
         detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+        detail.update(getattr(exc, "detail", {}))
     return {"ok": ok, "ms": round((time.perf_counter() - start) * 1000, 1), **detail}
 
 
@@ -57,11 +58,24 @@ def check_workers():
     missing = [q for q in ("ingest", "train", "generate", "default") if q not in served]
     if not workers:
         raise RuntimeError("no worker has sent a heartbeat in the last 45 s")
+    if missing:
+        # Work sent to these queues would wait for ever: not healthy, whatever else is.
+        raise QueuesUnserved(workers, missing)
     return {"workers": workers, "queues_without_worker": missing}
 
 
+class QueuesUnserved(RuntimeError):
+    def __init__(self, workers, missing):
+        super().__init__(f"no fresh worker serves {', '.join(missing)}")
+        self.detail = {"workers": workers, "queues_without_worker": missing}
+
+
 def run_checks():
-    """Return (http_status, body). Web nodes stay in rotation (200) when only workers are down."""
+    """Return (http_status, body): 200 only when everything is ok.
+
+    "degraded" (core services up, but some queue has no fresh worker) is a 503 too, so that a
+    monitor pages someone: pages still render, but generate or ingest work would wait for ever.
+    """
     checks = {
         "database": _timed(check_database),
         "broker": _timed(check_broker),
@@ -71,4 +85,4 @@ def run_checks():
     core_ok = all(checks[name]["ok"] for name in ("database", "broker", "storage"))
     status = "ok" if core_ok and checks["workers"]["ok"] else ("degraded" if core_ok else "fail")
     body = {"status": status, "checks": checks, "debug": settings.DEBUG}
-    return (200 if core_ok else 503), body
+    return (200 if status == "ok" else 503), body

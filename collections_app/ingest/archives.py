@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
 from collections_app.models import Collection, IngestJob, Token
+from nftsite.parsing import NotAnInteger, is_canonical_int, parse_ascii_int
 
 from .images import EXTENSION_FORMATS, FORMAT_EXTENSIONS, original_name, read_original
 from .importer import RawItem, import_items
@@ -35,7 +36,10 @@ from .records import MAX_METADATA_BYTES, RARITY_KEY
 from .upsert import finalize_collection
 
 BATCH_SIZE = 250
-RATIO_CHECK_FROM = 64 * 1024  # small members compress oddly either way; a bomb is large
+# Size caps (per member, per archive) and pixel caps are what bound inflation; the ratio is
+# only a sign of a bomb in a large member. A 300 KB JSON or a 6000x6000 flat-colour PNG
+# compresses past 100:1 and is fine.
+RATIO_CHECK_FROM = 4 * 1024 * 1024
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # exports are byte-identical run to run
 _JUNK = re.compile(r"(^|/)(__MACOSX/|\.[^/]*$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 
@@ -197,9 +201,10 @@ def _check_member(info, kind):
         return "nested deeper than one top folder", None
     stem, ext = os.path.splitext(parts[-1])
     ext = ext.lower()
-    token_id = str(int(stem)) if stem.isdigit() and len(stem) <= 78 else None
-    if token_id is None:
-        return "file name is not a token id", None
+    try:  # ASCII digits only: "².png" passes isdigit() but is no token id
+        token_id = str(parse_ascii_int(stem, name="file name"))
+    except NotAnInteger:
+        return "file name is not a token id (digits 0-9 only)", None
     if info.flag_bits & 0x1:
         return f"{name}: encrypted members are refused", token_id
     if kind == "images" and ext not in EXTENSION_FORMATS:
@@ -282,7 +287,7 @@ def import_archive(images_source, metadata_source, *, slug=None, job=None, on_pr
         failures = images.failures + metadata.failures
         if job is not None:
             set_expected(job, len(token_ids) + len(failures))
-        start_after = int(job.cursor) if job is not None and job.cursor.isdigit() else -1
+        start_after = int(job.cursor) if job is not None and is_canonical_int(job.cursor) else -1
         if start_after >= 0:
             failures = []  # reported by the run that got this far
         todo = [t for t in token_ids if int(t) > start_after]

@@ -6,19 +6,19 @@ do not invalidate the token (an unreadable price) are kept as ``warnings`` on th
 """
 
 import json
-import re
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from collections_app import prices
+from nftsite.parsing import NotAnInteger, parse_ascii_int
 
 # Key under which export_archive adds our rarity figures to each token's metadata; stripped on
 # import so an export -> import round trip stores exactly what the source said.
 RARITY_KEY = "nff_rarity"
 MAX_METADATA_BYTES = 1024 * 1024
 MAX_TRAITS = 200
-_TOKEN_ID = re.compile(r"^\d{1,78}$")
 _BIGINT_MAX = 2**63 - 1
 
 
@@ -101,18 +101,23 @@ def canonical_token_id(value, item=None):
     if isinstance(value, bool):
         raise ItemError(item if item is not None else value, f"token_id {value!r} is not a number")
     text = str(value).strip() if isinstance(value, int | str) else ""
-    if not _TOKEN_ID.match(text):
+    try:
+        return str(parse_ascii_int(text, name="token_id"))
+    except NotAnInteger:
         raise ItemError(
             item if item is not None else value,
-            f"token_id {value!r} is not a non-negative integer",
-        )
-    return str(int(text))
+            f"token_id {value!r} is not a non-negative integer in digits 0-9",
+        ) from None
 
 
 def clean_json(value):
-    """Drop NUL characters (PostgreSQL text and jsonb refuse them) from every string in a tree."""
+    """Make a tree storable: drop NUL characters (PostgreSQL text and jsonb refuse them) from
+    every string, and turn NaN and infinite numbers (Python's json reads bare ``NaN`` and
+    ``1e400``; jsonb refuses them) into None."""
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -164,7 +169,10 @@ def parse_timestamp(value, field_name="event_timestamp"):
     if isinstance(value, bool):
         raise ValueError(f"{field_name}={value!r} is not a time")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, 1e400, year 300000
+            raise ValueError(f"{field_name}={value!r} is not a time") from None
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field_name}={value!r} is not a time")
     try:
@@ -201,7 +209,7 @@ def sale_from_v1_last_sale(raw, token_id):
         quantity=quantity,
         timestamp=timestamp,
         tx_hash=tx_hash,
-        v1=raw,
+        v1=clean_json(raw),
     )
 
 
@@ -225,7 +233,7 @@ def record_from_v1_asset(data, expected_token_id=None):
     dumped = json.dumps(metadata)
     if len(dumped) > MAX_METADATA_BYTES:
         raise ItemError(token_id, f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
-    if "\\u0000" in dumped:  # rare: only then walk the whole tree
+    if "\\u0000" in dumped or "NaN" in dumped or "Infinity" in dumped:  # rare: walk the tree
         metadata = clean_json(metadata)
     contract = (
         metadata.get("asset_contract") if isinstance(metadata.get("asset_contract"), dict) else {}
@@ -246,7 +254,8 @@ def record_from_v1_asset(data, expected_token_id=None):
     )
     if metadata.get("last_sale") is not None:
         try:
-            record.sales.append(sale_from_v1_last_sale(metadata["last_sale"], token_id))
+            # The raw object, so that a NaN price is named as such (metadata has None for it).
+            record.sales.append(sale_from_v1_last_sale(data["last_sale"], token_id))
         except (prices.PriceError, ValueError) as exc:
             record.warnings.append(f"last sale skipped: {exc}")
     return record
