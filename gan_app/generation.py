@@ -137,7 +137,7 @@ def submit(
     with transaction.atomic():
         if client_key:
             ratelimit.lock_client(client_key)
-            ratelimit.check(client_key, rate)
+            ratelimit.check(client_key, rate, images=ratelimit.images_in(kind, seeds, params))
         ready = _ready_params(generator, kind, seeds, params)
         now = timezone.now()
         req = GenerationRequest.objects.create(

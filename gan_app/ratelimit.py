@@ -1,7 +1,8 @@
 """Who is asking (a hashed client key) and whether they may generate again yet.
 
-The limit is counted over ``GenerationRequest`` rows (index ``genreq_client_created``), so every
-web process and node sees the same count without a shared cache. The raw address is never
+The limit counts images, not requests: a batch of 16 uses 16 of the client's budget, a walk
+its frames. It is counted over ``GenerationRequest`` rows (index ``genreq_client_created``), so
+every web process and node sees the same count without a shared cache. The raw address is never
 stored: the key is an HMAC of it under SECRET_KEY, so the table cannot be reversed by hashing
 all 2^32 IPv4 addresses.
 """
@@ -42,8 +43,9 @@ class Rate:
         for size, name in units:
             if self.seconds % size == 0:
                 n = self.seconds // size
-                return f"{self.count} per {name}" if n == 1 else f"{self.count} per {n} {name}s"
-        return f"{self.count} per {self.seconds} seconds"
+                per = name if n == 1 else f"{n} {name}s"
+                return f"{self.count} images per {per}"
+        return f"{self.count} images per {self.seconds} seconds"
 
 
 class RateLimited(Exception):
@@ -97,19 +99,34 @@ def lock_client(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
-def check(key: str, rate: Rate | None = None, now=None) -> None:
-    """Raise RateLimited when ``key`` already made ``rate.count`` requests in the window."""
+def images_in(kind: str, seeds, params) -> int:
+    """How many images a request makes: one per seed; a walk renders one per step."""
+    if kind == GenerationRequest.Kind.WALK:
+        return max(1, int((params or {}).get("steps") or 1))
+    return max(1, len(seeds or ()))
+
+
+def check(key: str, rate: Rate | None = None, now=None, images: int = 1) -> None:
+    """Raise RateLimited when ``images`` more would take ``key`` over ``rate.count`` images."""
     rate = rate or current_rate()
     now = now or timezone.now()
     since = now - timedelta(seconds=rate.seconds)
-    recent = GenerationRequest.objects.filter(client_key=key, created_at__gt=since)
-    if recent.count() < rate.count:
+    # Every request makes at least one image, so the window holds at most rate.count rows.
+    recent = list(
+        GenerationRequest.objects.filter(client_key=key, created_at__gt=since)
+        .order_by("created_at")
+        .values_list("created_at", "kind", "seeds", "params")[: rate.count]
+    )
+    used = sum(images_in(kind, seeds, params) for _, kind, seeds, params in recent)
+    if used + images <= rate.count:
         return
-    # The window frees a slot when the oldest request still inside it ages out.
-    oldest = (
-        recent.order_by("-created_at").values_list("created_at", flat=True)[
-            rate.count - 1 : rate.count
-        ]
-    ).first()
-    wait = (oldest - since).total_seconds() if oldest else rate.seconds
-    raise RateLimited(rate, max(1, math.ceil(wait)))
+    if images > rate.count:
+        raise RateLimited(rate, rate.seconds)
+    # Slots free as the oldest requests age out of the window: wait for enough of them.
+    freed = 0
+    for created, kind, seeds, params in recent:
+        freed += images_in(kind, seeds, params)
+        if used - freed + images <= rate.count:
+            wait = (created - since).total_seconds()
+            raise RateLimited(rate, max(1, math.ceil(wait)))
+    raise RateLimited(rate, rate.seconds)

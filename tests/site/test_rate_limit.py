@@ -30,7 +30,7 @@ def test_it_answers_429_with_json_once_the_limit_is_reached(client, generator, s
     response = post(client, generator, **JSON)
     assert response.status_code == 429
     body = response.json()
-    assert "3 per minute" in body["error"]
+    assert "3 images per minute" in body["error"]
     assert 1 <= body["retry_after"] <= 60
     assert response["Retry-After"] == str(body["retry_after"])
     assert GenerationRequest.objects.count() == 3
@@ -44,7 +44,7 @@ def test_it_answers_429_with_a_friendly_page_without_javascript(client, generato
 
     assert response.status_code == 429
     assert b"Slow down a little" in response.content
-    assert b"1 per hour" in response.content
+    assert b"1 images per hour" in response.content
 
 
 def test_it_counts_each_client_separately(client, generator, settings):
@@ -143,3 +143,49 @@ def test_it_refuses_to_start_with_a_bad_generation_setting(name, value):
 
     assert code != 0
     assert "ImproperlyConfigured" in last_line and name in last_line
+
+
+def post_batch(client, generator, count, ip="10.0.0.9"):
+    return client.post(
+        reverse("gan:generate"),
+        {"generator": generator.slug, "seed": "100", "count": str(count)},
+        REMOTE_ADDR=ip,
+        **JSON,
+    )
+
+
+def test_it_counts_images_not_requests(client, generator, settings):
+    settings.GENERATION_RATE_LIMIT = "20/m"
+
+    assert post_batch(client, generator, 16).status_code == 202
+    refused = post_batch(client, generator, 16)
+    assert refused.status_code == 429
+    assert "20 images per minute" in refused.json()["error"]
+    assert post_batch(client, generator, 4).status_code == 202
+    assert post(client, generator, ip="10.0.0.9", **JSON).status_code == 429
+
+
+def test_it_counts_a_walk_by_its_frames(generator):
+    key = "w" * 64
+    GenerationRequest.objects.create(
+        generator=generator, kind="walk", seeds=[1, 2], params={"steps": 8}, client_key=key
+    )
+
+    ratelimit.check(key, Rate(10, 60), images=2)
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.check(key, Rate(10, 60), images=3)
+
+
+def test_it_waits_until_enough_images_leave_the_window(generator):
+    key = "b" * 64
+    now = timezone.now()
+    for age, seeds in ((50, [1, 2, 3, 4]), (20, [5, 6, 7, 8])):
+        req = GenerationRequest.objects.create(
+            generator=generator, kind="batch", seeds=seeds, client_key=key
+        )
+        GenerationRequest.objects.filter(pk=req.pk).update(created_at=now - timedelta(seconds=age))
+
+    with pytest.raises(ratelimit.RateLimited) as caught:
+        ratelimit.check(key, Rate(10, 60), now=now, images=7)
+
+    assert caught.value.retry_after == 40  # the second batch must leave too
