@@ -1,8 +1,8 @@
 """Load: N concurrent visitors browsing the site and pressing Generate, for a bounded time.
 
     python bench/load.py [--clients 50] [--seconds 30] [--think 1.0] [--generate-share 0.1]
+                         [--spread-addresses 50]
     python bench/load.py --url http://127.0.0.1:8000 --collection SLUG --generator SLUG
-    python bench/load.py --clients 100 --source-addresses 100   # one 127.0.0.x per client
 
 Without ``--url`` it starts what ``make run`` starts, on scratch resources (the helpers of
 ``bench/generate.py --e2e``): gunicorn (``--web-workers`` x ``--web-threads``, as bin/run) and a
@@ -16,13 +16,6 @@ generator page or the gallery, or presses Generate (a new random seed), long-pol
 until done and downloads the PNG; between two actions it waits ``--think`` seconds on average
 (uniform 0.5x..1.5x; 0 for a closed loop with no pause). A page counts as an error unless it
 answers 200 (Generate: 200/202, then done); 429s are counted apart.
-
-The Generate rate limit keys clients by their address (X-Forwarded-For only when
-TRUSTED_PROXY_HEADER names a proxy, and then only the entry that proxy appended), so from one
-address every client shares one budget and most Generate presses measure the 429 path.
-``--source-addresses N`` binds client i to 127.0.0.(2 + i mod N): Linux routes all of
-127.0.0.0/8 to the loopback device, so the server sees N honest visitors (only for a site on
-loopback).
 
 Prints one JSON object per route kind (count, errors, p50/p95/p99/max in ms) and a summary line
 (throughput, error rate, page p95 against the 200 ms target).
@@ -121,41 +114,12 @@ def discover(base, collection, generator):
 
     page = requests.get(f"{base}/c/{collection}/", timeout=30)
     page.raise_for_status()
-    ids = token_ids_in(page.text, collection)
+    # Digits only: the page also carries the chart's link template (``/t/__id__/``), which is
+    # no token, and visiting it counted as errors.
+    ids = sorted(set(re.findall(rf"/c/{re.escape(collection)}/t/([0-9]+)/", page.text)))
     if not ids:
         raise SystemExit(f"no token links on {base}/c/{collection}/")
     return ids
-
-
-def token_ids_in(html, collection):
-    """The token ids a collection page links to. Digits only: the page also carries the charts'
-    URL template (``/t/__id__/``), which is no token and would count as a 404 error."""
-    return sorted(set(re.findall(rf"/c/{re.escape(collection)}/t/([0-9]+)/", html)))
-
-
-def source_address(index, spread):
-    """The loopback address client ``index`` binds to (None: the system's choice)."""
-    if not spread:
-        return None
-    if not 1 <= spread <= 250:
-        raise ValueError("--source-addresses must be 1..250 (127.0.0.2 to 127.0.0.251)")
-    return f"127.0.0.{2 + index % spread}"
-
-
-def bind_session(session, address):
-    """Make every connection of ``session`` leave from ``address`` (a loopback alias)."""
-    if address is None:
-        return session
-    from requests.adapters import HTTPAdapter
-
-    class SourceAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args, **kwargs):
-            kwargs["source_address"] = (address, 0)
-            super().init_poolmanager(*args, **kwargs)
-
-    for scheme in ("http://", "https://"):
-        session.mount(scheme, SourceAdapter())
-    return session
 
 
 # --- Clients -----------------------------------------------------------------------------------
@@ -183,7 +147,7 @@ class Recorder:
 class Visitor:
     """One browsing visitor: a session with cookies and a CSRF token of its own."""
 
-    def __init__(self, base, collection, generator, tokens, recorder, rng, address=None):
+    def __init__(self, base, collection, generator, tokens, recorder, rng, source=None):
         import requests
         from generate import _client_session
 
@@ -195,7 +159,8 @@ class Visitor:
         )
         self.recorder, self.rng = recorder, rng
         self.session, self.csrf = _client_session(base)
-        bind_session(self.session, address)
+        if source:
+            bind_source_address(self.session, source)
         self.session.headers["Accept-Encoding"] = "gzip"
         self.requests = requests
 
@@ -268,13 +233,39 @@ class Visitor:
             self.timed("image", self.session.get, self.base + body["images"][0]["png"])
 
 
+def bind_source_address(session, address):
+    """Send this session's requests from ``address`` (e.g. 127.0.0.7).
+
+    The rate limit keys clients by their address (the socket's, since a proxy header is only
+    trusted when TRUSTED_PROXY_HEADER is set, and never by default), so visitors spread over
+    loopback addresses are seen as distinct clients, as on the internet.
+    """
+    from requests.adapters import HTTPAdapter
+
+    class SourceAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["source_address"] = (address, 0)
+            super().init_poolmanager(*args, **kwargs)
+
+    session.mount("http://", SourceAdapter())
+
+
+def client_address(index, spread):
+    """127.0.0.2 .. 127.0.0.(spread + 1) in turn, or None (the default route) for spread 0."""
+    if not spread:
+        return None
+    if not 1 <= spread <= 250:
+        raise SystemExit("--spread-addresses takes 1 to 250 loopback addresses")
+    return f"127.0.0.{2 + index % spread}"
+
+
 def run_clients(args, base, collection, generator, tokens, seconds, recorder):
     stop_at = time.monotonic() + seconds
 
     def client(index):
         rng = random.Random(args.seed * 1000 + index)
-        address = source_address(index, args.source_addresses)
-        visitor = Visitor(base, collection, generator, tokens, recorder, rng, address)
+        source = client_address(index, args.spread_addresses)
+        visitor = Visitor(base, collection, generator, tokens, recorder, rng, source)
         time.sleep(rng.uniform(0, max(args.think, 0.2)))  # visitors do not arrive in lockstep
         while time.monotonic() < stop_at:
             visitor.browse_once(args.generate_share)
@@ -374,11 +365,11 @@ def main():
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--source-addresses",
+        "--spread-addresses",
         type=int,
         default=0,
         help="spread clients over this many loopback addresses (127.0.0.2...) so that the "
-        "per-address rate limit sees separate visitors; 0: one address",
+        "per-client rate limit sees distinct visitors; 0: all from 127.0.0.1",
     )
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -400,10 +391,10 @@ def main():
         common = {
             "bench": "load",
             "clients": args.clients,
+            "spread_addresses": args.spread_addresses,
             "seconds": args.seconds,
             "think_s": args.think,
             "generate_share": args.generate_share,
-            "source_addresses": args.source_addresses or 1,
             "web_workers": None if args.url else args.web_workers,
             "web_threads": None if args.url else args.web_threads,
             "cpu_cores": os.cpu_count(),

@@ -5,10 +5,8 @@ from django.conf import settings
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 
-from nftsite.parsing import AsciiIntegerField, parse_ascii_int
-
 from .ingest.archives import derive_slug
-from .models import Trait
+from .models import USD_AMOUNT, Trait
 from .subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 
 # key: (label, field, descending). Price sorts list priced tokens only, so PostgreSQL can walk
@@ -24,15 +22,6 @@ SORTS = {
 SELECTIVE_SHARE = 0.1
 
 
-MAX_USD_FILTER = 10**33  # the USD columns hold 34 integer digits
-MAX_PK = 2**63 - 1  # bigint
-
-
-def trait_id(value):
-    """A trait id from the query string: ASCII digits within bigint, else ValueError."""
-    return parse_ascii_int(value, maximum=MAX_PK, name="trait")
-
-
 class TraitIdsField(forms.TypedMultipleChoiceField):
     """Trait ids; any id is accepted (the list offered may be capped) and checked later."""
 
@@ -43,17 +32,11 @@ class TraitIdsField(forms.TypedMultipleChoiceField):
 class TokenFilterForm(forms.Form):
     """The collection page's token grid filters (GET). An invalid field is ignored, not fatal."""
 
-    trait = TraitIdsField(coerce=trait_id, required=False, label="Traits")
-    # Bounded so that "1e999999" is a form error, not a database overflow.
-    min_usd = forms.DecimalField(
-        required=False, min_value=0, max_value=MAX_USD_FILTER, label="Min price (USD)"
-    )
-    max_usd = forms.DecimalField(
-        required=False, min_value=0, max_value=MAX_USD_FILTER, label="Max price (USD)"
-    )
-    max_rank = AsciiIntegerField(
-        required=False, min_value=1, max_value=MAX_PK, label="Rarity rank up to"
-    )
+    trait = TraitIdsField(coerce=int, required=False, label="Traits")
+    # The column's own precision: 1e999999 would overflow PostgreSQL's numeric (a 500).
+    min_usd = forms.DecimalField(required=False, min_value=0, label="Min price (USD)", **USD_AMOUNT)
+    max_usd = forms.DecimalField(required=False, min_value=0, label="Max price (USD)", **USD_AMOUNT)
+    max_rank = forms.IntegerField(required=False, min_value=1, label="Rarity rank up to")
     sold = forms.BooleanField(required=False, label="Sold only")
     sort = forms.ChoiceField(
         choices=[(k, label) for k, (label, *_) in SORTS.items()], required=False, label="Sort by"

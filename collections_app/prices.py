@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
-from nftsite.parsing import NotAnInteger, parse_ascii_int
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 # Token.last_sale_amount / Sale.amount: 60 digits, 18 after the point.
 NATIVE_PLACES = 18
@@ -53,7 +53,7 @@ def parse_decimals(value, field="decimals"):
     if isinstance(value, str):
         try:
             value = parse_ascii_int(value.strip(), name=field)
-        except NotAnInteger:
+        except IntegerParseError:
             raise PriceError(f"{field} must be an integer in digits 0-9, got {value!r}") from None
     if not isinstance(value, int):
         raise PriceError(f"{field} must be an integer, got {value!r}")

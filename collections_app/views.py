@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from gan_app import showcase
-from nftsite.parsing import NotAnInteger, parse_ascii_int
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 from . import browse
 from .charts import compare_figure
@@ -42,7 +42,8 @@ def detail(request, slug):
     collection = get_object_or_404(Collection, slug=slug, is_public=True)
     cached = collection.analytics or {}
     total = (cached.get("summary") or {}).get("tokens")
-    trait_q = request.GET.get("trait_q", "").strip()
+    # PostgreSQL text refuses NUL: a search for one would be a 500, not "no match".
+    trait_q = request.GET.get("trait_q", "").replace("\x00", "").strip()
     traits, truncated = browse.trait_rows(collection, trait_q, total, request.GET)
     form = TokenFilterForm(request.GET, collection)
     selected = form.selected_traits()
@@ -73,13 +74,12 @@ def detail(request, slug):
 
 
 def token(request, slug, token_id):
-    # Token ids are canonical ASCII decimals: "007" redirects to "7", "%00" or "١٢" is a 404.
-    try:
-        number = parse_ascii_int(token_id, name="token id")
-    except NotAnInteger:
-        raise Http404("No such token.") from None
-    if str(number) != token_id:
-        return redirect("collections:token", slug=slug, token_id=str(number), permanent=True)
+    try:  # ASCII digits only ("%00" reached PostgreSQL as a NUL: a 500); "007" -> "7"
+        canonical = str(parse_ascii_int(token_id, name="token id"))
+    except IntegerParseError:
+        raise Http404("no such token") from None
+    if canonical != token_id:
+        return redirect("collections:token", slug=slug, token_id=canonical, permanent=True)
     token = get_object_or_404(
         Token.objects.select_related("collection").defer("collection__analytics"),
         collection__slug=slug,

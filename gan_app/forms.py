@@ -2,7 +2,7 @@ import re
 
 from django import forms
 
-from nftsite.parsing import AsciiIntegerField, NotAnInteger, parse_ascii_int
+from nftsite.parsing import IntegerParseError, is_ascii_int, parse_ascii_int
 
 from .conditions import TraitRequestError, clean_traits
 from .generation import (
@@ -32,25 +32,18 @@ class SeedField(forms.Field):
         text = re.sub(r"[\s,_]", "", str(value or ""))
         if not text:
             return None
-        # ASCII digits only: "²" passes isdigit() and fullwidth 12 passes int(); both are refused.
-        if len(text) > 20:
-            raise forms.ValidationError(self._too_large(text))
-        try:
-            return parse_ascii_int(text, maximum=MAX_SEED, name="seed", canonical=False)
-        except NotAnInteger:
-            if text.isascii() and text.isdigit():
-                raise forms.ValidationError(self._too_large(text)) from None
+        if not is_ascii_int(text):  # "²".isdigit() is true, then int("²") raises
             raise forms.ValidationError(
-                f"A seed is a whole number from 0 to {MAX_SEED:,} in digits 0-9 "
-                "(no signs, decimals or other scripts)."
+                f"A seed is a whole number from 0 to {MAX_SEED:,}, written with the digits 0-9 "
+                "(no signs or decimals)."
+            )
+        try:
+            return parse_ascii_int(text, maximum=MAX_SEED, name="seed")
+        except IntegerParseError:
+            raise forms.ValidationError(
+                f"{text[:24]} is too large: seeds go up to {MAX_SEED:,} so that every browser "
+                "reads them exactly."
             ) from None
-
-    @staticmethod
-    def _too_large(text):
-        return (
-            f"{text[:24]} is too large: seeds go up to {MAX_SEED:,} so that every browser "
-            "reads them exactly."
-        )
 
 
 class GenerateForm(forms.Form):
@@ -59,7 +52,7 @@ class GenerateForm(forms.Form):
     generator = forms.SlugField(max_length=200)
     kind = forms.ChoiceField(choices=GenerationRequest.Kind.choices, required=False)
     seed = SeedField(help_text=SEED_HELP)
-    count = AsciiIntegerField(
+    count = forms.IntegerField(
         min_value=1,
         max_value=MAX_BATCH,
         required=False,
@@ -69,7 +62,7 @@ class GenerateForm(forms.Form):
         },
     )
     seed_end = SeedField(label="To seed")
-    steps = AsciiIntegerField(min_value=MIN_WALK_STEPS, max_value=MAX_WALK_STEPS, required=False)
+    steps = forms.IntegerField(min_value=MIN_WALK_STEPS, max_value=MAX_WALK_STEPS, required=False)
 
     TRAIT_PREFIX = "trait."  # one select per trait type: trait.<type> = value or "any"
 

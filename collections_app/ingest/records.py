@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from collections_app import prices
-from nftsite.parsing import NotAnInteger, parse_ascii_int
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 # Key under which export_archive adds our rarity figures to each token's metadata; stripped on
 # import so an export -> import round trip stores exactly what the source said.
@@ -103,21 +103,20 @@ def canonical_token_id(value, item=None):
     text = str(value).strip() if isinstance(value, int | str) else ""
     try:
         return str(parse_ascii_int(text, name="token_id"))
-    except NotAnInteger:
+    except IntegerParseError:
         raise ItemError(
             item if item is not None else value,
-            f"token_id {value!r} is not a non-negative integer in digits 0-9",
+            f"token_id {value!r} is not a non-negative integer",
         ) from None
 
 
 def clean_json(value):
-    """Make a tree storable: drop NUL characters (PostgreSQL text and jsonb refuse them) from
-    every string, and turn NaN and infinite numbers (Python's json reads bare ``NaN`` and
-    ``1e400``; jsonb refuses them) into None."""
+    """Drop what PostgreSQL jsonb refuses from a tree: NUL characters, and NaN or infinite
+    numbers (Python's json reads bare ``NaN`` and ``1e400``), which become their text."""
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return str(value)
     if isinstance(value, dict):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -169,10 +168,7 @@ def parse_timestamp(value, field_name="event_timestamp"):
     if isinstance(value, bool):
         raise ValueError(f"{field_name}={value!r} is not a time")
     if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError):  # NaN, 1e400, year 300000
-            raise ValueError(f"{field_name}={value!r} is not a time") from None
+        return datetime.fromtimestamp(value, tz=UTC)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field_name}={value!r} is not a time")
     try:
@@ -186,13 +182,14 @@ def sale_from_v1_last_sale(raw, token_id):
     """An OpenSea v1 ``last_sale`` object as a :class:`SaleRecord`; raises PriceError/ValueError."""
     if not isinstance(raw, dict):
         raise ValueError(f"last_sale must be an object, got {type(raw).__name__}")
+    _refuse_non_finite(raw, "last_sale")
     price = prices.convert_payment(raw.get("total_price"), raw.get("payment_token"))
     timestamp = parse_timestamp(raw.get("event_timestamp"), "last_sale.event_timestamp")
     transaction = raw.get("transaction") if isinstance(raw.get("transaction"), dict) else {}
     tx_hash = text(transaction.get("transaction_hash"), 80)
     try:
-        quantity = max(1, int(str(raw.get("quantity") or 1)))
-    except ValueError:
+        quantity = max(1, parse_ascii_int(str(raw.get("quantity") or 1).strip()))
+    except IntegerParseError:
         raise ValueError(f"last_sale.quantity={raw.get('quantity')!r} is not a number") from None
     # Several punks share one timestamp, so the token id is part of the key.
     key = (
@@ -209,8 +206,17 @@ def sale_from_v1_last_sale(raw, token_id):
         quantity=quantity,
         timestamp=timestamp,
         tx_hash=tx_hash,
-        v1=clean_json(raw),
+        v1=raw,
     )
+
+
+def _refuse_non_finite(value, path):
+    """Bare ``NaN`` or ``1e400`` in JSON reads as a float no price, count or time can be."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}={value!r} is not a finite number")
+    if isinstance(value, dict | list):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            _refuse_non_finite(child, f"{path}.{key}")
 
 
 def record_from_v1_asset(data, expected_token_id=None):
@@ -254,8 +260,7 @@ def record_from_v1_asset(data, expected_token_id=None):
     )
     if metadata.get("last_sale") is not None:
         try:
-            # The raw object, so that a NaN price is named as such (metadata has None for it).
-            record.sales.append(sale_from_v1_last_sale(data["last_sale"], token_id))
+            record.sales.append(sale_from_v1_last_sale(data["last_sale"], token_id))  # uncleaned
         except (prices.PriceError, ValueError) as exc:
             record.warnings.append(f"last sale skipped: {exc}")
     return record

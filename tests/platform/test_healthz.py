@@ -3,13 +3,23 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
+def fresh_worker(hostname, queues):
+    from django.utils import timezone
+
+    from nftsite.models import WorkerHeartbeat
+
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname=hostname, queues=queues, last_seen=now, started_at=now)
+
+
 def test_it_reports_database_broker_and_storage(client):
-    beat("all@a", ["ingest", "train", "generate", "default"])
+    fresh_worker("all@test", ["ingest", "train", "generate", "default"])
 
     response = client.get("/healthz")
 
     body = response.json()
     assert response.status_code == 200
+    assert body["status"] == "ok"
     assert {"database", "broker", "storage", "workers"} <= set(body["checks"])
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["broker"]["ok"] is True
@@ -17,11 +27,30 @@ def test_it_reports_database_broker_and_storage(client):
     assert response["Cache-Control"] == "no-store"
 
 
-def test_it_is_degraded_not_down_without_workers(client):
-    body = client.get("/healthz").json()
+def test_it_is_degraded_with_503_without_workers(client):
+    response = client.get("/healthz")
 
+    body = response.json()
     assert body["checks"]["workers"]["ok"] is False
     assert body["status"] == "degraded"
+    assert response.status_code == 503
+
+
+def test_it_is_degraded_with_503_when_a_queue_has_no_worker(client):
+    fresh_worker("web-only@test", ["default", "train"])
+
+    response = client.get("/healthz")
+
+    body = response.json()
+    assert body["checks"]["workers"]["queues_without_worker"] == ["ingest", "generate"]
+    assert body["checks"]["workers"]["ok"] is False
+    assert (body["status"], response.status_code) == ("degraded", 503)
+
+
+def test_it_keeps_a_web_node_in_rotation_without_workers_for_the_load_balancer(client):
+    response = client.get("/healthz?scope=web")
+
+    assert (response.json()["status"], response.status_code) == ("degraded", 200)
 
 
 def test_it_answers_503_when_the_broker_is_unreachable(client, settings):
@@ -39,44 +68,3 @@ def test_it_is_all_green_with_a_worker_running(client, celery_worker):
     from tests.platform.test_worker_roundtrip import wait_until
 
     assert wait_until(lambda: client.get("/healthz").json()["status"] == "ok", timeout=30)
-
-
-def beat(hostname, queues):
-    from django.utils import timezone
-
-    from nftsite.models import WorkerHeartbeat
-
-    now = timezone.now()
-    WorkerHeartbeat.objects.create(
-        hostname=hostname, queues=queues, pid=1, last_seen=now, started_at=now
-    )
-
-
-def test_it_answers_503_degraded_when_a_queue_has_no_worker(client):
-    beat("ingest@a", ["ingest", "default"])
-
-    response = client.get("/healthz")
-
-    body = response.json()
-    assert response.status_code == 503
-    assert body["status"] == "degraded"
-    assert body["checks"]["workers"]["ok"] is False
-    assert body["checks"]["workers"]["queues_without_worker"] == ["train", "generate"]
-
-
-def test_it_answers_503_degraded_when_no_worker_is_alive(client):
-    response = client.get("/healthz")
-
-    assert response.status_code == 503
-    assert response.json()["status"] == "degraded"
-
-
-def test_it_is_ok_when_every_queue_has_a_fresh_worker(client):
-    beat("ingest@a", ["ingest", "default"])
-    beat("gpu@b", ["train", "generate"])
-
-    response = client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.json()["status"] == "ok"
-    assert response.json()["checks"]["workers"]["queues_without_worker"] == []
