@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.dev-$(shell cat requirements*.txt | sha1sum | cut -c1-12)
 # in package-lock.json; npm ci empties node_modules first, so the stamp goes with an old install.
 NODE_STAMP := node_modules/.stamp-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format install install-dev browser bench clean
+.PHONY: run test test-fast lint format install install-dev browser bench clean
 
 run: $(RUN_STAMP) $(NODE_STAMP)
 	@bash bin/run
@@ -21,11 +21,20 @@ test: $(DEV_STAMP) $(NODE_STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The everyday loop: lint, contracts and the suite without worker, browser and slow tests.
+test-fast: $(DEV_STAMP) $(NODE_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -m "not worker and not browser and not slow" $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -2,7 +2,7 @@
 
     python bench/evaluate_demo.py [--tokens 1000] [--epochs 30] [--every 10]
 
-Draws the synthetic demo collection (``collections_app.demo``, 32 px), trains its trait
+Draws the synthetic demo collection (``collections_app.demo.build``, 32 px), trains its trait
 classifier with the production defaults, trains a 32 px DCGAN (default widths) for
 ``--epochs`` and evaluates the untrained generator and every ``--every`` epochs with
 ``gan_app.gan.evaluation.evaluate_generator`` (the report the site stores). No database:
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from gan_app.gan import GANConfig, Trainer, latent_vectors
 from gan_app.gan.evaluation import evaluate_generator, select_best_checkpoint
 from gan_app.gan.memorisation import NearCopyIndex

@@ -21,7 +21,7 @@ SCRATCH = ingest_scratch.setup()
 
 from PIL import Image  # noqa: E402
 
-from collections_app import demo  # noqa: E402
+from collections_app.demo import build as demo  # noqa: E402
 from collections_app.ingest.archives import (  # noqa: E402
     ArchivePairWriter,
     export_archive,

@@ -2,8 +2,8 @@
 
     python bench/label.py [--tokens 1000] [--repeat 40]
 
-The generate worker runs, per batch of new images (``gan_app.evaluation.label_pixels``, called
-from ``generation.store_images``): PNG decode, the trait classifier's forward pass, an
+The generate worker runs, per batch of new images (``gan_app.evaluation.labelling.label_pixels``,
+called from ``generation.render.store_images``): PNG decode, the trait classifier's forward pass, an
 OpenRarity-style score against the collection's trait frequencies, and a nearest-neighbour
 search against the training images (``NearCopyIndex``). Everything is loaded once per worker,
 so this times the steady state, beside the generator's own forward pass for scale. Uses the
@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from collections_app import demo, rarity
+from collections_app.analytics import rarity
+from collections_app.demo import build as demo
 from gan_app.gan import GANConfig, build_generator, export_generator, load_generator, to_png
 from gan_app.gan.memorisation import NearCopyIndex
 from gan_app.gan.trait_classifier import TraitClassifier

@@ -6,13 +6,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from nftsite.admin_site import form_page
+from nftsite.admin_forms import form_page
 
+from .analytics.subsets import SubsetError, build_training_set
 from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
 from .ingest import launch
 from .ingest.jobs import JobBusy
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
-from .subsets import SubsetError, build_training_set
 
 
 def _job_link(job):
@@ -142,10 +142,10 @@ class CollectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recompute analytics (on a worker)")
     def recompute_analytics(self, request, queryset):
-        from . import analytics  # the analytics stack loads on use, not with the admin
+        from .analytics import refresh  # the analytics stack loads on use, not with the admin
 
         for collection in queryset:
-            analytics.request(collection, force=True)
+            refresh.request(collection, force=True)
         self.message_user(
             request,
             f"Queued analytics for {queryset.count()} collection(s); see Ingest jobs for progress.",

@@ -5,9 +5,9 @@ from django.conf import settings
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 
+from .analytics.subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 from .ingest.archives import derive_slug
 from .models import USD_AMOUNT, Trait
-from .subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 
 # key: (label, field, descending). Price sorts list priced tokens only, so PostgreSQL can walk
 # the (collection, last_sale_usd) index instead of sorting the whole collection.

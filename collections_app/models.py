@@ -1,9 +1,13 @@
 """Collections, their tokens, traits and sales; ingest jobs and training subsets."""
 
-from django.db import models, transaction
+from datetime import timedelta
+
+from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+
+from nftsite.jobs import Job, lease_seconds
 
 # Native amounts keep 18 decimals (wei precision for ETH); 60 digits leave room for absurd prices.
 NATIVE_AMOUNT = {"max_digits": 60, "decimal_places": 18}
@@ -192,7 +196,7 @@ class Sale(models.Model):
         return f"{self.token} {self.amount} {self.symbol} @ {self.timestamp:%Y-%m-%d}"
 
 
-class IngestJob(models.Model):
+class IngestJob(Job):
     class Kind(models.TextChoices):
         OPENSEA = "opensea", "OpenSea ingest"
         ARCHIVE_IMPORT = "archive_import", "Archive import"
@@ -227,12 +231,7 @@ class IngestJob(models.Model):
     errors = models.JSONField(default=list, blank=True, help_text="[{item, reason}] per item.")
     message = models.TextField(blank=True)
     result_file = models.FileField(upload_to="exports/", blank=True, max_length=300)
-    task_id = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -260,45 +259,49 @@ class IngestJob(models.Model):
         seconds = (end - self.started_at).total_seconds()
         return (self.items_done / seconds) if seconds > 0 else None
 
-    def claim(self, task_id=""):
-        """Move a queued (or redelivered running) job to running; False if it already ended.
+    # --- What the job kernel (nftsite.jobs) needs to know -------------------------------------
 
-        A redelivered task finds the job running and carries on from the stored cursor.
-        """
+    TASKS = {
+        Kind.OPENSEA: "collections_app.tasks.ingest_opensea",
+        Kind.ARCHIVE_IMPORT: "collections_app.tasks.import_archive",
+        Kind.ARCHIVE_EXPORT: "collections_app.tasks.export_archive",
+        Kind.DEMO: "collections_app.tasks.build_demo",
+        Kind.ANALYTICS: "collections_app.tasks.compute_analytics",
+    }
+    lease_kind = "ingest"
+
+    @property
+    def task_name(self):
+        return self.TASKS[self.kind]
+
+    def task_args(self):
+        if self.kind == self.Kind.ANALYTICS:
+            return [self.collection_id], {"force": True, "job_id": self.pk}
+        return [self.pk], {}
+
+    def final_status(self):
+        return self.Status.PARTIAL if self.items_failed else self.Status.SUCCEEDED
+
+    def job_lease_kind(self):
+        return "analytics" if self.kind == self.Kind.ANALYTICS else "ingest"
+
+    @classmethod
+    def stale_running(cls):
+        """Running jobs whose lease ran out, analytics on their own lease; a management
+        command's job (``cli:`` owner) is its command's to resume, not the watchdog's."""
         now = timezone.now()
-        claimed = IngestJob.objects.filter(pk=self.pk, status__in=self.ACTIVE).update(
-            status=self.Status.RUNNING,
-            started_at=self.started_at or now,
-            heartbeat_at=now,
-            task_id=task_id or self.task_id,
-            attempts=F("attempts") + 1,
+        analytics = models.Q(kind=cls.Kind.ANALYTICS)
+        cutoff = {
+            kind: now - timedelta(seconds=lease_seconds(kind)) for kind in ("ingest", "analytics")
+        }
+        return (
+            cls.objects.filter(status=cls.Status.RUNNING)
+            .filter(
+                (analytics & models.Q(heartbeat_at__lt=cutoff["analytics"]))
+                | (~analytics & models.Q(heartbeat_at__lt=cutoff["ingest"]))
+            )
+            .exclude(task_id__startswith="cli:")
         )
-        self.refresh_from_db()
-        return claimed == 1
-
-    def record_errors(self, errors):
-        """Append per-item errors [{item, reason}], bounded so a bad source cannot bloat the row."""
-        if not errors:
-            return
-        with transaction.atomic():
-            job = IngestJob.objects.select_for_update().get(pk=self.pk)
-            job.errors = (job.errors + list(errors))[-5000:]
-            job.items_failed = F("items_failed") + len(errors)
-            job.heartbeat_at = timezone.now()
-            job.save(update_fields=["errors", "items_failed", "heartbeat_at"])
-        self.refresh_from_db()
-
-    def finish(self, message=""):
-        self.status = self.Status.PARTIAL if self.items_failed else self.Status.SUCCEEDED
-        self.message = message
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "message", "finished_at"])
-
-    def fail(self, message):
-        self.status = self.Status.FAILED
-        self.message = message[:5000]
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "message", "finished_at"])
 
 
 class TrainingSet(models.Model):

@@ -8,6 +8,6 @@ from .signals import collection_data_changed
 @receiver(collection_data_changed, dispatch_uid="analytics_after_data_change")
 def queue_analytics(sender, collection, **kwargs):
     """Recompute analytics on a worker once the change is committed."""
-    from . import analytics
+    from .analytics import refresh
 
-    analytics.request(collection)
+    refresh.request(collection)

@@ -10,7 +10,8 @@ job is left alone), works for at most INGEST_CHUNK_SECONDS, and re-queues itself
 from celery import shared_task
 from django.conf import settings
 
-from . import analytics
+from .analytics import refresh
+from .demo.build import run_demo_build
 from .ingest import launch
 from .ingest.collector import run_opensea_job
 from .ingest.jobs import Deadline
@@ -63,7 +64,7 @@ def export_archive(self, job_id):
 def build_demo(self, job_id):
     job = _claim(self, job_id)
     if job is not None:
-        launch.run_demo_build(job)
+        run_demo_build(job)
 
 
 @shared_task(
@@ -71,6 +72,6 @@ def build_demo(self, job_id):
 )
 def compute_analytics(self, collection_id, force=False, job_id=None):
     """Recompute a collection's analytics (queue: default). Skips when already fresh."""
-    job = analytics.claim_job(collection_id, self.request.id or "", force=force, job_id=job_id)
+    job = refresh.claim_job(collection_id, self.request.id or "", force=force, job_id=job_id)
     if job is not None:
-        analytics.run_job(job)
+        refresh.run_job(job)

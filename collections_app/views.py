@@ -3,13 +3,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from gan_app import showcase
 from nftsite.parsing import IntegerParseError, parse_ascii_int
 
-from . import browse
-from .charts import compare_figure
+from . import browse, hooks
+from .analytics.charts import compare_figure
 from .forms import TokenFilterForm
 from .models import Collection, Token
+from .traits import NONE_VALUES
 
 
 def home(request):
@@ -19,23 +19,11 @@ def home(request):
         .defer("analytics")
         .order_by("name")
     )
-    # Published generators, training progress and recent images come from gan_app.
-    collections = showcase.attach_generators(collections)
-    try_in = next((c for c in collections if c.public_generators), None)
-    recent = list(showcase.public_images()[:9])
-    return render(
-        request,
-        "home.html",
-        {
-            "collections": collections,
-            "recent": recent,
-            "mosaic_slice": ":9" if len(recent) >= 9 else ":4",
-            "showcase_grid": next(
-                (g for c in collections for g in c.public_generators if g.sample_grid), None
-            ),
-            "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
-        },
-    )
+    context = {"collections": collections}
+    # Published generators, training progress and recent images: added by gan_app's hook.
+    for add_to in hooks.HOME_PAGE:
+        context.update(add_to(context["collections"]))
+    return render(request, "home.html", context)
 
 
 def detail(request, slug):
@@ -101,7 +89,7 @@ def token(request, slug, token_id):
         if t["trait_type"] not in held_types and t["tokens_missing"]
     ]
     # The trait count is scored as a trait too (rarity.py): how many tokens share this one's.
-    real = sum(1 for t in traits if t.value.strip().lower() not in ("none", ""))
+    real = sum(1 for t in traits if t.value.strip().lower() not in NONE_VALUES)
     same_count = next(
         (
             c["tokens"]

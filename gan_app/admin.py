@@ -1,16 +1,21 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
-from nftsite.admin_site import form_page
+from nftsite.admin_forms import form_page
 
-from . import publishing, training
-from .admin_evaluation import evaluation_link
+from . import publishing
+from .evaluation import admin as admin_evaluation
+from .evaluation.admin import evaluation_link
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
-from .training_forms import GeneratorImportForm, StartRunForm
+from .training import runs as training
+from .training.forms import GeneratorImportForm, StartRunForm
 
 
 class CheckpointInline(admin.TabularInline):
@@ -117,6 +122,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 view(self.publish_view),
                 name="gan_app_trainingrun_publish",
             ),
+            # The run's evaluation page (gan_app.evaluation.admin).
+            path(
+                "<int:pk>/evaluation/",
+                view(admin_evaluation.run_evaluation),
+                name="gan_app_trainingrun_evaluation",
+            ),
+            path(
+                "<int:pk>/evaluation/evaluate/",
+                view(admin_evaluation.evaluate_all),
+                name="gan_app_trainingrun_evaluate",
+            ),
             *super().get_urls(),
         ]
 
@@ -182,15 +198,27 @@ class TrainingRunAdmin(admin.ModelAdmin):
             self.message_user(request, f"{run}: {action} requested ({run.get_status_display()}).")
         return redirect("admin:gan_app_trainingrun_change", run.pk)
 
+    @method_decorator(require_POST)
     def publish_view(self, request, object_id, checkpoint_id):
+        """The one way to publish a checkpoint (the run's page and its evaluation page both
+        post here): it needs the right to change the run and to add a generator."""
         run = self._posted_run(request, object_id)
+        if not request.user.has_perm("gan_app.add_generator"):
+            raise PermissionDenied
         checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_id, run=run)
-        generator = publishing.publish_checkpoint(checkpoint)
+        generator = publishing.publish_checkpoint(checkpoint, publish=True)
+        if not settings.EVALUATE_ON_PUBLISH:  # otherwise publishing queued it already
+            # Its report: the checkpoint's when evaluated (publishing copies it), else computed
+            # on the train queue; either way its images get labelled once a classifier exists.
+            publishing.queue_evaluation(generator)
         url = reverse("admin:gan_app_generator_change", args=[generator.pk])
         self.message_user(
             request,
             format_html(
-                'Epoch {} published as <a href="{}">{}</a>.', checkpoint.epoch, url, generator.slug
+                'Epoch {} is published as <a href="{}">{}</a>.',
+                checkpoint.epoch,
+                url,
+                generator.slug,
             ),
             messages.SUCCESS,
         )

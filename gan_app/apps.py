@@ -6,4 +6,18 @@ class GanAppConfig(AppConfig):
     verbose_name = "Generators"
 
     def ready(self):
-        from . import receivers  # noqa: F401  (generated images' file clean-up)
+        from collections_app import hooks
+
+        from . import (
+            publishing,
+            receivers,  # noqa: F401  (generated images' file clean-up)
+            showcase,
+        )
+        from .training import chunks
+
+        # Lower layers call up through hooks instead of importing: the catalog's home page
+        # shows generators, and a finished auto_publish run is published.
+        if showcase.home_context not in hooks.HOME_PAGE:
+            hooks.HOME_PAGE.append(showcase.home_context)
+        if publishing.auto_publish not in chunks.AUTO_PUBLISH:
+            chunks.AUTO_PUBLISH.append(publishing.auto_publish)

@@ -4,8 +4,8 @@ from django import forms
 
 from nftsite.parsing import IntegerParseError, is_ascii_int, parse_ascii_int
 
-from .conditions import TraitRequestError, clean_traits
-from .generation import (
+from .generation.conditions import TraitRequestError, clean_traits
+from .generation.requests import (
     MAX_BATCH,
     MAX_SEED,
     MAX_WALK_STEPS,

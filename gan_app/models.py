@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
+from nftsite.jobs import Job
 
 
-class TrainingRun(models.Model):
+class TrainingRun(Job):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -27,6 +28,10 @@ class TrainingRun(models.Model):
         CANCEL = "cancel", "Cancel"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # The job kernel (nftsite.jobs): a chunk task per lease; the run's error is its message.
+    task_name = "gan_app.tasks.train_chunk"
+    lease_kind = "training"
+    message_field = "error"
 
     training_set = models.ForeignKey(
         TrainingSet, on_delete=models.PROTECT, related_name="training_runs"
@@ -46,12 +51,10 @@ class TrainingRun(models.Model):
         default=list, blank=True, help_text="Per epoch: g_loss, d_loss, d_real, d_fake, seconds."
     )
     error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=255, blank=True)
     chunks_run = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    queue = models.CharField(
+        max_length=64, blank=True, help_text="The queue its chunks run on (e.g. a GPU pool)."
+    )
     # --- Training pipeline (gan_app.training) ---
     auto_publish = models.BooleanField(
         default=False, help_text="Publish the final epoch's generator when the run finishes."
@@ -75,9 +78,17 @@ class TrainingRun(models.Model):
     def percent(self):
         return 100.0 * self.epoch_done / self.epochs_total if self.epochs_total else 0.0
 
-    @property
-    def is_active(self):
-        return self.status in self.ACTIVE
+    def task_queue(self):
+        return self.queue or None
+
+    def cancel(self):
+        """A chunk training now stops at its next epoch boundary (it reads ``control``); a run
+        nobody trains ends now, through the kernel."""
+        live = self.status == self.Status.RUNNING and not self.is_stale()
+        if live:
+            rows = TrainingRun.objects.filter(pk=self.pk, status=self.Status.RUNNING)
+            return rows.update(control=self.Control.CANCEL) == 1
+        return super().cancel()
 
     def latest_checkpoint(self):
         return self.checkpoints.order_by("-epoch").first()
@@ -158,7 +169,7 @@ class Generator(models.Model):
         self.save(update_fields=["is_published"])
 
 
-class GenerationRequest(models.Model):
+class GenerationRequest(Job):
     class Kind(models.TextChoices):
         SINGLE = "single", "Single image"
         BATCH = "batch", "Batch"
@@ -169,18 +180,22 @@ class GenerationRequest(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # The job kernel (nftsite.jobs): claimed and rendered by this task, on its own lease.
+    task_name = "gan_app.tasks.generate_images"
+    lease_kind = "generation"
+    done_status = Status.DONE
+    message_field = "error"
 
     generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="requests")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SINGLE)
     seeds = models.JSONField(default=list, help_text="Seeds asked for (walk: the two ends).")
     params = models.JSONField(default=dict, blank=True, help_text="Walk steps, traits, ...")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     client_key = models.CharField(max_length=64, blank=True, help_text="Hashed client address.")
     error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -191,14 +206,6 @@ class GenerationRequest(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk} from {self.generator}"
-
-    def claim(self, task_id=""):
-        """queued → running exactly once; a redelivered task for a finished request does nothing."""
-        claimed = GenerationRequest.objects.filter(
-            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING]
-        ).update(status=self.Status.RUNNING, started_at=timezone.now(), task_id=task_id)
-        self.refresh_from_db()
-        return claimed == 1
 
 
 class GeneratedImage(models.Model):

@@ -29,6 +29,7 @@ from django.utils import timezone
 from PIL import Image
 
 from collections_app.models import Collection
+from nftsite.jobs import dispatch_after_commit
 
 from .models import Checkpoint, Generator
 
@@ -161,12 +162,15 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
     return generator
 
 
+def auto_publish(checkpoint: Checkpoint) -> None:
+    """A finished run's last checkpoint, published (``TrainingRun.auto_publish``)."""
+    publish_checkpoint(checkpoint, publish=True)
+
+
 def queue_evaluation(generator: Generator) -> None:
     """Evaluate a generator on the train queue (its page then shows metrics; its images get
     their traits once the collection's classifier exists)."""
-    from .tasks import evaluate_generator
-
-    evaluate_generator.delay(generator.pk)
+    dispatch_after_commit("gan_app.tasks.evaluate_generator", [generator.pk])
 
 
 def _free_slug(base: str) -> str:

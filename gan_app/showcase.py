@@ -6,6 +6,24 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from .models import GeneratedImage, Generator, TrainingRun
+from .training.runs import loss_figure  # noqa: F401  (the run pages draw it)
+
+
+def home_context(collections) -> dict:
+    """What the home page shows about generators (registered in ``collections_app.hooks``):
+    each collection's public generators, recent images, the hero grid, where to try one."""
+    collections = attach_generators(collections)
+    try_in = next((c for c in collections if c.public_generators), None)
+    recent = list(public_images()[:9])
+    return {
+        "collections": collections,
+        "recent": recent,
+        "mosaic_slice": ":9" if len(recent) >= 9 else ":4",
+        "showcase_grid": next(
+            (g for c in collections for g in c.public_generators if g.sample_grid), None
+        ),
+        "try_url": f"{try_in.get_absolute_url()}#generate" if try_in else "",
+    }
 
 
 def public_images():
@@ -96,7 +114,7 @@ def describe_filters(spec) -> str:
         return "all tokens"
     if isinstance(spec, str):
         return spec
-    from collections_app.subsets import SubsetError, SubsetSpec, parse_trait
+    from collections_app.analytics.subsets import SubsetError, SubsetSpec, parse_trait
 
     try:
         data = dict(spec)
@@ -262,34 +280,3 @@ def quality_badge(metrics) -> dict | None:
             _, level, label, sentence = next(q for q in QUALITY_LEVELS if ratio <= q[0])
             return {"level": level, "label": label, "sentence": sentence, "ratio": ratio}
     return None
-
-
-def loss_figure(run) -> dict | None:
-    """A plotly figure dict of the per-epoch losses (drawn by static/js/charts.js)."""
-    history = [e for e in (run.loss_history if run else []) if isinstance(e, dict)]
-    if len(history) < 2:
-        return None
-    epochs = list(range(1, len(history) + 1))
-    series = [("g_loss", "Generator", "#6a4cff"), ("d_loss", "Discriminator", "#e0569f")]
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": name,
-            "x": epochs,
-            "y": [e.get(key) for e in history],
-            "line": {"color": colour, "width": 2},
-            "hovertemplate": f"epoch %{{x}}<br>{name} loss %{{y:.3f}}<extra></extra>",
-        }
-        for key, name, colour in series
-    ]
-    layout = {
-        "margin": {"l": 48, "r": 12, "t": 8, "b": 40},
-        "height": 260,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "xaxis": {"title": {"text": "Epoch"}},
-        "yaxis": {"title": {"text": "Loss"}},
-        "legend": {"orientation": "h", "y": 1.12},
-    }
-    return {"data": data, "layout": layout}

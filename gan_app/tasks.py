@@ -10,7 +10,14 @@ from celery import shared_task
 from django.conf import settings
 
 # generator_cache connects the signals that warm generators as a generate worker starts.
-from . import generation, generator_cache  # noqa: F401
+from .evaluation import labelling
+from .evaluation import reports as evaluation
+from .generation import (
+    generator_cache,  # noqa: F401
+    render,
+)
+from .models import Checkpoint, Generator, TrainingRun
+from .training import chunks
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +30,7 @@ def generate_images(self, request_id):
 
     Delivered twice, or for a request a sibling task already rendered: does nothing.
     """
-    return generation.process(request_id, task_id=self.request.id or "")
+    return render.process(request_id, task_id=self.request.id or "")
 
 
 # --- Training (queue: train) -------------------------------------------------------------------
@@ -43,12 +50,11 @@ def generate_images(self, request_id):
 )
 def train_chunk(self, run_id):
     """Train one chunk of a TrainingRun and queue the next. A stale or duplicate task: nothing."""
-    from . import training
 
     try:
         queue = (self.request.delivery_info or {}).get("routing_key")
-        outcome = training.run_chunk(run_id, self.request.id or "", queue=queue)
-    except training.LeaseBusy as busy:
+        outcome = chunks.run_chunk(run_id, self.request.id or "", queue=queue)
+    except chunks.LeaseBusy as busy:
         raise self.retry(countdown=busy.seconds) from None
     return outcome.status
 
@@ -60,8 +66,6 @@ def train_chunk(self, run_id):
 
 @shared_task(name="gan_app.tasks.evaluate_checkpoint")
 def evaluate_checkpoint(checkpoint_id, force=False):
-    from . import evaluation
-    from .models import Checkpoint
 
     checkpoint = Checkpoint.objects.select_related("run__training_set__collection").filter(
         pk=checkpoint_id
@@ -78,8 +82,6 @@ def evaluate_checkpoint(checkpoint_id, force=False):
 
 @shared_task(name="gan_app.tasks.evaluate_generator")
 def evaluate_generator(generator_id, force=False):
-    from . import evaluation
-    from .models import Generator
 
     generator = Generator.objects.select_related("collection", "training_run").filter(
         pk=generator_id
@@ -93,7 +95,7 @@ def evaluate_generator(generator_id, force=False):
         log.warning("generator %s not evaluated: %s", generator.slug, error)
         return {"generator": generator_id, "skipped": str(error)}
     # The classifier exists now: label images generated before it did.
-    labelled = evaluation.label_missing(generator)
+    labelled = labelling.label_missing(generator)
     return {"generator": generator_id, "domain_fid": report["domain"]["fid"], "labelled": labelled}
 
 
@@ -102,8 +104,6 @@ def evaluate_run(run_id, force=False):
     """Queue an evaluation per checkpoint of a run (each its own task, so a long run never
     meets the time limit), after training the collection's classifier once here so the
     checkpoint tasks do not each train it."""
-    from . import evaluation
-    from .models import TrainingRun
 
     run = TrainingRun.objects.select_related("training_set__collection").filter(pk=run_id)
     if not run.exists():

@@ -17,10 +17,12 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import conditions, generation, ratelimit, showcase, upscale
+from . import showcase
 from .forms import GenerateForm
-from .generation import MAX_SEED, Walk
-from .metadata import absolute, batch_zip, dumps, file_stem
+from .generation import conditions, ratelimit, upscale
+from .generation import requests as generation
+from .generation.metadata import absolute, batch_zip, dumps, file_stem
+from .generation.requests import MAX_SEED, Walk
 from .models import GeneratedImage, GenerationRequest
 
 Status = GenerationRequest.Status
@@ -496,7 +498,7 @@ def compare_generators(request, slug):
     """A collection's published generators side by side, each figure beside its baseline."""
     from collections_app.models import Collection
 
-    from .evaluation import comparison_rows
+    from .evaluation.figures import comparison_rows
 
     collection = get_object_or_404(Collection, slug=slug, is_public=True)
     generators = showcase.public_generators().filter(collection=collection).order_by("-version")

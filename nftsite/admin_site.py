@@ -20,15 +20,3 @@ class SiteAdmin(admin.AdminSite):
     def operations_view(self, request):
         context = {**self.each_context(request), "title": "Operations", **ops.snapshot()}
         return TemplateResponse(request, "admin/operations.html", context)
-
-
-def form_page(model_admin, request, template, title, form, **extra):
-    """An admin page around one form (templates extend ``admin/nff_form.html``)."""
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": title,
-        "form": form,
-        **extra,
-    }
-    return TemplateResponse(request, template, context)

@@ -6,6 +6,7 @@ Routing, acks_late, prefetch 1 and the JSON-only serializer are in settings (CEL
 import os
 
 from celery import Celery
+from django.conf import settings
 from kombu import Queue
 
 from . import kombu_fixes
@@ -16,7 +17,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nftsite.settings")
 
 app = Celery("nftsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("ingest", "train", "generate", "default")]
+app.conf.task_queues = [Queue(name) for name in settings.JOB_QUEUES]
 app.autodiscover_tasks(["collections_app", "gan_app", "nftsite"])
 
 from . import worker  # noqa: E402,F401  (connects the worker heartbeat signals)

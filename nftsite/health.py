@@ -63,7 +63,7 @@ def check_workers():
     fresh = WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - WORKER_STALE_AFTER)
     workers = [{"hostname": w.hostname, "queues": w.queues} for w in fresh]
     served = sorted({q for w in workers for q in w["queues"]})
-    missing = [q for q in ("ingest", "train", "generate", "default") if q not in served]
+    missing = [q for q in settings.JOB_QUEUES if q not in served]
     if not workers:
         raise RuntimeError("no worker has sent a heartbeat in the last 45 s")
     if missing:  # jobs sent to these queues would wait for ever: degraded, not "ok"

@@ -289,6 +289,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True  # outcomes live in our own rows (IngestJob, TrainingRun, ...)
 CELERY_TASK_TIME_LIMIT = _positive_int("CELERY_TASK_TIME_LIMIT", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = _positive_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500)
+# The four queues, defined here once: ingest (I/O bound), train (GPU, one task at a time),
+# generate (GPU or CPU, generators cached), default.
+JOB_QUEUES = ("ingest", "train", "generate", "default")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "collections_app.tasks.*": {"queue": "ingest"},
@@ -360,11 +363,37 @@ if SITE_URL and urlsplit(SITE_URL).scheme not in {"http", "https"}:
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://")
 INCEPTION_WEIGHTS = env.str("INCEPTION_WEIGHTS", default="")
 TRAIN_CHUNK_SECONDS = _positive_int("TRAIN_CHUNK_SECONDS", 240)
+# The recipe new runs start from (gan_app.gan.config.PRESETS; docs/training.md "Recipes").
+TRAIN_PRESETS = ("nff", "seed-dcgan")
+TRAIN_DEFAULT_PRESET = env.str("TRAIN_DEFAULT_PRESET", default="nff")
+if TRAIN_DEFAULT_PRESET not in TRAIN_PRESETS:
+    raise ImproperlyConfigured(
+        f"TRAIN_DEFAULT_PRESET={TRAIN_DEFAULT_PRESET!r} is not a recipe; "
+        f"choose one of {', '.join(TRAIN_PRESETS)}"
+    )
 # --- Training pipeline (gan_app.training) ---
 # A chunk renews its lease on the run every epoch; a lease older than this means its worker
 # died, and a redelivered chunk takes the run over. Longer than any one epoch, shorter than the
 # broker's visibility timeout.
 TRAIN_LEASE_SECONDS = _positive_int("TRAIN_LEASE_SECONDS", 600)
+# The job kernel's lease per kind (nftsite.jobs): a running job silent for longer has lost its
+# runner, and the watchdog (celery beat, every WATCHDOG_SECONDS) sends its task again.
+JOB_LEASE_SECONDS = {
+    "ingest": _positive_int("INGEST_LEASE_SECONDS", 300),
+    # Analytics beats only when a run starts and ends: its lease outlives the task time limit.
+    "analytics": _positive_int("ANALYTICS_LEASE_SECONDS", 1200),
+    "training": TRAIN_LEASE_SECONDS,
+    "generation": _positive_int("GENERATION_LEASE_SECONDS", 120),
+}
+WATCHDOG_SECONDS = _positive_int("WATCHDOG_SECONDS", 30)
+CELERY_BEAT_SCHEDULE = {
+    "resend-stale-jobs": {
+        "task": "nftsite.tasks.resend_stale_jobs",
+        "schedule": float(WATCHDOG_SECONDS),
+        # Its own queue if an operator wants one (tests do, to pick the worker that runs it).
+        "options": {"queue": env.str("WATCHDOG_QUEUE", default="default")},
+    },
+}
 # Decoded training images (one .npy per set + preprocessing), reused by every chunk of a run.
 TRAIN_CACHE_DIR = Path(env.str("TRAIN_CACHE_DIR", default=str(VAR_DIR / "train-cache")))
 # manage.py bootstrap queues a short 32 px demo run (auto-published) on a fresh site.

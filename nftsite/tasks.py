@@ -1,9 +1,20 @@
+"""Site-wide tasks: queue probes for the health checks, and the stale-job watchdog."""
+
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
+from . import jobs
 from .models import QueueProbe
 
-QUEUES = ("ingest", "train", "generate", "default")
+QUEUES = settings.JOB_QUEUES
+
+
+@shared_task(name="nftsite.tasks.resend_stale_jobs", soft_time_limit=60, time_limit=90)
+def resend_stale_jobs():
+    """The watchdog celery beat runs every WATCHDOG_SECONDS: re-send every job, of any kind,
+    whose runner let its lease run out (a killed worker), so it resumes without an admin."""
+    return jobs.resend_stale()
 
 
 @shared_task(name="nftsite.tasks.answer_probe", soft_time_limit=20, time_limit=30)

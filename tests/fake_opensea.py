@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from collections_app import demo
+from collections_app.demo import build as demo
 
 ETH_USD = "3000.000000"
 NFT_PAGE_MAX = 200

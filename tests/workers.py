@@ -8,11 +8,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from tests.testenv import ROOT, SCRATCH
 
-ALL_QUEUES = ("ingest", "train", "generate", "default")
+ALL_QUEUES = settings.JOB_QUEUES
 
 
 def database_url():
@@ -27,6 +28,9 @@ def database_url():
 class WorkerProcess:
     """``celery worker`` as a child process; ``kill()`` is a real SIGKILL, as in production."""
 
+    kind = "worker"
+    ready_text = " ready."
+
     def __init__(self, name, queues=ALL_QUEUES, concurrency=1, env=None, cwd=ROOT, loglevel="INFO"):
         self.name = name
         self.queues = queues
@@ -34,30 +38,20 @@ class WorkerProcess:
         self.env = {**os.environ, "DATABASE_URL": database_url(), **(env or {})}
         self.cwd = cwd
         self.loglevel = loglevel
-        self.log_path = SCRATCH / f"worker-{name}.log"
+        self.log_path = SCRATCH / f"{self.kind}-{name}.log"
         self.proc = None
 
+    def command(self):
+        return [
+            *("-Q", ",".join(self.queues), "-c", str(self.concurrency)),
+            *("-n", f"{self.name}@%h", "--without-gossip", "--without-mingle"),
+        ]
+
     def start(self, timeout=90):
+        celery = [sys.executable, "-m", "celery", "-A", "nftsite", self.kind]
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps writing to it)
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "nftsite",
-                "worker",
-                "-Q",
-                ",".join(self.queues),
-                "-c",
-                str(self.concurrency),
-                "-n",
-                f"{self.name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                self.loglevel,
-            ],
+            [*celery, *self.command(), "-l", self.loglevel],
             cwd=self.cwd,
             env=self.env,
             stdout=log,
@@ -65,7 +59,7 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
-        self.wait_for_log(" ready.", timeout)
+        self.wait_for_log(self.ready_text, timeout)
         return self
 
     def wait_for_log(self, text, timeout):
@@ -74,9 +68,9 @@ class WorkerProcess:
             if text in self.log():
                 return
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker {self.name} exited:\n{self.log()[-4000:]}")
+                raise RuntimeError(f"{self.kind} {self.name} exited:\n{self.log()[-4000:]}")
             time.sleep(0.2)
-        raise TimeoutError(f"worker {self.name} did not log {text!r}:\n{self.log()[-4000:]}")
+        raise TimeoutError(f"{self.kind} {self.name} did not log {text!r}:\n{self.log()[-4000:]}")
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace") if self.log_path.exists() else ""
@@ -93,6 +87,19 @@ class WorkerProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class BeatProcess(WorkerProcess):
+    """``celery beat`` as a child process: the stale-job watchdog on its real schedule."""
+
+    kind = "beat"
+    ready_text = "beat: Starting..."
+
+    def __init__(self, name, env=None, cwd=ROOT):
+        super().__init__(name, queues=(), env=env, cwd=cwd)
+
+    def command(self):
+        return ["-s", str(SCRATCH / f"beat-{self.name}.schedule")]
 
 
 @contextmanager

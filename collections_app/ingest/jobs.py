@@ -8,7 +8,6 @@ neither skip nor double-count a page.
 import os
 import socket
 import time
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,8 +15,6 @@ from django.utils import timezone
 from collections_app.models import IngestJob
 
 MAX_ERRORS_KEPT = 5000
-# A running job whose heartbeat is older than this has lost its runner and may be taken over.
-STALE_AFTER = timedelta(minutes=5)
 
 
 class JobCancelled(Exception):
@@ -68,10 +65,7 @@ def set_expected(job, count):
 
 
 def heartbeat(job, message=None):
-    fields = {"heartbeat_at": timezone.now()}
-    if message is not None:
-        fields["message"] = message[:5000]
-    IngestJob.objects.filter(pk=job.pk).update(**fields)
+    job.heartbeat(**({"message": message[:5000]} if message is not None else {}))
 
 
 def this_process():
@@ -97,17 +91,6 @@ def describe_owner(job):
     age = (timezone.now() - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
     seen = f"last heartbeat {age:.0f}s ago" if age is not None else "no heartbeat yet"
     return f"{job.task_id or 'a worker'} ({seen})"
-
-
-def resumable_job(kind, collection, params=None):
-    """The unfinished job of this kind for ``collection`` (with the same params, if given)."""
-    jobs = IngestJob.objects.filter(
-        kind=kind, collection=collection, status__in=IngestJob.ACTIVE
-    ).order_by("-created_at")
-    for job in jobs:
-        if params is None or job.params == params:
-            return job
-    return None
 
 
 class JobBusy(Exception):
@@ -144,7 +127,7 @@ def take_over(job):
     """Claim ``job`` for this process unless another live runner holds it.
 
     A job whose runner died (a killed command on this host, or any runner silent for
-    STALE_AFTER) is taken over and continues from its cursor.
+    its lease, ``IngestJob.is_stale``) is taken over and continues from its cursor.
     """
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().get(pk=job.pk)
@@ -153,7 +136,7 @@ def take_over(job):
             job.save(update_fields=["status", "finished_at"])
         if job.status == IngestJob.Status.RUNNING:
             alive = owner_is_alive(job)
-            stale = not job.heartbeat_at or timezone.now() - job.heartbeat_at > STALE_AFTER
+            stale = job.is_stale()
             if alive or (alive is None and not stale):
                 return None
         if not job.claim(task_id=this_process()):
@@ -163,17 +146,12 @@ def take_over(job):
 
 def finish(job, message):
     """Mark the job done (partial when any item failed) unless it was cancelled meanwhile."""
-    job.refresh_from_db()
-    if job.status == IngestJob.Status.CANCELLED:
-        return job
-    job.finish(message[:5000])
+    job.finish(message)
     return job
 
 
 def fail(job, message):
-    job.refresh_from_db(fields=["status"])
-    if job.status != IngestJob.Status.CANCELLED:
-        job.fail(message)
+    job.fail(message)
     return job
 
 

@@ -11,7 +11,6 @@ import uuid
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from collections_app.models import Collection, IngestJob
 
@@ -21,19 +20,15 @@ from .jobs import JobBusy, JobCancelled, fail, finish
 UPLOAD_PREFIX = "uploads/archives"
 
 
-def _send_after_commit(task, job):
-    def send():
-        result = task.apply_async(args=[job.pk])
-        IngestJob.objects.filter(pk=job.pk, task_id="").update(task_id=result.id or "")
-
-    transaction.on_commit(send)
+def _send_after_commit(job):
+    """Send the job's task by name once the job's row is committed (``nftsite.jobs``)."""
+    task_id = job.dispatch()
+    IngestJob.objects.filter(pk=job.pk, task_id="").update(task_id=task_id)
     return job
 
 
 def queue_opensea_ingest(collection, *, api_url="", sales=True):
     """Queue an ingest; JobBusy if one is already under way for this collection."""
-    from collections_app import tasks
-
     active = IngestJob.objects.filter(
         kind=IngestJob.Kind.OPENSEA, collection=collection, status__in=IngestJob.ACTIVE
     ).first()
@@ -43,33 +38,27 @@ def queue_opensea_ingest(collection, *, api_url="", sales=True):
     job = IngestJob.objects.create(
         kind=IngestJob.Kind.OPENSEA, collection=collection, params=params
     )
-    return _send_after_commit(tasks.ingest_opensea, job)
+    return _send_after_commit(job)
 
 
 def queue_archive_import(images_source, metadata_source, slug=""):
-    from collections_app import tasks
-
     collection = Collection.objects.filter(slug=slug).first() if slug else None
     params = {"images": images_source, "metadata": metadata_source, "slug": slug}
     job = IngestJob.objects.create(
         kind=IngestJob.Kind.ARCHIVE_IMPORT, collection=collection, params=params
     )
-    return _send_after_commit(tasks.import_archive, job)
+    return _send_after_commit(job)
 
 
 def queue_archive_export(collection):
-    from collections_app import tasks
-
     job = IngestJob.objects.create(kind=IngestJob.Kind.ARCHIVE_EXPORT, collection=collection)
-    return _send_after_commit(tasks.export_archive, job)
+    return _send_after_commit(job)
 
 
 def queue_demo_build(slug, size, seed):
-    from collections_app import tasks
-
     params = {"slug": slug, "size": size, "seed": seed}
     job = IngestJob.objects.create(kind=IngestJob.Kind.DEMO, params=params)
-    return _send_after_commit(tasks.build_demo, job)
+    return _send_after_commit(job)
 
 
 def queue_reingest(collection):
@@ -91,18 +80,13 @@ def queue_reingest(collection):
 
 def queue_resume(job):
     """Send a stopped or failed job's task again; it continues from the job's cursor."""
-    from collections_app import tasks
-
-    task = {
-        IngestJob.Kind.OPENSEA: tasks.ingest_opensea,
-        IngestJob.Kind.ARCHIVE_IMPORT: tasks.import_archive,
-    }.get(job.kind)
-    if task is None or job.status not in (*IngestJob.ACTIVE, IngestJob.Status.FAILED):
+    resumable = job.kind in (IngestJob.Kind.OPENSEA, IngestJob.Kind.ARCHIVE_IMPORT)
+    if not resumable or job.status not in (*IngestJob.ACTIVE, IngestJob.Status.FAILED):
         return False
     IngestJob.objects.filter(pk=job.pk).update(
         status=IngestJob.Status.QUEUED, finished_at=None, task_id=""
     )
-    _send_after_commit(task, job)
+    _send_after_commit(job)
     return True
 
 
@@ -162,20 +146,3 @@ def run_archive_export(job):
     job.items_done = summary.tokens
     job.save(update_fields=["result_file", "items_done"])
     finish(job, f"{summary.tokens} tokens exported: {saved[0]} and {saved[1]}")
-
-
-def run_demo_build(job):
-    from collections_app import demo
-
-    params = job.params
-    try:
-        _, counts = demo.build_demo_collection(
-            params["slug"], params["size"], params["seed"], job=job
-        )
-    except ValueError as exc:
-        fail(job, str(exc))
-        return
-    except Exception as exc:
-        fail(job, f"{type(exc).__name__}: {exc}")
-        raise
-    finish(job, f"Demo collection {params['slug']}: {counts.written} tokens")

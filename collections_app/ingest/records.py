@@ -91,10 +91,6 @@ class TokenRecord:
         number = int(self.token_id)
         return number if number <= _BIGINT_MAX else None
 
-    @property
-    def latest_sale(self):
-        return max(self.sales, key=lambda s: s.timestamp, default=None)
-
 
 def canonical_token_id(value, item=None):
     """A uint256 token id as its canonical decimal string ("007" -> "7")."""

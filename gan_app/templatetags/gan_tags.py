@@ -3,7 +3,13 @@
 from django import template
 
 from gan_app.forms import BATCH_CHOICES
-from gan_app.generation import MAX_BATCH, MAX_SEED, MAX_WALK_STEPS, MIN_WALK_STEPS, WALK_STEPS
+from gan_app.generation.requests import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_WALK_STEPS,
+    MIN_WALK_STEPS,
+    WALK_STEPS,
+)
 
 register = template.Library()
 
@@ -54,7 +60,7 @@ def quality_badge(metrics):
 @register.simple_tag
 def large_download(png_url, resolution):
     """``{% large_download png_url resolution as large %}``: large.url, large.side (px)."""
-    from gan_app.upscale import large_download
+    from gan_app.generation.upscale import large_download
 
     return large_download(png_url, resolution)
 
@@ -62,6 +68,6 @@ def large_download(png_url, resolution):
 @register.filter
 def with_version(generator):
     """The generator's name with its version, said once (``metadata.name_with_version``)."""
-    from gan_app.metadata import name_with_version
+    from gan_app.generation.metadata import name_with_version
 
     return name_with_version(generator)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from collections_app.models import Collection, Token, Trait
 
 from .factory import make_collection, punks_like

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from collections_app.models import Token
 from tests.browser import CHROMIUM_ARGS
 

@@ -3,7 +3,7 @@ squash the rarity scatter into a line."""
 
 import math
 
-from collections_app import charts
+from collections_app.analytics import charts
 
 
 def scatter(prices):

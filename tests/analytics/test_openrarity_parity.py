@@ -11,7 +11,8 @@ from open_rarity import Collection as ORCollection
 from open_rarity import RarityRanker
 from open_rarity import Token as ORToken
 
-from collections_app import analytics, rarity
+from collections_app.analytics import compute as analytics
+from collections_app.analytics import rarity
 from collections_app.models import Token
 
 from .factory import make_collection, punks_like

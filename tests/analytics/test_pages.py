@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from collections_app.models import Collection, Token
 
 from .factory import make_collection, punks_like

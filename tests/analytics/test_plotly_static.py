@@ -53,7 +53,7 @@ def test_it_serves_the_bundle_compressed_with_far_future_cache_headers(client):
 
 @pytest.mark.django_db
 def test_public_chart_pages_load_it_without_holding_up_the_html(client):
-    from collections_app import analytics
+    from collections_app.analytics import compute as analytics
     from tests.analytics.factory import punks_like
 
     collection = punks_like(n=30, slug="async-plotly")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collections_app import rarity
+from collections_app.analytics import rarity
 
 
 def pairs_of(tokens, records):

@@ -7,9 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from collections_app import analytics
-from collections_app.models import Token, TrainingSet
-from collections_app.subsets import (
+from collections_app.analytics import compute as analytics
+from collections_app.analytics.subsets import (
     COLLAPSE_RISK_BELOW,
     SubsetError,
     SubsetSpec,
@@ -17,6 +16,7 @@ from collections_app.subsets import (
     parse_trait,
     top_count,
 )
+from collections_app.models import Token, TrainingSet
 
 from .factory import make_collection, punks_like
 

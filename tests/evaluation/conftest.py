@@ -43,7 +43,7 @@ def demo_files(django_db_setup, django_db_blocker):
     tests count rows and must not see them."""
     if not SERVICES_UP:
         pytest.skip("PostgreSQL/Redis not reachable")
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
     from gan_app.gan import GANConfig, Trainer
 
     config = GANConfig(**GAN)
@@ -67,7 +67,7 @@ def demo_files(django_db_setup, django_db_blocker):
 def demo(demo_files, db):
     """(collection, training set, run with checkpoints at epochs 0, 20 and 40), as rows of this
     test only (a transactional test commits them, so a real worker sees them too)."""
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     config, checkpoints, data_version = demo_files
     collection, training_set, run = demo_rows(config)
@@ -82,7 +82,7 @@ def demo(demo_files, db):
 
 
 def demo_rows(config):
-    from collections_app.demo import build_demo_collection
+    from collections_app.demo.build import build_demo_collection
     from collections_app.models import TrainingSet
     from gan_app.models import TrainingRun
 

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 @pytest.fixture
 def evaluated(demo, db):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     _, _, run = demo
     evaluation.evaluate_run(run)
@@ -26,7 +26,7 @@ def staff(username, *perms):
 
 
 def test_it_keeps_the_page_to_staff_with_view_permission(evaluated, client):
-    url = reverse("gan_run_evaluation", args=[evaluated.pk])
+    url = reverse("admin:gan_app_trainingrun_evaluation", args=[evaluated.pk])
 
     assert client.get(url).status_code == 302  # to the admin login
     client.force_login(staff("nobody"))
@@ -36,27 +36,28 @@ def test_it_keeps_the_page_to_staff_with_view_permission(evaluated, client):
     assert page.status_code == 200
     assert b"Publish epoch" not in page.content  # viewing is not publishing
     publish = reverse(
-        "gan_run_publish_epoch", args=[evaluated.pk, evaluated.checkpoints.get(epoch=20).pk]
+        "admin:gan_app_trainingrun_publish",
+        args=[evaluated.pk, evaluated.checkpoints.get(epoch=20).pk],
     )
     assert client.post(publish).status_code == 403
-    evaluate = reverse("gan_run_evaluate_all", args=[evaluated.pk])
+    evaluate = reverse("admin:gan_app_trainingrun_evaluate", args=[evaluated.pk])
     assert client.post(evaluate).status_code == 403
 
 
 def test_it_charts_metrics_and_publishes_the_recommended_epoch(
     evaluated, admin_client, eager_celery
 ):
-    from gan_app import evaluation
+    from gan_app.evaluation import figures
 
-    best = evaluation.recommended_checkpoint(evaluated)
-    url = reverse("gan_run_evaluation", args=[evaluated.pk])
+    best = figures.recommended_checkpoint(evaluated)
+    url = reverse("admin:gan_app_trainingrun_evaluation", args=[evaluated.pk])
 
     page = admin_client.get(url).content.decode()
     assert f"Recommended: epoch {best['epoch']}" in page
     assert 'id="run-metrics-data" type="application/json"' in page
     assert "vendor/plotly" in page and "<script>" not in page  # CSP: no inline scripts
     assert f"Publish epoch {best['epoch']}" in page
-    publish = reverse("gan_run_publish_epoch", args=[evaluated.pk, best["checkpoint"]])
+    publish = reverse("admin:gan_app_trainingrun_publish", args=[evaluated.pk, best["checkpoint"]])
     assert admin_client.get(publish).status_code == 405
 
     response = admin_client.post(publish)
@@ -75,7 +76,7 @@ def test_it_charts_metrics_and_publishes_the_recommended_epoch(
 def test_evaluate_all_queues_every_checkpoint(demo, admin_client, eager_celery):
     _, _, run = demo
     run.checkpoints.update(metrics={})
-    url = reverse("gan_run_evaluate_all", args=[run.pk])
+    url = reverse("admin:gan_app_trainingrun_evaluate", args=[run.pk])
 
     assert admin_client.get(url).status_code == 405
     response = admin_client.post(url, follow=True)

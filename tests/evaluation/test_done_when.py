@@ -3,7 +3,7 @@ better than an untrained one's and worse than real-vs-real, and the page shows b
 
 import pytest
 
-from gan_app import evaluation
+from gan_app.evaluation import reports as evaluation
 from gan_app.publishing import publish_checkpoint
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from gan_app import evaluation, generation
+from gan_app.evaluation import labelling
+from gan_app.generation import render
 from gan_app.models import GeneratedImage
 from gan_app.publishing import publish_checkpoint
 
@@ -19,7 +20,7 @@ def generator(demo, db):
 
 
 def test_it_labels_generated_images_with_traits_and_rarity(generator, client):
-    rows = generation.ensure_images(generator, [5, 6, 7])
+    rows = render.ensure_images(generator, [5, 6, 7])
 
     image = rows[5]
     assert set(image.traits) >= {"background", "type", "eyes"}
@@ -42,8 +43,8 @@ def test_it_flags_a_generator_that_reproduces_training_images(demo, generator, c
         copied = handle.read()
 
     # What a memorising generator would hand the worker: a training image, as its PNG.
-    generation.store_images(generator, [(424242, copied, None, 0)])
-    generation.ensure_images(generator, [8])
+    render.store_images(generator, [(424242, copied, None, 0)])
+    render.ensure_images(generator, [8])
 
     image = GeneratedImage.objects.get(generator=generator, seed=424242)
     assert image.is_near_copy and image.nearest_distance < 0.01
@@ -63,14 +64,14 @@ def test_it_flags_a_generator_that_reproduces_training_images(demo, generator, c
 
 
 def test_it_labels_images_made_before_the_classifier_existed(generator):
-    generation.ensure_images(generator, [11, 12])
+    render.ensure_images(generator, [11, 12])
     # As stored by a worker that found no classifier yet.
     GeneratedImage.objects.filter(generator=generator).update(traits={}, rarity_score=None)
 
-    labelled = evaluation.label_missing(generator)
+    labelled = labelling.label_missing(generator)
 
     assert labelled == 2
     image = GeneratedImage.objects.get(generator=generator, seed=11)
     assert image.traits and image.rarity_score > 0
     assert any(a["trait_type"] == "rarity_score" for a in image.metadata["attributes"])
-    assert evaluation.label_missing(generator) == 0
+    assert labelling.label_missing(generator) == 0

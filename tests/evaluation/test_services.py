@@ -4,7 +4,8 @@ import pytest
 from django.core.files.storage import default_storage
 
 from collections_app.models import Collection
-from gan_app import evaluation
+from gan_app.evaluation import figures
+from gan_app.evaluation import reports as evaluation
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -48,7 +49,7 @@ def test_it_recommends_a_trained_epoch_for_the_run(demo, db):
     _, _, run = demo
 
     best = evaluation.evaluate_run(run)
-    series = evaluation.metric_series(run)
+    series = figures.metric_series(run)
 
     assert [row["epoch"] for row in series] == [0, 20, 40]
     assert best["epoch"] in (20, 40)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from collections_app.demo import demo_tokens
+from collections_app.demo.build import demo_tokens
 from gan_app.gan.conditioning import (
     NONE,
     OTHER,

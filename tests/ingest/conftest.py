@@ -5,7 +5,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from collections_app import demo
+from collections_app.demo import build as demo
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from collections_app.models import Collection, IngestJob, Token
 
 pytestmark = pytest.mark.django_db

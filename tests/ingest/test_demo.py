@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from collections_app.models import Collection, IngestJob, Token, Trait
 
 TABLES = {

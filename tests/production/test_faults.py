@@ -14,7 +14,8 @@ from django.urls import reverse
 from collections_app import tasks as collection_tasks
 from collections_app.ingest import launch
 from collections_app.models import Collection, IngestJob, Sale, Token
-from gan_app import generation
+from gan_app.generation import render
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 from tests.fake_opensea import FakeCollection, FakeOpenSea
 
@@ -135,8 +136,8 @@ def test_it_finishes_what_a_lost_task_had_claimed_when_it_comes_again(settings, 
         status="running", task_id="task-1"
     )
 
-    assert generation.process(head.pk, task_id="another-task") == []  # not a redelivery
-    assert sorted(generation.process(head.pk, task_id="task-1")) == [head.pk, sibling.pk]
+    assert render.process(head.pk, task_id="another-task") == []  # not a redelivery
+    assert sorted(render.process(head.pk, task_id="task-1")) == [head.pk, sibling.pk]
     assert sorted(GeneratedImage.objects.values_list("seed", flat=True)) == [1, 2, 3]
 
 

@@ -8,10 +8,10 @@ A imports an archive from S3, B trains a tiny run on it, publishes it and serves
 import pytest
 from django.urls import reverse
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from collections_app.models import Collection, IngestJob, Token
-from gan_app import training
 from gan_app.models import GeneratedImage, GenerationRequest, TrainingRun
+from gan_app.training import runs as training
 from tests.site.conftest import wait_done
 from tests.training.conftest import TINY
 

@@ -8,7 +8,7 @@ import zipfile
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from collections_app.demo import build_demo_collection
+from collections_app.demo.build import build_demo_collection
 from gan_app.models import Generator
 
 TINY = {"resolution": 32, "latent_dim": 8, "generator_width": 4, "conditional": True}
@@ -17,7 +17,7 @@ DEMO_SIZE = 24
 
 def conditional_artifact(size=DEMO_SIZE):
     """(artifact bytes, sha256, manifest) for the demo collection of ``size`` tokens."""
-    from collections_app.demo import demo_tokens
+    from collections_app.demo.build import demo_tokens
     from gan_app.gan import ConditionVocabulary, GANConfig, export_generator
     from gan_app.gan.models import build_conditional_generator
 

@@ -67,11 +67,11 @@ def generator(collection, tiny_artifact):
 @pytest.fixture
 def made(generator):
     """Seed 42 of ``generator``, rendered and stored as the worker would."""
-    from gan_app import generation
+    from gan_app.generation import render
     from gan_app.models import GeneratedImage, GenerationRequest
 
     req = GenerationRequest.objects.create(generator=generator, kind="single", seeds=[42])
-    generation.process(req.pk)
+    render.process(req.pk)
     return GeneratedImage.objects.get(seed=42)
 
 

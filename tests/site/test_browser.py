@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from collections_app import analytics
+from collections_app.analytics import compute as analytics
 from tests.analytics.factory import punks_like
 from tests.browser import CHROMIUM_ARGS
 

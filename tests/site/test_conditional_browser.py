@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 
 @pytest.fixture
 def conditional_site(generate_worker, plain_static_urls):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     collection = demo_collection(slug="cond-browser")
     generator = make_conditional_generator(collection, conditional_artifact(), slug="cond-b-v1")

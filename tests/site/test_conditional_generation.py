@@ -7,7 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from gan_app import conditions, generation
+from gan_app.generation import conditions, render
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
 from .conditional import conditional_artifact, demo_collection, make_conditional_generator
@@ -25,7 +26,7 @@ def artifact():
 @pytest.fixture(autouse=True)
 def fresh_classifiers():
     """Each test's media folder is its own: forget classifiers loaded by earlier tests."""
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     evaluation.clear_caches()
     yield
@@ -50,7 +51,7 @@ def loaded(generator):
 
 def make(generator, seeds, traits=None):
     req = generation.submit(generator, kind="single", seeds=seeds, traits=traits)
-    generation.process(req.pk)
+    render.process(req.pk)
     req.refresh_from_db()
     return req
 
@@ -148,7 +149,7 @@ def test_it_serves_permalinks_per_traits_and_seed(client, generator):
 
 
 def test_it_reports_which_requested_traits_the_classifier_recognises(client, generator):
-    from gan_app import evaluation
+    from gan_app.evaluation import reports as evaluation
 
     evaluation.classifier_for(generator.collection, epochs=1, width=8, feature_dim=16)
 
@@ -212,7 +213,7 @@ def test_it_renders_queued_requests_with_different_traits_in_one_call(generator)
     ape = generation.submit(generator, kind="single", seeds=[1], traits={"type": "Ape"})
     free = generation.submit(generator, kind="single", seeds=[1])
 
-    finished = generation.process(zombie.pk)
+    finished = render.process(zombie.pk)
 
     assert sorted(finished) == sorted([zombie.pk, ape.pk, free.pk])
     keys = sorted(GeneratedImage.objects.values_list("condition_key", "seed"))

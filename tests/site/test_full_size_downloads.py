@@ -64,7 +64,7 @@ def test_metadata_names_the_version_once(collection, tiny_artifact):
     named = make_generator(collection, tiny_artifact, slug="v-named", name="Tiny v1 (epoch 3)")
     plain = make_generator(collection, tiny_artifact, slug="plain", name="Tiny", version=2)
 
-    from gan_app.metadata import image_metadata
+    from gan_app.generation.metadata import image_metadata
 
     assert "drawn by Tiny v1 (epoch 3), a GAN" in image_metadata(named, 1)["description"]
     assert "drawn by Tiny, version 2, a GAN" in image_metadata(plain, 1)["description"]

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from gan_app.generation import MAX_SEED
+from gan_app.generation.requests import MAX_SEED
 from gan_app.models import GeneratedImage
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from gan_app import generation
-from gan_app.generation import MAX_SEED
+from gan_app.generation import render
+from gan_app.generation import requests as generation
+from gan_app.generation.requests import MAX_SEED
 from gan_app.models import GenerationRequest
 
 from .conftest import make_generator
@@ -157,7 +158,7 @@ def test_it_only_accepts_post(client, generator):
 
 
 def test_it_answers_at_once_when_the_image_exists_already(client, generator):
-    generation.store_image(generator, 9, b"\x89PNG fake bytes")
+    render.store_image(generator, 9, b"\x89PNG fake bytes")
 
     response = post(client, {"generator": generator.slug, "seed": "9"}, **JSON)
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.files.base import ContentFile
 
-from gan_app.generator_cache import GeneratorCache, warm
+from gan_app.generation.generator_cache import GeneratorCache, warm
 
 from .conftest import TINY, make_generator
 
@@ -66,7 +66,7 @@ def test_it_reloads_a_republished_file(generator, other_artifact):
 def test_it_warms_the_newest_published_generators(
     collection, tiny_artifact, other_artifact, settings
 ):
-    from gan_app.generator_cache import cache
+    from gan_app.generation.generator_cache import cache
 
     settings.GENERATOR_CACHE_SIZE = 1
     make_generator(collection, tiny_artifact, slug="old-v1", version=1)

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from gan_app import generation
+from gan_app.generation import render
 from gan_app.models import GeneratedImage, GenerationRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +21,7 @@ def admin_client(client):
 @pytest.fixture
 def images(generator):
     req = GenerationRequest.objects.create(generator=generator, kind="batch", seeds=[1, 2, 3])
-    generation.process(req.pk)
+    render.process(req.pk)
     return list(GeneratedImage.objects.order_by("seed"))
 
 

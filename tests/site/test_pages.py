@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from collections_app.models import TrainingSet
-from gan_app import generation
+from gan_app.generation import render
 from gan_app.models import GeneratedImage, GenerationRequest, TrainingRun
 
 from .conftest import make_generator
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def make_images(generator, seeds):
     req = GenerationRequest.objects.create(generator=generator, kind="batch", seeds=list(seeds))
-    generation.process(req.pk)
+    render.process(req.pk)
 
 
 @pytest.fixture

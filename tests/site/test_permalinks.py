@@ -6,7 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from gan_app import generation
+from gan_app.generation import render
 from gan_app.models import GeneratedImage, GenerationRequest
 
 from .conftest import body
@@ -111,7 +111,7 @@ def test_it_serves_a_drawn_walk_strip(client, generator):
     url = reverse("gan:walk_png", args=[generator.slug, 1, 2, 4])
     assert client.get(url).status_code == 404
 
-    generation.process(req.pk)
+    render.process(req.pk)
     response = client.get(url)
 
     assert response.status_code == 200

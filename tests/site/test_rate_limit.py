@@ -7,9 +7,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from gan_app import ratelimit
+from gan_app.generation import ratelimit
+from gan_app.generation.ratelimit import Rate
 from gan_app.models import GenerationRequest
-from gan_app.ratelimit import Rate
 
 pytestmark = pytest.mark.django_db
 JSON = {"HTTP_ACCEPT": "application/json"}

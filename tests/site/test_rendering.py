@@ -5,13 +5,15 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from gan_app import generation
-from gan_app.generation import Walk
+from gan_app.generation import render
+from gan_app.generation import requests as generation
+from gan_app.generation.requests import Walk
 from gan_app.models import GeneratedImage, GenerationRequest
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +39,7 @@ def stored_files(generator):
 def test_it_renders_and_stores_a_seed_once(generator):
     req = queued(generator, [42])
 
-    assert generation.process(req.pk, task_id="t1") == [req.pk]
+    assert render.process(req.pk, task_id="t1") == [req.pk]
 
     req.refresh_from_db()
     image = GeneratedImage.objects.get()
@@ -58,7 +60,7 @@ def test_it_gives_the_same_pixels_as_the_generator_itself(generator, tiny_artifa
     from gan_app.gan import load_generator
 
     req = queued(generator, [7, 8])
-    generation.process(req.pk)
+    render.process(req.pk)
 
     expected = load_generator(tiny_artifact[0]).generate([7, 8])
     for row, pixels in zip(GeneratedImage.objects.order_by("seed"), expected, strict=True):
@@ -68,10 +70,10 @@ def test_it_gives_the_same_pixels_as_the_generator_itself(generator, tiny_artifa
 
 def test_it_does_nothing_when_delivered_twice(generator):
     req = queued(generator, [1, 2])
-    generation.process(req.pk, task_id="first")
+    render.process(req.pk, task_id="first")
     files = stored_files(generator)
 
-    assert generation.process(req.pk, task_id="first") == []
+    assert render.process(req.pk, task_id="first") == []
 
     req.refresh_from_db()
     assert req.task_id == "first" and req.status == "done"
@@ -81,15 +83,15 @@ def test_it_does_nothing_when_delivered_twice(generator):
 
 def test_it_takes_over_a_request_left_running_by_a_lost_worker(generator):
     req = queued(generator, [3])
-    long_ago = timezone.now() - timedelta(seconds=generation.STALE_SECONDS + 5)
+    long_ago = timezone.now() - timedelta(seconds=render.STALE_SECONDS + 5)
     GenerationRequest.objects.filter(pk=req.pk).update(status="running", started_at=long_ago)
     fresh = queued(generator, [4])
     GenerationRequest.objects.filter(pk=fresh.pk).update(
         status="running", started_at=timezone.now()
     )
 
-    assert generation.process(req.pk) == [req.pk]
-    assert generation.process(fresh.pk) == []  # someone is on it right now
+    assert render.process(req.pk) == [req.pk]
+    assert render.process(fresh.pk) == []  # someone is on it right now
 
 
 def test_it_renders_queued_requests_of_one_generator_in_one_pass(
@@ -102,7 +104,7 @@ def test_it_renders_queued_requests_of_one_generator_in_one_pass(
     batch = queued(generator, [11, 12, 13])
     walk = queued(generator, [10, 11], kind="walk", steps=5)
     elsewhere = queued(other, [10])
-    generation.process(first.pk, task_id="head")
+    render.process(first.pk, task_id="head")
 
     for req in (first, batch, walk, elsewhere):
         req.refresh_from_db()
@@ -112,17 +114,17 @@ def test_it_renders_queued_requests_of_one_generator_in_one_pass(
     assert sorted(GeneratedImage.objects.values_list("seed", flat=True)) == [10, 11, 12, 13]
     assert default_storage.exists(walk.params["strip"])
     # The siblings' own tasks arrive later and find nothing to do.
-    assert generation.process(batch.pk) == []
-    assert generation.process(walk.pk) == []
+    assert render.process(batch.pk) == []
+    assert render.process(walk.pk) == []
 
 
 def test_it_keeps_one_pass_within_the_limit(generator, monkeypatch):
-    monkeypatch.setattr(generation, "PASS_LIMIT", 5)
+    monkeypatch.setattr(render, "PASS_LIMIT", 5)
     head = queued(generator, [1, 2])
     second = queued(generator, [3, 4, 5])
     third = queued(generator, [6])
 
-    generation.process(head.pk)
+    render.process(head.pk)
 
     statuses = [r.status for r in GenerationRequest.objects.order_by("pk")]
     assert statuses == ["done", "done", "queued"]
@@ -133,7 +135,7 @@ def test_it_keeps_one_pass_within_the_limit(generator, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_one_row_and_one_file_when_duplicate_requests_race(generator):
     requests = [queued(generator, [77, 78]) for _ in range(4)]
-    generation.draw(generator, [0], [])  # load the model first so the threads really overlap
+    render.draw(generator, [0], [])  # load the model first so the threads really overlap
     barrier = threading.Barrier(len(requests))
     errors = []
 
@@ -141,7 +143,7 @@ def test_it_keeps_one_row_and_one_file_when_duplicate_requests_race(generator):
         try:
             barrier.wait()
             # Each thread renders on its own, as separate workers would.
-            generation.render_requests(generator, [req])
+            render.render_requests(generator, [req])
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -160,11 +162,11 @@ def test_it_keeps_one_row_and_one_file_when_duplicate_requests_race(generator):
 
 
 def test_it_serves_a_hidden_seed_as_removed_without_rendering_it_again(generator):
-    generation.process(queued(generator, [5]).pk)
+    render.process(queued(generator, [5]).pk)
     GeneratedImage.objects.update(is_hidden=True)
     again = queued(generator, [5, 6])
 
-    generation.process(again.pk)
+    render.process(again.pk)
 
     again.refresh_from_db()
     result = generation.request_images(again)
@@ -177,7 +179,7 @@ def test_it_draws_a_latent_walk_whose_ends_are_the_seed_images(generator, tiny_a
 
     req = queued(generator, [3, 9], kind="walk", steps=4)
 
-    generation.process(req.pk)
+    render.process(req.pk)
 
     req.refresh_from_db()
     assert req.status == "done"
@@ -191,13 +193,13 @@ def test_it_draws_a_latent_walk_whose_ends_are_the_seed_images(generator, tiny_a
 
 
 def test_it_fails_the_request_when_the_model_file_is_broken(generator):
-    from gan_app.generator_cache import cache
+    from gan_app.generation.generator_cache import cache
 
     cache().clear()  # a worker that loaded the file before it broke would still serve it
-    generator.model_file.save("broken.zip", generation.ContentFile(b"not a zip"), save=True)
+    generator.model_file.save("broken.zip", ContentFile(b"not a zip"), save=True)
     req = queued(generator, [1])
 
-    assert generation.process(req.pk) == []
+    assert render.process(req.pk) == []
 
     req.refresh_from_db()
     assert req.status == "failed"
@@ -209,7 +211,7 @@ def test_it_fails_requests_of_a_generator_withdrawn_meanwhile(generator):
     req = queued(generator, [1])
     generator.unpublish()
 
-    generation.process(req.pk)
+    render.process(req.pk)
 
     req.refresh_from_db()
     assert req.status == "failed" and "no longer published" in req.error
@@ -220,14 +222,14 @@ def test_it_replaces_a_file_a_killed_writer_left_short(generator):
     import time
 
     name = "generated/tiny-v1/x.png"
-    default_storage.save(name, generation.ContentFile(b"\x89PNG trunc"))
-    assert generation.write_once(name, b"\x89PNG complete bytes") == name
+    default_storage.save(name, ContentFile(b"\x89PNG trunc"))
+    assert render.write_once(name, b"\x89PNG complete bytes") == name
     with default_storage.open(name) as fh:
         assert fh.read() == b"\x89PNG trunc"  # fresh: another writer may be finishing it
 
-    old = time.time() - generation.STALE_SECONDS - 10
+    old = time.time() - render.STALE_SECONDS - 10
     os.utime(default_storage.path(name), (old, old))
-    generation.write_once(name, b"\x89PNG complete bytes")
+    render.write_once(name, b"\x89PNG complete bytes")
 
     with default_storage.open(name) as fh:
         assert fh.read() == b"\x89PNG complete bytes"

@@ -11,7 +11,8 @@ from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
-from gan_app import generation
+from gan_app.generation import render
+from gan_app.generation import requests as generation
 from gan_app.models import GenerationRequest
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_it_reports_a_queued_request_without_waiting(client, generator):
 
 def test_it_lists_permalinks_and_the_zip_once_done(client, generator):
     req = queued(generator, [5, 6])
-    generation.process(req.pk)
+    render.process(req.pk)
 
     body = client.get(status_url(req)).json()
 
@@ -57,7 +58,7 @@ def test_it_lists_permalinks_and_the_zip_once_done(client, generator):
 def finish_in_a_while(req, delay=0.3):
     def finish():
         time.sleep(delay)
-        generation.process(req.pk)
+        render.process(req.pk)
         connection.close()
 
     thread = threading.Thread(target=finish)
@@ -99,7 +100,7 @@ def test_it_answers_404_for_an_unknown_request(client):
 
 def test_it_shows_the_result_page_with_downloads(client, generator):
     req = queued(generator, [3], kind="single")
-    generation.process(req.pk)
+    render.process(req.pk)
 
     response = client.get(reverse("gan:request", args=[req.pk]))
 
@@ -125,7 +126,7 @@ def test_it_asks_a_page_without_javascript_to_refresh_while_queued(client, gener
 
 def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
     req = queued(generator, [20, 21, 22])
-    generation.process(req.pk)
+    render.process(req.pk)
 
     response = client.get(reverse("gan:request_zip", args=[req.pk]))
 
@@ -165,7 +166,7 @@ def test_it_has_no_zip_before_the_batch_is_done(client, generator):
 
 
 def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
-    from gan_app import notify
+    from gan_app.generation import notify
 
     state = {"reads": 0, "status": "queued"}
 
@@ -213,7 +214,7 @@ def test_it_sends_the_task_again_for_a_request_stuck_in_the_queue(client, genera
     assert first["status"] == second["status"] == "queued"
     assert sent == [[req.pk]]
     assert req.task_id != "lost" and "sent_again_at" in req.params
-    generation.process(req.pk)  # the resent task renders it like the first would have
+    render.process(req.pk)  # the resent task renders it like the first would have
     req.refresh_from_db()
     assert req.status == "done"
 

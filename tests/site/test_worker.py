@@ -5,7 +5,7 @@ from django.db import transaction
 from django.urls import reverse
 from PIL import Image
 
-from gan_app import generation
+from gan_app.generation import requests as generation
 from gan_app.models import GeneratedImage, GenerationRequest
 
 from .conftest import make_generator, wait_done

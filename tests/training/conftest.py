@@ -1,6 +1,7 @@
 """A small sprite collection and tiny hyperparameters: each training test runs in seconds."""
 
 import hashlib
+import time
 
 import pytest
 from django.core.files.base import ContentFile
@@ -52,3 +53,15 @@ def isolated_media(request, settings, tmp_path):
         request.node.get_closest_marker("worker") or request.node.get_closest_marker("browser")
     ):
         settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def wait_until(run, check, timeout=180, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if check(run):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(
+        f"run {run.pk} never reached {what}: {run.status} {run.epoch_done} {run.error}"
+    )

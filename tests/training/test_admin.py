@@ -8,9 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from gan_app import training
 from gan_app.models import Generator, TrainingRun
 from gan_app.publishing import export_generator_zip
+from gan_app.training import chunks
+from gan_app.training import runs as training
 from tests.training.conftest import TINY, make_sprite_set
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def staff_client(client):
 @pytest.fixture
 def trained_run(sprite_set):
     run = training.create_run(sprite_set, enqueue=False, **TINY)
-    training.run_chunk(run.pk, run.task_id, chain=False)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
     run.refresh_from_db()
     return run
 
@@ -83,9 +84,9 @@ def test_it_publishes_a_checkpoint_the_site_can_generate_from(admin_client, trai
     assert generator.is_published and generator.epoch == 1
     page = admin_client.get(generator.get_absolute_url())
     assert page.status_code == 200
-    from gan_app import generation
+    from gan_app.generation import render
 
-    generation.ensure_images(generator, [7])  # what a generate worker does for a visitor
+    render.ensure_images(generator, [7])  # what a generate worker does for a visitor
     image = admin_client.get(reverse("gan:image_png", args=[generator.slug, 7]))
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     again = admin_client.get(change_url(trained_run)).content.decode()
@@ -228,4 +229,4 @@ def test_it_sends_an_unattended_run_again(
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.QUEUED and run.task_id != old_task
     assert len(queued) == 1
-    assert training.run_chunk(run.pk, old_task).status == "skipped"
+    assert chunks.run_chunk(run.pk, old_task).status == "skipped"

@@ -18,8 +18,8 @@ def test_it_queues_a_demo_run_once(django_capture_on_commit_callbacks):
     assert (run.resolution, run.auto_publish, run.status) == (32, True, "queued")
     assert run.training_set.collection.slug == "pixel-fakes"
     assert run.training_set.token_count == run.training_set.collection.tokens.count() > 0
-    # The first chunk, sent once the rows are committed.
-    assert [c for c in queued if c.__qualname__.startswith("_enqueue")]
+    # The first chunk, sent by name once the rows are committed.
+    assert [c for c in queued if c.__qualname__.startswith("dispatch_after_commit")]
 
     call_command("bootstrap", stdout=io.StringIO())
     assert TrainingRun.objects.count() == 1

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import chunks
+from gan_app.training import runs as training
 from tests.browser import CHROMIUM_ARGS
 from tests.training.conftest import TINY, make_sprite_set
 
@@ -21,7 +22,7 @@ def training_run(plain_static_urls):
     """A run that trained 2 of 4 epochs and, as far as the page knows, is training now."""
     get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
     run = training.create_run(make_sprite_set(), enqueue=False, **TINY)
-    training.run_chunk(run.pk, run.task_id, chain=False)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.RUNNING, epochs_total=4, heartbeat_at=timezone.now()
     )

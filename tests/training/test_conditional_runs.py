@@ -2,9 +2,10 @@
 
 import pytest
 
-from collections_app.demo import build_demo_collection
-from gan_app import training
+from collections_app.demo.build import build_demo_collection
 from gan_app.models import Generator, TrainingRun
+from gan_app.training import chunks
+from gan_app.training import runs as training
 from tests.training.conftest import TINY
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ def test_it_trains_on_the_tokens_traits_and_publishes_the_vocabulary(demo_set, i
     assert run.conditional and run.config["conditional"]
     assert all("aux_loss" in entry for entry in run.loss_history)
     manifest, _ = read_checkpoint(run.checkpoints.get(epoch=2).state_file.read())
-    traits = training.load_traits(demo_set)
+    traits = chunks.load_traits(demo_set)
     assert len(traits) == 24 and all(any(n == "type" for n, _ in t) for t in traits)
     assert {t["name"] for t in manifest["conditions"]["types"]} == {
         name for token in traits for name, _ in token
@@ -53,7 +54,7 @@ def test_it_resumes_a_conditional_run_exactly(demo_set, inline_chain):
     with inline_chain():
         straight = training.create_run(demo_set, **CONDITIONAL)
     split = training.create_run(demo_set, enqueue=False, **CONDITIONAL)
-    training.run_chunk(split.pk, split.task_id, chain=False, max_seconds=0.001)
+    chunks.run_chunk(split.pk, split.task_id, chain=False, max_seconds=0.001)
     with inline_chain():
         training.resume_run(split)
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from gan_app import training
 from gan_app.models import Generator, TrainingRun
+from gan_app.training import chunks
+from gan_app.training import runs as training
 from tests.training.conftest import TINY, make_sprite_set
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def test_it_resumes_exactly_where_the_last_checkpoint_left_off(sprite_set, inlin
         straight = training.create_run(sprite_set, **TINY)
     straight.refresh_from_db()
     split = training.create_run(sprite_set, enqueue=False, **TINY)
-    training.run_chunk(split.pk, split.task_id, chain=False, max_seconds=0.001)
+    chunks.run_chunk(split.pk, split.task_id, chain=False, max_seconds=0.001)
     split.refresh_from_db()
     assert (split.status, split.epoch_done) == (TrainingRun.Status.PAUSED, 1)
     with inline_chain():
@@ -71,7 +72,7 @@ def test_it_resumes_exactly_where_the_last_checkpoint_left_off(sprite_set, inlin
 def test_it_does_nothing_for_an_outdated_task(sprite_set):
     run = training.create_run(sprite_set, enqueue=False, **TINY)
 
-    outcome = training.run_chunk(run.pk, "some-older-task")
+    outcome = chunks.run_chunk(run.pk, "some-older-task")
 
     run.refresh_from_db()
     assert outcome.status == "skipped"
@@ -86,8 +87,8 @@ def test_it_waits_while_another_delivery_holds_a_fresh_lease(sprite_set):
         status=TrainingRun.Status.RUNNING, heartbeat_at=timezone.now()
     )
 
-    with pytest.raises(training.LeaseBusy):
-        training.run_chunk(run.pk, run.task_id)
+    with pytest.raises(chunks.LeaseBusy):
+        chunks.run_chunk(run.pk, run.task_id)
     assert not run.checkpoints.exists()
 
 
@@ -102,7 +103,7 @@ def test_it_takes_over_a_run_whose_lease_went_stale(sprite_set, settings):
         status=TrainingRun.Status.RUNNING, heartbeat_at=stale, chunks_run=1
     )
 
-    outcome = training.run_chunk(run.pk, run.task_id, chain=False)
+    outcome = chunks.run_chunk(run.pk, run.task_id, chain=False)
 
     run.refresh_from_db()
     assert outcome.status == TrainingRun.Status.SUCCEEDED
@@ -124,7 +125,7 @@ def test_it_stops_a_training_run_at_the_next_epoch(sprite_set):
     def pause_after_first_epoch(progress):
         TrainingRun.objects.filter(pk=run.pk).update(control=TrainingRun.Control.PAUSE)
 
-    training.run_chunk(run.pk, run.task_id, on_epoch=pause_after_first_epoch)
+    chunks.run_chunk(run.pk, run.task_id, on_epoch=pause_after_first_epoch)
 
     run.refresh_from_db()
     assert (run.status, run.control, run.epoch_done) == (TrainingRun.Status.PAUSED, "", 1)
@@ -137,7 +138,7 @@ def test_it_cancels_a_training_run_and_resumes_it_later(sprite_set, inline_chain
     def cancel(progress):
         TrainingRun.objects.filter(pk=run.pk).update(control=TrainingRun.Control.CANCEL)
 
-    training.run_chunk(run.pk, run.task_id, on_epoch=cancel)
+    chunks.run_chunk(run.pk, run.task_id, on_epoch=cancel)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED
     with inline_chain():
@@ -159,7 +160,7 @@ def test_it_refuses_to_resume_a_finished_run(sprite_set, inline_chain):
 def test_it_fails_with_a_message_when_training_diverges(sprite_set):
     run = training.create_run(sprite_set, enqueue=False, **{**TINY, "g_learning_rate": 1e30})
 
-    training.run_chunk(run.pk, run.task_id)
+    chunks.run_chunk(run.pk, run.task_id)
 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
@@ -199,7 +200,7 @@ def test_it_fails_a_run_whose_images_turn_out_mixed(db):
     training_set = make_sprite_set("mixed", count=10, sizes=[16] * 6 + [24] * 4)
     run = training.create_run(training_set, enqueue=False, **TINY)
 
-    training.run_chunk(run.pk, run.task_id)
+    chunks.run_chunk(run.pk, run.task_id)
 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
@@ -217,7 +218,7 @@ def test_it_replaces_a_killed_chunks_checkpoint_instead_of_duplicating_it(sprite
     """A chunk killed after writing epoch 2's row but before the run moved on: the rerun of
     epoch 2 replaces that row (one row per epoch, newest files)."""
     run = training.create_run(sprite_set, enqueue=False, **TINY)
-    training.run_chunk(run.pk, run.task_id, chain=False)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
     first = run.checkpoints.get(epoch=2)
     old_name = first.state_file.name
     first_data = first.state_file.read()
@@ -234,7 +235,7 @@ def test_it_replaces_a_killed_chunks_checkpoint_instead_of_duplicating_it(sprite
         losses={},
         history=[],
     )
-    training.save_checkpoint(run, data)
+    chunks.save_checkpoint(run, data)
 
     assert run.checkpoints.filter(epoch=2).count() == 1
     replaced = run.checkpoints.get(epoch=2)
@@ -248,16 +249,16 @@ def test_it_loads_a_runs_images_once_then_from_the_cache(sprite_set, settings, t
 
     settings.TRAIN_CACHE_DIR = str(tmp_path / "cache")
     config = GANConfig(**TINY)
-    first = training.load_images(sprite_set, config)
+    first = chunks.load_images(sprite_set, config)
     for token in sprite_set.tokens.all():
         token.image.storage.delete(token.image.name)
 
-    again = training.load_images(sprite_set, config)
+    again = chunks.load_images(sprite_set, config)
 
     assert not first.from_cache and again.from_cache
     assert again.fingerprint == first.fingerprint and (again.images == first.images).all()
     with pytest.raises(FileNotFoundError):  # another resolution is not in the cache
-        training.load_images(sprite_set, config.replace(resolution=64))
+        chunks.load_images(sprite_set, config.replace(resolution=64))
 
 
 def test_it_stops_writing_once_another_task_took_the_run_over(sprite_set):
@@ -267,7 +268,7 @@ def test_it_stops_writing_once_another_task_took_the_run_over(sprite_set):
     def taken_over(progress):
         TrainingRun.objects.filter(pk=run.pk).update(task_id="the-new-holder")
 
-    outcome = training.run_chunk(run.pk, run.task_id, on_epoch=taken_over)
+    outcome = chunks.run_chunk(run.pk, run.task_id, on_epoch=taken_over)
 
     run.refresh_from_db()
     assert outcome.status == "skipped"

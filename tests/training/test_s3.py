@@ -3,8 +3,9 @@ a run resumes from a checkpoint it reads back from the bucket."""
 
 import pytest
 
-from gan_app import training
 from gan_app.publishing import publish_checkpoint
+from gan_app.training import chunks
+from gan_app.training import runs as training
 from tests.s3 import use_s3_media
 from tests.training.conftest import TINY, make_sprite_set
 
@@ -20,10 +21,10 @@ def media_bucket(s3_client, settings):
 
 def test_it_keeps_checkpoints_in_s3_and_resumes_from_them(media_bucket, settings, tmp_path):
     run = training.create_run(make_sprite_set(), enqueue=False, **TINY)
-    training.run_chunk(run.pk, run.task_id, chain=False, max_seconds=0.001)
+    chunks.run_chunk(run.pk, run.task_id, chain=False, max_seconds=0.001)
     training.resume_run(run, enqueue=False)
 
-    training.run_chunk(run.pk, run.task_id, chain=False)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
 
     run.refresh_from_db()
     assert (run.status, run.epoch_done) == ("succeeded", 2)

@@ -1,14 +1,12 @@
 """Training on real Celery workers over Redis and PostgreSQL: chains, a SIGKILLed worker, and
 pause/resume/cancel from the outside."""
 
-import time
-
 import pytest
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import runs as training
 from nftsite.celery import app
-from tests.training.conftest import TINY, make_sprite_set
+from tests.training.conftest import TINY, make_sprite_set, wait_until
 from tests.workers import WorkerProcess, routed
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,18 +28,6 @@ def train_route():
 
 def start_worker(name, **env):
     return WorkerProcess(name, queues=(QUEUE,), env={**WORKER_ENV, **env}).start()
-
-
-def wait_until(run, check, timeout=180, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if check(run):
-            return run
-        time.sleep(0.2)
-    raise AssertionError(
-        f"run {run.pk} never reached {what}: {run.status} {run.epoch_done} {run.error}"
-    )
 
 
 def test_it_trains_to_the_end_across_chunks_on_a_worker(train_route):

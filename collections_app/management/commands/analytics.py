@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from collections_app import analytics
+from collections_app.analytics import compute, refresh, report
 from collections_app.models import Collection
 
 STEPS = ["load", "rarity", "statistics", "charts", "save"]
@@ -36,10 +36,10 @@ class Command(BaseCommand):
                 bar.update(1)
 
             if options["recompute"]:
-                analytics.compute(collection, progress=progress)
-            data = analytics.ensure_fresh(collection, progress=progress)
-        report = analytics.report(collection, data)
+                compute.compute(collection, progress=progress)
+            data = refresh.ensure_fresh(collection, progress=progress)
+        summary = report.report(collection, data)
         if options["json"]:
-            self.stdout.write(json.dumps(report, indent=1))
+            self.stdout.write(json.dumps(summary, indent=1))
         else:
-            self.stdout.write(analytics.format_report(report))
+            self.stdout.write(report.format_report(summary))

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from collections_app.ingest.cli import JobProgressBar
 from collections_app.models import IngestJob
 

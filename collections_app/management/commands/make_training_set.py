@@ -3,8 +3,13 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from collections_app.analytics.subsets import (
+    SubsetError,
+    SubsetSpec,
+    build_training_set,
+    parse_trait,
+)
 from collections_app.models import Collection
-from collections_app.subsets import SubsetError, SubsetSpec, build_training_set, parse_trait
 
 
 class Command(BaseCommand):

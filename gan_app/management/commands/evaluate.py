@@ -12,7 +12,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gan_app import evaluation
+from gan_app.evaluation import reports as evaluation
 from gan_app.gan.trait_classifier import TraitDataError
 
 

@@ -15,9 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gan_app import generation
 from gan_app.gan import GeneratorArtifactError
-from gan_app.metadata import absolute, dumps, file_stem
+from gan_app.generation import render
+from gan_app.generation import requests as generation
+from gan_app.generation.metadata import absolute, dumps, file_stem
 from gan_app.models import Generator
 
 CHUNK = 64  # seeds per forward pass
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         try:
             for start in range(0, len(seeds), CHUNK):
                 chunk = seeds[start : start + CHUNK]
-                images = generation.ensure_images(gen, chunk, traits)
+                images = render.ensure_images(gen, chunk, traits)
                 for seed_ in chunk:
                     self.write(folder, gen, images[seed_])
                 bar.update(len(chunk))

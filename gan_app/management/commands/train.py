@@ -12,8 +12,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gan_app import training
 from gan_app.models import TrainingRun
+from gan_app.training import chunks
+from gan_app.training import runs as training
 
 OPTIONS = {
     "resolution": "resolution",
@@ -35,6 +36,11 @@ class Command(BaseCommand):
             "target", nargs="?", help="Training set id, COLLECTION/SET, or collection slug."
         )
         parser.add_argument("--resume", type=int, metavar="RUN_ID", help="Continue a run.")
+        parser.add_argument(
+            "--preset",
+            choices=["nff", "seed-dcgan"],
+            help="Recipe (default: the TRAIN_DEFAULT_PRESET setting, nff).",
+        )
         parser.add_argument("--resolution", type=int, choices=[32, 64, 128])
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--batch-size", type=int)
@@ -88,6 +94,8 @@ class Command(BaseCommand):
 
     def hyperparameters(self, options):
         values = {key: options[opt] for opt, key in OPTIONS.items() if options[opt] is not None}
+        if options["preset"]:
+            values["preset"] = options["preset"]
         if options["augment"]:
             values["augment"] = True
         if options["conditional"]:
@@ -131,11 +139,11 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            training.run_chunk(
+            chunks.run_chunk(
                 run.pk, run.task_id, max_seconds=seconds, chain=False, on_epoch=on_epoch
             )
         except KeyboardInterrupt:
-            training.release_interrupted(run, run.task_id)
+            chunks.release_interrupted(run, run.task_id)
             raise CommandError(
                 f"interrupted; run {run.pk} is paused at its last checkpoint "
                 f"(continue with: manage.py train --resume {run.pk})"

@@ -61,10 +61,10 @@ class Command(BaseCommand):
     def ensure_demo_training(self):
         """Queue one short 32 px run on the demo collection (a few minutes on a CPU worker),
         published when it finishes, so a fresh site ends up with a generator to try."""
-        from collections_app.demo import DEFAULT_SLUG
+        from collections_app.demo.build import DEFAULT_SLUG
         from collections_app.models import Collection
-        from gan_app import training
         from gan_app.models import TrainingRun
+        from gan_app.training import runs as training
 
         collection = Collection.objects.filter(slug=DEFAULT_SLUG).first()
         if collection is None or TrainingRun.objects.exists():

@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
+from collections_app.traits import NO_TRAIT
+
 ANY = "any"
-NONE = "none"
+NONE = NO_TRAIT  # the group of tokens lacking a type
 OTHER = "other"  # the group of a type's rare values
 MAX_KEY_LENGTH = 500  # GeneratedImage.condition_key
 

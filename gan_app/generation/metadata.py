@@ -8,10 +8,16 @@ import io
 import json
 import re
 import zipfile
+from urllib.parse import urlencode
 
 from django.urls import reverse
 
 LINK_FIELDS = ("image", "external_url")
+
+
+def with_traits(path: str, key: str) -> str:
+    """A permalink with its condition key (``?traits=...``) when the image has one."""
+    return f"{path}?{urlencode({'traits': key})}" if key else path
 
 
 def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
@@ -21,8 +27,6 @@ def image_metadata(generator, seed: int, key: str = "", traits=None) -> dict:
     conditional generator's image the traits asked for (``?traits=<condition key>``, also kept
     as ``requested_traits``).
     """
-    from .generation import with_traits
-
     collection = generator.collection
     attributes = [
         {"trait_type": "collection", "value": collection.name},

@@ -1,12 +1,12 @@
-"""Training runs: create, train a bounded chunk at a time, pause, resume, cancel.
+"""Training, the worker side: train one leased chunk of a run and chain the next.
 
-A run trains as a chain of chunks (Celery task ``train_chunk`` or ``manage.py train`` in-process).
-Each chunk
+Each chunk (Celery task ``train_chunk`` or ``manage.py train`` in-process)
 
 1. claims the run: ``task_id`` names the one task allowed to train it next, and ``heartbeat_at``
    is a lease renewed every epoch. A second delivery of that task while the lease is fresh waits
    (``LeaseBusy``); after the lease went stale (the worker was killed) it takes the run over.
-   An outdated task (another id) does nothing;
+   An outdated task (another id) does nothing; the job kernel's watchdog re-sends a run whose
+   lease ran out;
 2. resumes from the run's newest ``Checkpoint`` (state file in Django storage, so S3 works);
 3. trains for ``TRAIN_CHUNK_SECONDS``, writing progress every epoch and a Checkpoint row + grid at
    every checkpoint, and stops early when an admin asked to pause or cancel;
@@ -24,29 +24,32 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
-from collections_app.models import Collection, TrainingSet
+from collections_app.models import TrainingSet
 
-from .models import Checkpoint, TrainingRun
+from ..models import Checkpoint, TrainingRun
+from .runs import (
+    Control,
+    Status,
+    _enqueue,
+    _lease_fresh,
+    _lease_seconds,
+    _tokens,
+    config_from_json,
+    new_task_id,
+)
 
 log = logging.getLogger(__name__)
-Status = TrainingRun.Status
-Control = TrainingRun.Control
+
+
 LIVE_GRID_EVERY_SECONDS = 5.0  # the run page's "latest grid" is at most this old
-MAX_LISTED = 5
-
-
-class TrainingSetupError(ValueError):
-    """A run cannot be created or started (bad hyperparameters or training set)."""
 
 
 class LeaseBusy(Exception):
@@ -65,237 +68,7 @@ class ChunkOutcome:
     next_task_id: str = ""
 
 
-# --- Creating runs ---------------------------------------------------------------------------
-
-
-def create_run(
-    training_set: TrainingSet,
-    *,
-    name: str = "",
-    auto_publish: bool = False,
-    enqueue: bool = True,
-    task_id: str | None = None,
-    **hyperparameters,
-) -> TrainingRun:
-    """Validate hyperparameters (``GANConfig``) and the training set, then create the run and,
-    with ``enqueue``, queue its first chunk once the transaction commits.
-
-    Raises ``TrainingSetupError`` with a one-line reason before any work is queued.
-    """
-    config = make_config(hyperparameters)
-    check_training_set(training_set, config)
-    run = TrainingRun.objects.create(
-        training_set=training_set,
-        name=name.strip()[:200],
-        config=config.to_dict(),
-        resolution=config.resolution,
-        seed=config.seed,
-        epochs_total=config.epochs,
-        conditional=config.conditional,
-        auto_publish=auto_publish,
-        task_id=task_id or new_task_id(),
-    )
-    if enqueue:
-        _enqueue(run.pk, run.task_id)
-    return run
-
-
-def make_config(hyperparameters: dict):
-    from gan_app.gan import ConfigError
-
-    values = {k: v for k, v in hyperparameters.items() if v is not None}
-    try:
-        return config_from_json(values)
-    except ConfigError as exc:
-        raise TrainingSetupError(f"bad hyperparameters: {exc}") from None
-
-
-def config_from_json(data: dict):
-    """``GANConfig`` from stored JSON. PostgreSQL's jsonb gives ``1e30`` back as an integer, and
-    Keras wants floats for rates: float fields are made floats again."""
-    import dataclasses
-
-    from gan_app.gan import GANConfig
-
-    floats = {f.name for f in dataclasses.fields(GANConfig) if f.type == "float"}
-    fixed = {
-        k: float(v) if k in floats and isinstance(v, int) and not isinstance(v, bool) else v
-        for k, v in data.items()
-    }
-    return GANConfig.from_dict(fixed)
-
-
-def check_training_set(training_set: TrainingSet, config) -> None:
-    """Refuse a set with no images, fewer images than a batch, or mixed image sizes, from the
-    token rows alone (the images are checked again, fully, when a chunk loads them)."""
-    tokens = _tokens(training_set)
-    count = tokens.count()
-    label = f"training set {training_set}"
-    if count == 0:
-        missing = training_set.tokens.count()
-        detail = f" ({missing} token(s), none with an image)" if missing else ""
-        raise TrainingSetupError(f"{label} has no images{detail}")
-    if count < config.batch_size:
-        raise TrainingSetupError(
-            f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
-            "add images or lower the batch size"
-        )
-    if config.conditional and not tokens.filter(traits__isnull=False).exists():
-        raise TrainingSetupError(
-            f"{label} lists no traits, so a trait-conditioned run has nothing to learn them from"
-        )
-    sizes = list(
-        tokens.exclude(image_width=None)
-        .values("image_width", "image_height")
-        .annotate(n=Count("pk"))
-        .order_by("-n")
-    )
-    if len(sizes) > 1:
-        parts = ", ".join(f"{s['image_width']}x{s['image_height']}: {s['n']}" for s in sizes)
-        raise TrainingSetupError(
-            f"{label} mixes image sizes ({parts}); train on one size (a subset) at a time"
-        )
-
-
-def training_set_for(name: str) -> TrainingSet:
-    """``ID``, ``COLLECTION/SET`` or a collection slug (its set "all", made of every token with
-    an image when it does not exist yet)."""
-    name = name.strip()
-    if name.isdigit():
-        found = TrainingSet.objects.filter(pk=int(name)).first()
-        if found is None:
-            raise TrainingSetupError(f"no training set with id {name}")
-        return found
-    if "/" in name:
-        slug, set_name = name.split("/", 1)
-        found = TrainingSet.objects.filter(collection__slug=slug, name=set_name).first()
-        if found is None:
-            raise TrainingSetupError(f"no training set {set_name!r} in collection {slug!r}")
-        return found
-    collection = Collection.objects.filter(slug=name).first()
-    if collection is None:
-        raise TrainingSetupError(f"no collection or training set named {name!r}")
-    return whole_collection_set(collection)
-
-
-def whole_collection_set(collection: Collection) -> TrainingSet:
-    with transaction.atomic():
-        training_set, created = TrainingSet.objects.get_or_create(
-            collection=collection,
-            name="all",
-            defaults={"data_version": collection.data_version, "filter_spec": {}},
-        )
-        if created:
-            tokens = list(collection.tokens.exclude(image="").values_list("pk", flat=True))
-            through = TrainingSet.tokens.through
-            through.objects.bulk_create(
-                [through(trainingset=training_set, token_id=pk) for pk in tokens], batch_size=5000
-            )
-            training_set.token_count = len(tokens)
-            training_set.save(update_fields=["token_count"])
-    return training_set
-
-
-def new_task_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _tokens(training_set):
-    # A fixed order: the image array's checksum is part of every checkpoint.
-    return training_set.tokens.exclude(image="").order_by("token_number", "token_id", "pk")
-
-
-# --- Controls ------------------------------------------------------------------------------
-
-
-def pause_run(run: TrainingRun) -> TrainingRun:
-    """A queued run that no worker holds pauses now; a training one at the next epoch."""
-    return _control(run, Control.PAUSE, Status.PAUSED)
-
-
-def cancel_run(run: TrainingRun) -> TrainingRun:
-    """Like pause, but the run ends (it can still be resumed from its last checkpoint)."""
-    return _control(run, Control.CANCEL, Status.CANCELLED)
-
-
-def _control(run, control, idle_status):
-    with transaction.atomic():
-        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status == Status.RUNNING and _lease_fresh(locked):
-            locked.control = control
-            locked.save(update_fields=["control"])
-        elif locked.status in (Status.QUEUED, Status.RUNNING) or (
-            control == Control.CANCEL and locked.status == Status.PAUSED
-        ):
-            # Nobody trains it: change it now, and retire the queued task's ticket.
-            locked.status = idle_status
-            locked.control = ""
-            locked.task_id = ""
-            locked.heartbeat_at = None
-            if idle_status == Status.CANCELLED:
-                locked.finished_at = timezone.now()
-            locked.save(
-                update_fields=["status", "control", "task_id", "heartbeat_at", "finished_at"]
-            )
-    run.refresh_from_db()
-    return run
-
-
-def resume_run(run: TrainingRun, *, enqueue: bool = True, task_id: str | None = None):
-    """Continue a paused, failed or cancelled run from its last checkpoint (also: retry)."""
-    with transaction.atomic():
-        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        stopped = locked.status in (Status.PAUSED, Status.FAILED, Status.CANCELLED)
-        # An active run with a stale lease lost its worker and its task: restart it too.
-        stuck = locked.status in TrainingRun.ACTIVE and not _lease_fresh(locked)
-        if not (stopped or stuck):
-            raise TrainingSetupError(
-                f"run {run.pk} is {locked.get_status_display().lower()}; nothing to resume"
-            )
-        locked.status = Status.QUEUED
-        locked.control = ""
-        locked.error = ""
-        locked.task_id = task_id or new_task_id()
-        locked.heartbeat_at = None
-        locked.finished_at = None
-        locked.save(
-            update_fields=["status", "control", "error", "task_id", "heartbeat_at", "finished_at"]
-        )
-    if enqueue:
-        _enqueue(locked.pk, locked.task_id)
-    run.refresh_from_db()
-    return run
-
-
-retry_run = resume_run
-
-
-def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
-    """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
-    from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
-    from . import tasks
-
-    options = {"queue": queue} if queue else {}
-    transaction.on_commit(
-        lambda: tasks.train_chunk.apply_async(args=[run_id], task_id=task_id, **options),
-        robust=False,
-    )
-
-
-def _lease_seconds() -> float:
-    return float(settings.TRAIN_LEASE_SECONDS)
-
-
-def _lease_fresh(run) -> bool:
-    return bool(
-        run.heartbeat_at and run.heartbeat_at > timezone.now() - timedelta(seconds=_lease_seconds())
-    )
-
-
-# --- Training a chunk --------------------------------------------------------------------------
-
-
-def claim_run(run_id: int, task_id: str) -> TrainingRun | None:
+def claim_run(run_id: int, task_id: str, queue: str | None = None) -> TrainingRun | None:
     """The run, leased to ``task_id``; None when there is nothing for this task to do.
 
     Raises ``LeaseBusy`` when this task is the run's current one but a fresh lease says another
@@ -313,7 +86,8 @@ def claim_run(run_id: int, task_id: str) -> TrainingRun | None:
         run.heartbeat_at = now
         run.started_at = run.started_at or now
         run.chunks_run += 1
-        run.save(update_fields=["status", "heartbeat_at", "started_at", "chunks_run"])
+        run.queue = queue or run.queue  # where the watchdog sends it again
+        run.save(update_fields=["status", "heartbeat_at", "started_at", "chunks_run", "queue"])
     return run
 
 
@@ -329,7 +103,7 @@ def run_chunk(
     """Claim the run and train one chunk (``max_seconds``: default ``TRAIN_CHUNK_SECONDS``,
     None for no limit); with ``chain``, queue the next chunk unless the run ended or stopped.
     """
-    run = claim_run(run_id, task_id)
+    run = claim_run(run_id, task_id, queue=queue)
     if run is None:
         return ChunkOutcome(status="skipped")
     seconds = settings.TRAIN_CHUNK_SECONDS if max_seconds == -1 else max_seconds
@@ -471,6 +245,8 @@ def load_images(training_set: TrainingSet, config):
                 tuple(facts["source_size"]),
                 facts["resize"],
                 from_cache=True,
+                # The pixel-art profile travels into checkpoints and the published generator.
+                pixel_art=facts["pixel_art"],
             )
     sources = []
     for token in tokens:
@@ -482,6 +258,7 @@ def load_images(training_set: TrainingSet, config):
             "fingerprint": images.fingerprint,
             "source_size": list(images.source_size),
             "resize": images.resize,
+            "pixel_art": images.pixel_art,
         }
         tmp = index.with_name(f".{index.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(facts))
@@ -492,7 +269,12 @@ def load_images(training_set: TrainingSet, config):
 def _index_path(cache: Path, tokens, config) -> Path | None:
     if not tokens or any(not t.image_sha256 for t in tokens):
         return None
-    digest = hashlib.sha256(f"{config.resolution}|{config.background}|{config.resize}".encode())
+    from gan_app.gan.data import PREPROCESSING_VERSION
+
+    settings_key = (
+        f"v{PREPROCESSING_VERSION}|{config.resolution}|{config.background}|{config.resize}"
+    )
+    digest = hashlib.sha256(settings_key.encode())
     for token in tokens:
         digest.update(f"{token.image_sha256}:{token.image.name}\n".encode())
     return cache / f"set-{digest.hexdigest()}.json"
@@ -548,12 +330,16 @@ def _requeue(run, task_id, queue=None) -> None:
             _enqueue(locked.pk, locked.task_id, queue)
 
 
-def _auto_publish(run: TrainingRun) -> None:
-    from .publishing import publish_checkpoint
+# Publishing sits above training (it reads runs and checkpoints), so it hands training its
+# publish function (``gan_app.apps``) instead of training importing it: (checkpoint) -> None.
+AUTO_PUBLISH = []
 
+
+def _auto_publish(run: TrainingRun) -> None:
     checkpoint = run.latest_checkpoint()
     try:
-        publish_checkpoint(checkpoint, publish=True)
+        for publish in AUTO_PUBLISH:
+            publish(checkpoint)
     except Exception as exc:
         log.exception("auto-publish of run %s failed", run.pk)
         TrainingRun.objects.filter(pk=run.pk).update(error=f"auto-publish failed: {exc}"[:5000])
@@ -579,48 +365,6 @@ def _describe(exc) -> str:
     if _expected(exc):
         return str(exc)
     return f"{exc.__class__.__name__}: {exc}"
-
-
-# --- What the run page shows ------------------------------------------------------------------
-
-
-def run_status(run: TrainingRun) -> dict:
-    """The run page's live figures (also its JSON status endpoint)."""
-    from .showcase import loss_figure
-
-    latest = run.latest_checkpoint()
-    grid = run.sample_grid or (latest.grid if latest else None)
-    return {
-        "id": run.pk,
-        "status": run.status,
-        "status_label": run.get_status_display(),
-        "control": run.control,
-        "is_active": run.is_active,
-        # Active but nobody's heartbeat: queued behind other work, or its worker was lost.
-        "unattended": run.is_active and not _lease_fresh(run),
-        "percent": round(run.percent, 1),
-        "epoch_done": run.epoch_done,
-        "epochs_total": run.epochs_total,
-        "images_per_second": run.images_per_second,
-        "eta_seconds": run.eta_seconds,
-        "eta": _eta_words(run.eta_seconds) if run.is_active else "",
-        "error": run.error,
-        "grid_url": grid.url if grid else "",
-        "checkpoints": run.checkpoints.count(),
-        "latest_checkpoint_epoch": latest.epoch if latest else None,
-        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-        "figure": loss_figure(run),
-    }
-
-
-def _eta_words(seconds) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def release_interrupted(run: TrainingRun, task_id: str) -> None:

@@ -1,267 +1,49 @@
-"""Generate: visitors' requests, the worker's batched rendering, images made once.
-
-Web side (no TensorFlow here: pages must not pay for it)::
-
-    req = submit(generator, kind="single", seeds=[42], client_key=key)   # may raise RateLimited
-    req = wait_for_change(req.pk, since="queued", timeout=10)            # long-poll helper
-
-Worker side (``gan_app.tasks.generate_images``)::
+"""Generate, the worker side (``gan_app.tasks.generate_images``): claim a request and other
+queued ones of its generator, render them in one forward pass, store each image once, label it.
 
     process(request_id, task_id)    # claims it plus other queued requests for the same
                                     # generator, renders them all in one forward pass
 
-Everything a seed makes is stored once: the PNG under a name derived from its bytes, then one
-``GeneratedImage`` row (unique per generator and seed). A seed asked for again, by anyone, is
-served from storage without rendering. Two workers racing on one seed write the same bytes to
-the same name and the database keeps one row.
-
-Trait-conditioned generators (``Generator.conditional``): a request may carry traits
-(``params["traits"]``, checked by ``conditions.clean_traits``) and its canonical
-``params["condition_key"]``; images are unique per (generator, seed, condition_key), so
-generator + traits + seed always name the same image.
+Two workers racing on one seed write the same bytes to the same name and the database keeps
+one row. A request whose worker died is put back in the queue by the job kernel's watchdog.
 """
 
 import hashlib
 import io
 import logging
-import secrets
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
-from . import conditions, evaluation, notify, ratelimit
+from nftsite.jobs import lease_seconds
+
+from ..evaluation import labelling
+from ..models import GeneratedImage, GenerationRequest, Generator
+from . import notify
 from .metadata import image_metadata
-from .models import GeneratedImage, GenerationRequest, Generator
+from .requests import (
+    WALK_STEPS,
+    GenerationError,
+    Walk,
+    check_seed,
+    condition_key,
+    trait_params,
+    walk_name,
+)
 
 log = logging.getLogger(__name__)
 
-# Seeds survive a JSON round trip through JavaScript (IEEE doubles hold integers to 2^53 - 1).
-MAX_SEED = 2**53 - 1
-MAX_BATCH = 16
-WALK_STEPS = 8
-MIN_WALK_STEPS, MAX_WALK_STEPS = 3, 16
 # Images rendered in one forward pass when a worker gathers queued requests of one generator.
 PASS_LIMIT = 64
-# A request "running" this long was left by a lost worker; a redelivered task takes it over.
-# Longer than the generate task's hard time limit.
+# A half-written image file this old was left by a lost writer (longer than the generate
+# task's hard time limit). A request's own lease is the job kernel's ("generation").
 STALE_SECONDS = 120
-# A request still queued after this long has its task sent again (see requeue_if_stuck).
-REQUEUE_AFTER = 30
 
 Kind = GenerationRequest.Kind
 Status = GenerationRequest.Status
-
-
-class GenerationError(ValueError):
-    """A request that cannot be made (bad seed, batch size, generator); says why."""
-
-
-@dataclass(frozen=True)
-class Walk:
-    start: int
-    end: int
-    steps: int
-    condition_key: str = ""  # conditional generators: the traits held along the walk
-
-
-def random_seed(count: int = 1) -> int:
-    """A random first seed such that ``count`` consecutive seeds stay within range."""
-    return secrets.randbelow(MAX_SEED - count + 2)
-
-
-def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise GenerationError(f"a seed must be a whole number from 0 to {MAX_SEED:,}")
-    return seed
-
-
-def plan_seeds(kind: str, seed: int | None, count: int = 1, end: int | None = None) -> list[int]:
-    """The seeds a request asks for: one; ``count`` consecutive from ``seed``; or walk ends."""
-    if kind == Kind.SINGLE:
-        return [check_seed(seed if seed is not None else random_seed())]
-    if kind == Kind.BATCH:
-        if not 1 <= count <= MAX_BATCH:
-            raise GenerationError(f"a batch has 1 to {MAX_BATCH} images, not {count}")
-        first = check_seed(seed if seed is not None else random_seed(count))
-        if first + count - 1 > MAX_SEED:
-            raise GenerationError(
-                f"a batch of {count} from seed {first:,} would pass the largest seed, {MAX_SEED:,}"
-            )
-        return list(range(first, first + count))
-    if kind == Kind.WALK:
-        start = check_seed(seed if seed is not None else random_seed())
-        stop = check_seed(end if end is not None else random_seed())
-        return [start, stop]
-    raise GenerationError(f"unknown kind of request {kind!r}")
-
-
-def check_steps(steps: int | None) -> int:
-    steps = WALK_STEPS if steps is None else steps
-    if not MIN_WALK_STEPS <= steps <= MAX_WALK_STEPS:
-        raise GenerationError(f"a walk has {MIN_WALK_STEPS} to {MAX_WALK_STEPS} steps, not {steps}")
-    return steps
-
-
-# --- Web side ----------------------------------------------------------------------------------
-
-
-def submit(
-    generator: Generator,
-    *,
-    kind: str,
-    seeds: list[int],
-    steps: int | None = None,
-    traits: dict | None = None,
-    client_key: str = "",
-    rate: ratelimit.Rate | None = None,
-) -> GenerationRequest:
-    """Record a request and queue it on the ``generate`` queue (after commit).
-
-    A request whose images all exist already is answered at once (status done, no task).
-    Raises RateLimited when the client is over the limit, GenerationError for bad input
-    (traits a generator does not know included).
-    """
-    if not generator.is_published:
-        raise GenerationError(f"generator {generator.slug!r} is not published")
-    for seed in seeds:
-        check_seed(seed)
-    params = {"steps": check_steps(steps)} if kind == Kind.WALK else {}
-    params.update(trait_params(generator, traits))
-    with transaction.atomic():
-        if client_key:
-            ratelimit.lock_client(client_key)
-            images = ratelimit.images_of(kind, seeds, params)
-            ratelimit.check(client_key, rate, images=images)
-        ready = _ready_params(generator, kind, seeds, params)
-        now = timezone.now()
-        req = GenerationRequest.objects.create(
-            generator=generator,
-            kind=kind,
-            seeds=seeds,
-            params={**params, **(ready or {})},
-            client_key=client_key,
-            status=Status.DONE if ready is not None else Status.QUEUED,
-            task_id="" if ready is not None else str(uuid.uuid4()),
-            started_at=now if ready is not None else None,
-            finished_at=now if ready is not None else None,
-        )
-        if ready is None:
-            transaction.on_commit(lambda: send_task(req.pk, req.task_id))
-    return req
-
-
-def send_task(pk: int, task_id: str) -> None:
-    from .tasks import generate_images  # tasks import this module
-
-    try:
-        generate_images.apply_async(args=[pk], task_id=task_id)
-    except Exception as exc:  # broker away: the visitor's status poll sends it again later
-        log.error("generation request %s not queued: %s", pk, exc)
-
-
-def trait_params(generator: Generator, traits: dict | None) -> dict:
-    """``{"traits", "condition_key"}`` for a conditional generator's request ({} otherwise)."""
-    try:
-        request, key = conditions.clean_traits(generator, traits)
-    except conditions.TraitRequestError as exc:
-        raise GenerationError(str(exc)) from None
-    return {"traits": request, "condition_key": key} if generator.conditional else {}
-
-
-def condition_key(req: GenerationRequest) -> str:
-    return req.params.get("condition_key", "")
-
-
-def _ready_params(generator, kind, seeds, params):
-    """Params of an already-made result, or None when something must be rendered."""
-    key = params.get("condition_key", "")
-    if kind == Kind.WALK:
-        name = walk_name(generator, Walk(seeds[0], seeds[1], params["steps"], key))
-        return {"strip": name} if default_storage.exists(name) else None
-    made = GeneratedImage.objects.filter(generator=generator, condition_key=key, seed__in=seeds)
-    return {} if made.count() == len(set(seeds)) else None
-
-
-def wait_for_change(pk: int, since: str = "", timeout: float = 0.0) -> GenerationRequest | None:
-    """The request once its status is none of ``since`` (comma-separated statuses), or after
-    ``timeout`` seconds. The worker's notice wakes the wait (``notify``)."""
-    waiting_out = set(since.split(",")) if since else set()
-
-    def read():
-        return GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
-
-    return notify.wait(pk, read, lambda req: req is None or req.status not in waiting_out, timeout)
-
-
-def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:
-    """Send the task again for a request queued longer than ``after`` seconds.
-
-    A message lost with a broker restart would otherwise leave it queued for ever; a second
-    delivery of a live one is harmless (the request is claimed once). At most once per
-    ``after`` seconds per request: the new task id is swapped in by a conditional update.
-    """
-    if req.status != Status.QUEUED:
-        return False
-    now = timezone.now()
-    sent = req.params.get("sent_again_at")
-    last_sent = datetime.fromisoformat(sent) if sent else req.created_at
-    if now - last_sent < timedelta(seconds=after):
-        return False
-    task_id = str(uuid.uuid4())
-    swapped = GenerationRequest.objects.filter(
-        pk=req.pk, status=Status.QUEUED, task_id=req.task_id
-    ).update(task_id=task_id, params={**req.params, "sent_again_at": now.isoformat()})
-    if not swapped:
-        return False
-    log.warning("generation request %s queued since %s: task sent again", req.pk, req.created_at)
-    send_task(req.pk, task_id)
-    return True
-
-
-def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | None]]:
-    """(seed, image or None when not made or hidden by a moderator) in the request's order."""
-    if req.kind == Kind.WALK:
-        return []
-    rows = {
-        row.seed: row
-        for row in GeneratedImage.objects.filter(
-            generator_id=req.generator_id, condition_key=condition_key(req), seed__in=req.seeds
-        )
-    }
-    return [
-        (seed, rows[seed] if seed in rows and not rows[seed].is_hidden else None)
-        for seed in req.seeds
-    ]
-
-
-def walk_name(generator: Generator, walk: Walk) -> str:
-    """Storage name of a walk strip; it names the model file, so a new file draws anew."""
-    model = (generator.model_sha256 or f"id{generator.pk}")[:12]
-    traits = f"-{hashlib.sha256(walk.condition_key.encode()).hexdigest()[:12]}"
-    stem = f"{walk.start}-{walk.end}-{walk.steps}-{model}{traits if walk.condition_key else ''}"
-    return f"generated/{generator.slug}/walks/{stem}.png"
-
-
-def walk_path(generator: Generator, walk: Walk) -> str:
-    path = reverse("gan:walk_png", args=[generator.slug, walk.start, walk.end, walk.steps])
-    return with_traits(path, walk.condition_key)
-
-
-def with_traits(path: str, key: str) -> str:
-    """A permalink with its condition key (``?traits=...``) when the image has one."""
-    from urllib.parse import urlencode
-
-    return f"{path}?{urlencode({'traits': key})}" if key else path
-
-
-# --- Worker side -------------------------------------------------------------------------------
 
 
 def process(request_id: int, task_id: str = "") -> list[int]:
@@ -288,11 +70,11 @@ def process(request_id: int, task_id: str = "") -> list[int]:
 def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
     """queued -> running, or take over a running one left by a lost worker; else None."""
     now = timezone.now()
-    stale = now - timedelta(seconds=STALE_SECONDS)
+    stale = now - timedelta(seconds=lease_seconds(GenerationRequest.lease_kind))
     claimed = (
         GenerationRequest.objects.filter(pk=request_id)
         .filter(Q(status=Status.QUEUED) | _left_running(task_id, stale))
-        .update(status=Status.RUNNING, started_at=now, task_id=task_id or "")
+        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or "")
     )
     if not claimed:
         return None
@@ -303,7 +85,7 @@ def _left_running(task_id: str, stale: datetime) -> Q:
     """Running requests a lost worker left behind: started long ago, or claimed by this very
     task. A task delivered again carries its first delivery's id, and with acks_late it is
     only redelivered once the worker that held it is gone (killed, or its connection lost),
-    so its requests are finished now rather than after STALE_SECONDS."""
+    so its requests are finished now rather than after the kind's lease."""
     left = Q(status=Status.RUNNING, started_at__lt=stale)
     return left | Q(status=Status.RUNNING, task_id=task_id) if task_id else left
 
@@ -331,7 +113,7 @@ def claim_siblings(head: GenerationRequest, task_id: str = "") -> list[Generatio
             break
         # task_id records which task rendered it (its own task will find it done).
         if GenerationRequest.objects.filter(mine, pk=req.pk).update(
-            status=Status.RUNNING, started_at=now, task_id=task_id or req.task_id
+            status=Status.RUNNING, started_at=now, heartbeat_at=now, task_id=task_id or req.task_id
         ):
             req.status, req.generator = Status.RUNNING, head.generator
             claimed.append(req)
@@ -467,12 +249,12 @@ def store_images(
             image_sha256=digest,
             metadata=image_metadata(generator, seed, condition_key, traits),
         )
-        rows.append(evaluation.apply_label(row, label) if label is not None else row)
+        rows.append(labelling.apply_label(row, label) if label is not None else row)
     GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
-    """Traits, rarity and the near-copy check for a batch (``evaluation.label_pixels``).
+    """Traits, rarity and the near-copy check for a batch (``labelling.label_pixels``).
 
     A failure leaves the images unlabelled (logged) rather than failing the visitors' request.
     """
@@ -483,7 +265,7 @@ def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
         from PIL import Image
 
         pixels = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
-        return evaluation.label_pixels(generator, pixels)
+        return labelling.label_pixels(generator, pixels)
     except Exception:
         log.exception("labelling images of %s failed; stored without traits", generator.slug)
         return [None] * len(pngs)
@@ -521,23 +303,23 @@ def _present(name: str, size: int) -> bool:
 
 
 def finish(requests: list[GenerationRequest], strips: dict[int, str]) -> None:
+    """Done, unless cancelled meanwhile (the kernel's rule: only an active request ends)."""
     now = timezone.now()
+    active = GenerationRequest.objects.filter(status__in=GenerationRequest.ACTIVE)
     plain = [r.pk for r in requests if r.pk not in strips]
-    GenerationRequest.objects.filter(pk__in=plain).update(
-        status=Status.DONE, finished_at=now, error=""
-    )
+    active.filter(pk__in=plain).update(status=Status.DONE, finished_at=now, error="")
     for req in requests:
         if req.pk in strips:
             req.params = {**req.params, "strip": strips[req.pk]}
-            GenerationRequest.objects.filter(pk=req.pk).update(
+            active.filter(pk=req.pk).update(
                 status=Status.DONE, finished_at=now, error="", params=req.params
             )
 
 
 def fail(requests: list[GenerationRequest], error: str) -> None:
-    GenerationRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
-        status=Status.FAILED, finished_at=timezone.now(), error=error[:5000]
-    )
+    GenerationRequest.objects.filter(
+        pk__in=[r.pk for r in requests], status__in=GenerationRequest.ACTIVE
+    ).update(status=Status.FAILED, finished_at=timezone.now(), error=error[:5000])
 
 
 def ensure_images(

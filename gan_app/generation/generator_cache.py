@@ -99,7 +99,7 @@ def _prepare_labelling(generator):
     try:
         import numpy as np
 
-        from .evaluation import label_pixels
+        from ..evaluation.labelling import label_pixels
 
         size = generator.resolution
         label_pixels(generator, np.zeros((1, size, size, 3), np.uint8))
@@ -124,7 +124,7 @@ def warm(limit: int | None = None) -> list[str]:
     """Load the most recently published generators (at most the cache size); their slugs."""
     from django.db import close_old_connections
 
-    from .models import Generator
+    from ..models import Generator
 
     limit = min(limit or settings.GENERATOR_CACHE_SIZE, settings.GENERATOR_CACHE_SIZE)
     warmed = []

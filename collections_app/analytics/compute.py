@@ -1,8 +1,10 @@
-"""Collection analytics: prices, trait statistics, rarity ranks, chart data.
+"""Analytics, step 2: prices, trait statistics, rarity ranks, chart data from loaded data.
 
-Computed on a worker (``tasks.compute_analytics``) after every ingest and on demand, never on a
-page request. The result is cached in ``Collection.analytics`` together with the data version it
-was computed from (``analytics_version``); ranks and scores go to the Token rows.
+``compute`` runs the steps: ``load`` -> rarity scores and statistics (here) -> ``store``; the
+report is ``report``. Computed on a worker (``refresh``, ``tasks.compute_analytics``) after
+every ingest and on demand, never on a page request. The result is cached in
+``Collection.analytics`` together with the data version it was computed from
+(``analytics_version``); ranks and scores go to the Token rows.
 See ``docs/analytics.md`` for the cache layout.
 """
 
@@ -13,17 +15,17 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
 from django.utils import timezone
 from scipy.stats import spearmanr
 
+from ..models import Collection
 from . import charts, rarity
-from .models import Collection, IngestJob, Sale, Token, TokenTrait, Trait
+from .load import SCORE_COLUMNS, CollectionData, load
+from .store import store
 
 logger = logging.getLogger(__name__)
 
@@ -35,88 +37,6 @@ PRICE_SAMPLE_MAX = 1000  # per collection, for the compare page's strip plot
 EXTREME_PRICE_FACTOR = Decimal(10) ** 4  # "absurd": 10,000x above or below the median
 NATIVE_PLACES = 18
 USD_PLACES = 6
-
-
-@dataclass
-class CollectionData:
-    """Everything analytics reads, loaded in a handful of queries."""
-
-    tokens: pd.DataFrame  # index: Token pk, in token order
-    pair_tokens: np.ndarray  # TokenTrait rows: token pk ...
-    pair_traits: np.ndarray  # ... and trait pk
-    traits: pd.DataFrame  # index: Trait pk; trait_type, value
-    sales: pd.DataFrame  # timestamp, usd (Decimal or None)
-
-
-TOKEN_COLUMNS = [
-    "id",
-    "token_id",
-    "name",
-    "owner_address",
-    "last_sale_amount",
-    "last_sale_symbol",
-    "last_sale_usd",
-]
-SCORE_COLUMNS = ["rarity_score", "rarity_rank", "ic_score", "ic_rank"]
-
-
-def load(collection: Collection) -> CollectionData:
-    # Plain SQL throughout: 10^5 tokens and 10^6 token-trait pairs through the ORM (model
-    # converters, timezone-aware datetimes) would dominate the run time.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(TOKEN_COLUMNS + SCORE_COLUMNS)} "  # noqa: S608
-            f"FROM {Token._meta.db_table} WHERE collection_id = %s ORDER BY token_number, token_id",
-            [collection.pk],
-        )
-        tokens = pd.DataFrame(cursor.fetchall(), columns=TOKEN_COLUMNS + SCORE_COLUMNS)
-        cursor.execute(
-            f"SELECT tt.token_id, tt.trait_id FROM {TokenTrait._meta.db_table} tt "  # noqa: S608
-            f"JOIN {Token._meta.db_table} t ON t.id = tt.token_id WHERE t.collection_id = %s",
-            [collection.pk],
-        )
-        rows = cursor.fetchall()
-        pairs = np.fromiter(
-            itertools.chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows)
-        ).reshape(-1, 2)
-        cursor.execute(
-            f"SELECT {_epoch_sql('timestamp')}, usd FROM {Sale._meta.db_table} "  # noqa: S608
-            "WHERE collection_id = %s",
-            [collection.pk],
-        )
-        sales = pd.DataFrame(cursor.fetchall(), columns=["epoch", "usd"])
-    if connection.vendor != "postgresql":  # PostgreSQL hands numerics back as Decimal already
-        for column in ("last_sale_amount", "last_sale_usd"):
-            tokens[column] = tokens[column].map(_decimal_or_none).astype(object)
-        sales["usd"] = sales["usd"].map(_decimal_or_none).astype(object)
-    tokens = tokens.rename(columns={"id": "pk"}).set_index("pk")
-    sales["timestamp"] = _epoch_to_datetime(sales.pop("epoch"))
-    trait_rows = Trait.objects.filter(collection=collection).values_list(
-        "pk", "trait_type", "value"
-    )
-    traits = pd.DataFrame(list(trait_rows), columns=["pk", "trait_type", "value"]).set_index("pk")
-    return CollectionData(tokens, pairs[:, 0], pairs[:, 1], traits, sales)
-
-
-def _epoch_sql(column: str) -> str:
-    """Seconds since 1970 of a timestamp column: far cheaper to load than datetimes."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM {column})::float8"
-    if connection.vendor == "sqlite":
-        return f"(julianday({column}) - 2440587.5) * 86400.0"
-    return column
-
-
-def _epoch_to_datetime(values: pd.Series) -> pd.Series:
-    if len(values) and not isinstance(values.iloc[0], int | float):
-        return pd.to_datetime(values, utc=True)  # a backend without an epoch expression
-    return pd.to_datetime(values.astype(float), unit="s", utc=True)
-
-
-def _decimal_or_none(value):
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Decimal(str(value))  # backends that hand numbers back as float or text
 
 
 def compute(collection: Collection, progress=None) -> dict | None:
@@ -494,249 +414,7 @@ def sales_over_time(sales: pd.DataFrame, alerts: Alerts) -> dict | None:
     }
 
 
-def store(collection, version: int, scores: pd.DataFrame, data: CollectionData, result) -> bool:
-    """Write ranks to the tokens and the cache to the collection, unless a newer one is there."""
-    with transaction.atomic():
-        current = Collection.objects.select_for_update().get(pk=collection.pk)
-        if current.analytics_version is not None and current.analytics_version > version:
-            return False
-        write_token_scores(changed_scores(scores, data.tokens))
-        write_trait_counts(result["traits"].pop("counts"))
-        current.analytics = result
-        current.analytics_version = version
-        current.analytics_computed_at = timezone.now()
-        current.save(update_fields=["analytics", "analytics_version", "analytics_computed_at"])
-    collection.refresh_from_db(fields=["analytics", "analytics_version", "analytics_computed_at"])
-    return True
-
-
-def changed_scores(scores: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``scores`` that differ from what the tokens hold (a rerun writes few)."""
-    if scores.empty:
-        return scores
-    old = stored[SCORE_COLUMNS].reindex(scores.index)
-    differs = np.zeros(len(scores), dtype=bool)
-    for column in SCORE_COLUMNS:
-        new_values = scores[column].to_numpy(dtype=float)
-        old_values = old[column].to_numpy(dtype=float, na_value=np.nan)
-        differs |= ~((new_values == old_values) | (np.isnan(new_values) & np.isnan(old_values)))
-    return scores[differs]
-
-
-def write_token_scores(scores: pd.DataFrame) -> None:
-    """Scores and ranks to Token rows: one statement on PostgreSQL, batches elsewhere."""
-    if scores.empty:
-        return
-    ids = scores.index.to_numpy(dtype=np.int64).tolist()
-    columns = {
-        "rarity_score": scores["rarity_score"].to_numpy(dtype=float).tolist(),
-        "rarity_rank": scores["rarity_rank"].to_numpy(dtype=np.int64).tolist(),
-        "ic_score": scores["ic_score"].to_numpy(dtype=float).tolist(),
-        "ic_rank": scores["ic_rank"].to_numpy(dtype=np.int64).tolist(),
-    }
-    if connection.vendor == "postgresql":
-        table = Token._meta.db_table
-        changed = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in columns)
-        # Arrays travel as one text literal each: adapting 10^5 Python numbers one by one
-        # costs more than the whole UPDATE. repr() round-trips a float exactly.
-        literals = [_array_literal(ids, str)] + [
-            _array_literal(values, repr if isinstance(values[0], float) else str)
-            for values in columns.values()
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS t SET rarity_score = v.rarity_score, "  # noqa: S608
-                "rarity_rank = v.rarity_rank, ic_score = v.ic_score, ic_rank = v.ic_rank "
-                "FROM unnest(%s::bigint[], %s::float8[], %s::integer[], %s::float8[], "
-                "%s::integer[]) AS v(id, rarity_score, rarity_rank, ic_score, ic_rank) "
-                f"WHERE t.id = v.id AND ({changed})",
-                literals,
-            )
-        return
-    objs = [
-        Token(pk=pk, **{c: values[i] for c, values in columns.items()}) for i, pk in enumerate(ids)
-    ]
-    Token.objects.bulk_update(objs, list(columns), batch_size=500)
-
-
-def _array_literal(values, fmt) -> str:
-    return "{" + ",".join(map(fmt, values)) + "}"
-
-
-def write_trait_counts(counts: dict[int, int]) -> None:
-    """Trait.count from the token-trait rows actually present (only the rows that differ)."""
-    if not counts:
-        return
-    stale = [
-        Trait(pk=pk, count=counts[pk])
-        for pk, count in Trait.objects.filter(pk__in=list(counts)).values_list("pk", "count")
-        if count != counts[pk]
-    ]
-    Trait.objects.bulk_update(stale, ["count"], batch_size=500)
-
-
 # --- Jobs: what the task and the admin action call -------------------------------------------
-
-
-def request(collection: Collection, force: bool = False) -> IngestJob | None:
-    """Queue a recompute once the current transaction commits.
-
-    ``force`` (the admin action) creates the job row now so the admin sees it queued; the
-    automatic path after an ingest only sends the task, which skips work when analytics are
-    already fresh, so repeated signals cost nothing.
-    """
-    from .tasks import compute_analytics
-
-    job = None
-    if force:
-        job = IngestJob.objects.create(
-            collection=collection, kind=IngestJob.Kind.ANALYTICS, params={"force": True}
-        )
-    job_id = job.pk if job else None
-    # robust: a broker outage must not fail the ingest that has just committed; the page then
-    # says analytics are stale, and the admin action or `manage.py analytics` catches up.
-    transaction.on_commit(
-        lambda: compute_analytics.delay(collection.pk, force=force, job_id=job_id), robust=True
-    )
-    return job
-
-
-def claim_job(collection_id, task_id="", force=False, job_id=None) -> IngestJob | None:
-    """The job a task delivery should run, or None when there is nothing to do.
-
-    Nothing to do: the collection is gone, analytics are fresh (unless forced), or the job
-    already ended (a second delivery). A redelivered task finds its own job by task id.
-    """
-    collection = Collection.objects.filter(pk=collection_id).first()
-    if collection is None:
-        return None
-    if job_id is not None:
-        job = IngestJob.objects.filter(pk=job_id, kind=IngestJob.Kind.ANALYTICS).first()
-    else:
-        if is_fresh(collection) and not force:
-            return None
-        job = IngestJob.objects.filter(
-            collection=collection, kind=IngestJob.Kind.ANALYTICS, task_id=task_id or "-"
-        ).first() or IngestJob.objects.create(
-            collection=collection, kind=IngestJob.Kind.ANALYTICS, params={"force": force}
-        )
-    if job is None or not job.claim(task_id):
-        return None
-    return job
-
-
-def run_job(job: IngestJob) -> None:
-    """Compute analytics for the job's collection and record the outcome on the job."""
-    collection = job.collection
-    try:
-        result = compute(collection)
-    except Exception as exc:
-        logger.exception("analytics failed for collection %s", collection.pk)
-        job.fail(f"{type(exc).__name__}: {exc}")
-        return
-    if result is None:
-        job.finish("A newer result was stored meanwhile; nothing written.")
-        return
-    summary = result["summary"]
-    job.items_expected = job.items_done = summary["tokens"]
-    job.save(update_fields=["items_expected", "items_done"])
-    job.finish(
-        f"{summary['tokens']} tokens, {summary['sold_tokens']} sold, data version "
-        f"{result['data_version']}, {result['seconds']:.2f} s"
-    )
-
-
-def ensure_fresh(collection: Collection, progress=None) -> dict:
-    """The collection's analytics, computed here and now if they are stale (commands only)."""
-    collection.refresh_from_db()
-    if not is_fresh(collection):
-        compute(collection, progress=progress)
-        collection.refresh_from_db()
-    return collection.analytics
-
-
-def is_fresh(collection: Collection) -> bool:
-    """Analytics match the collection's data and this code's cache layout."""
-    return collection.analytics_fresh and collection.analytics.get("schema") == SCHEMA
-
-
-def report(collection: Collection, data: dict) -> dict:
-    """What ``manage.py analytics --json`` prints: the cache's headline parts and every rank."""
-    summary = dict(data["summary"])
-    prices = {
-        "native": summary.pop("price_native"),
-        "usd": summary.pop("price_usd"),
-        "sales_volume_usd": summary.pop("sales_volume_usd"),
-    }
-    ranks = Token.objects.filter(collection=collection).order_by("token_number", "token_id")
-    return {
-        "collection": collection.slug,
-        "name": collection.name,
-        "data_version": data["data_version"],
-        "computed_at": data["computed_at"],
-        "summary": summary,
-        "prices": prices,
-        "top_traits": {
-            "rarest": data["traits"]["rarest"],
-            "most_common": data["traits"]["most_common"],
-        },
-        "trait_types": data["traits"]["types"],
-        "warnings": data["warnings"],
-        "ranks": {
-            token_id: {"rarity_rank": rarity_rank, "ic_rank": ic_rank}
-            for token_id, rarity_rank, ic_rank in ranks.values_list(
-                "token_id", "rarity_rank", "ic_rank"
-            )
-        },
-    }
-
-
-def format_report(report: dict, top: int = 10) -> str:
-    """``report`` as readable text tables."""
-    s = report["summary"]
-    lines = [
-        f"{report['name']} ({report['collection']}), data version {report['data_version']}",
-        f"  tokens {s['tokens']}, sold {s['sold_tokens']}, owners {s['owners']}, "
-        f"sales recorded {s['sales']}",
-        f"  trait types {s['trait_types']}, trait values {s['trait_values']}, "
-        f"tokens without traits {s['tokens_without_traits']}",
-    ]
-    for key, label in (("rarity_score", "rarity.tools"), ("ic_score", "OpenRarity")):
-        sp = s["spearman"][key]
-        shown = f"{sp['rho']:+.3f} (n={sp['n']})" if sp["rho"] is not None else sp["reason"]
-        lines.append(f"  Spearman {label} score vs USD price: {shown}")
-    lines += [
-        "",
-        "Prices",
-        f"  {'':10} {'count':>7} {'median':>20} {'mean':>20} {'min':>20} {'max':>20}",
-    ]
-    rows = [("USD", report["prices"]["usd"]), *list(report["prices"]["native"].items())]
-    for label, st in rows:
-        if st:
-            lines.append(
-                f"  {label:10} {st['count']:>7} {st['median']:>20} {st['mean']:>20} "
-                f"{st['min']:>20} {st['max']:>20}"
-            )
-    if not report["prices"]["usd"] and not report["prices"]["native"]:
-        lines.append("  no sales")
-    for key, label in (("rarest", "Rarest traits"), ("most_common", "Most common traits")):
-        lines += ["", label]
-        for t in report["top_traits"][key][:top]:
-            lines.append(
-                f"  {t['trait_type'] + ': ' + t['value']:40.40} {t['count']:>7} "
-                f"{100 * t['frequency']:7.2f}%"
-            )
-    ranked = sorted(
-        ((r["rarity_rank"] or 10**12, tid, r) for tid, r in report["ranks"].items()),
-        key=lambda item: item[0],
-    )
-    lines += ["", f"Rarest {min(top, len(ranked))} tokens (all ranks: --json)"]
-    lines.append(f"  {'token_id':>20} {'rarity.tools':>12} {'OpenRarity':>10}")
-    for _, token_id, r in ranked[:top]:
-        lines.append(f"  {token_id:>20} {r['rarity_rank'] or '-':>12} {r['ic_rank'] or '-':>10}")
-    if report["warnings"]:
-        lines += ["", "Notes"] + [f"  - {w['message']}" for w in report["warnings"]]
-    return "\n".join(lines) + "\n"
 
 
 def _cents(value: Decimal) -> str:

@@ -17,12 +17,9 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 from PIL import Image
-
-from collections_app.prices import native_amount, usd_value
 
 SIZE = 32
 DEFAULT_SLUG = "pixel-fakes"
@@ -540,15 +537,6 @@ def write_demo_archives(directory, *, slug=DEFAULT_SLUG, size=DEFAULT_SIZE, seed
     return writer.images_path, writer.metadata_path
 
 
-def sale_usd(metadata):
-    """The USD value of a demo token's last sale (Decimal), for checks and benches."""
-    sale = metadata.get("last_sale")
-    if not sale:
-        return None
-    amount = native_amount(sale["total_price"], sale["payment_token"]["decimals"])
-    return usd_value(amount, Decimal(sale["payment_token"]["usd_price"]))
-
-
 def build_demo_collection(
     slug=DEFAULT_SLUG, size=DEFAULT_SIZE, seed=DEFAULT_SEED, *, job=None, on_progress=None
 ):
@@ -600,3 +588,17 @@ def build_demo_collection(
     if tokens:
         save_cover(collection, cover_png(tokens))
     return collection, counts
+
+
+def run_demo_build(job):
+    """The demo job the admin queued (``ingest.launch.queue_demo_build``), on a worker."""
+    params = job.params
+    try:
+        _, counts = build_demo_collection(params["slug"], params["size"], params["seed"], job=job)
+    except ValueError as exc:
+        job.fail(str(exc))
+        return
+    except Exception as exc:
+        job.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    job.finish(f"Demo collection {params['slug']}: {counts.written} tokens")

@@ -14,10 +14,8 @@ What lives where:
   ``evaluation_key`` (what it was computed with), written to ``Generator.metrics`` or
   ``Checkpoint.metrics``. An evaluation whose key is unchanged is not redone (tasks may be
   delivered twice); ``force=True`` redoes it.
-- **Labelling generated images** (``label_pixels``): traits read by the classifier, an
-  OpenRarity-style score against the collection's trait frequencies and the near-copy check,
-  for every image the generate worker stores. The worker never trains a classifier (that takes
-  minutes): without a stored one, images get no traits until ``label_missing`` runs.
+- **Labelling generated images**: in ``labelling``, which reads the classifier and the
+  near-copy index kept here.
 
 TensorFlow is imported inside functions only: web processes import this module.
 """
@@ -27,17 +25,16 @@ import io
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
 from collections_app.models import TokenTrait
 
-from .models import Checkpoint, GeneratedImage, Generator, TrainingRun
+from ..models import Checkpoint, Generator, TrainingRun
+from .figures import recommended_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,9 @@ class RealSet:
 
     ``key`` names the token list and preprocessing (cache and storage key) and comes from the
     database alone: a stored near-copy index is found without reading a single image.
-    ``images``: uint8 (N, R, R, 3); ``traits``: one list of (type, value) pairs per image.
+    ``images``: uint8 (N, R, R, 3), or (N, h, w, 3) on the native grid for pixel art (what
+    the generator's tokens are rendered to; ``pixel_art`` then holds the profile);
+    ``traits``: one list of (type, value) pairs per image.
     """
 
     def __init__(self, rows, resolution, background, key, description):
@@ -70,6 +69,7 @@ class RealSet:
         self.key = key
         self.description = description
         self._images = None
+        self._pixel_art = None
         self._traits = None
         self._lock = threading.Lock()
 
@@ -81,8 +81,14 @@ class RealSet:
         with self._lock:
             if self._images is None:
                 named = [(f"token {pk}", _read(name)) for pk, name in self.rows]
-                self._images = _decode(named, self.resolution, self.background)
+                self._images, self._pixel_art = _decode(named, self.resolution, self.background)
             return self._images
+
+    @property
+    def pixel_art(self):
+        """The set's ``PixelArtProfile`` (None unless pixel art trained cell for cell)."""
+        self.images  # noqa: B018 (decodes on first use)
+        return self._pixel_art
 
     @property
     def traits(self):
@@ -105,13 +111,19 @@ def _read(name):
 
 
 def _decode(named, resolution, background):
-    """Token images → uint8 array via the training pipeline's own preprocessing."""
+    """Token images → (uint8 array, pixel-art profile or None) via the training pipeline's own
+    preprocessing; pixel art comes back on its native grid, as generated tokens are rendered."""
     from gan_app.gan import GANConfig, prepare_images
+    from gan_app.gan.pixelart import PixelArtProfile, crop_from_model
 
     config = GANConfig(resolution=resolution, background=background, batch_size=1)
     cache = settings.VAR_DIR / "cache" / "evaluation"
     cache.mkdir(parents=True, exist_ok=True)
-    return prepare_images(named, config, cache_dir=cache, min_count=1).images
+    prepared = prepare_images(named, config, cache_dir=cache, min_count=1)
+    if not prepared.pixel_art:
+        return prepared.images, None
+    profile = PixelArtProfile.from_dict(prepared.pixel_art)
+    return crop_from_model(prepared.images, profile.grid), profile
 
 
 def load_real_set(collection, *, training_set=None, resolution=32, background="#ffffff"):
@@ -125,7 +137,8 @@ def load_real_set(collection, *, training_set=None, resolution=32, background="#
     pks = [pk for pk, _ in rows]
     scope = f"ts{training_set.pk}" if training_set is not None else f"d{collection.data_version}"
     digest = hashlib.sha256(",".join(map(str, pks)).encode()).hexdigest()[:10]
-    key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}"
+    # "-n": pixel art is kept on its native grid (sets stored before that are not reused).
+    key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}-n"
     description = (
         f"training set {training_set.name}" if training_set else f"all of {collection.name}"
     )
@@ -325,6 +338,7 @@ def _report(collection, real, pixels, key, subject, **fit_options):
         inception_weights=settings.INCEPTION_WEIGHTS or None,
         near_copy_index=index,
         kid_subsets=settings.EVALUATION_KID_SUBSETS,
+        palette=real.pixel_art.palette if real.pixel_art is not None else None,
     )
     report["subject"] = subject
     report["real_set"] = real.description
@@ -367,7 +381,7 @@ def checkpoint_pixels(checkpoint, count):
     import numpy as np
 
     from gan_app.gan import generator_from_checkpoint, latent_vectors
-    from gan_app.gan.sampling import to_uint8
+    from gan_app.gan.sampling import pixel_art_profile, to_uint8
 
     with checkpoint.state_file.open("rb") as handle:
         model, manifest = generator_from_checkpoint(handle.read())
@@ -377,7 +391,9 @@ def checkpoint_pixels(checkpoint, count):
     batches = [
         to_uint8(model(latent[i : i + 256], training=False)) for i in range(0, len(latent), 256)
     ]
-    return np.concatenate(batches), manifest
+    pixels = np.concatenate(batches)
+    profile = pixel_art_profile(manifest)  # rendered as the published generator would
+    return (profile.render(pixels) if profile is not None else pixels), manifest
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
@@ -416,205 +432,6 @@ def evaluate_run(run, *, force=False, progress=None, **fit_options):
             progress(checkpoint)
         evaluate_checkpoint(checkpoint, force=force, **fit_options)
     return recommended_checkpoint(run)
-
-
-def recommended_checkpoint(run):
-    """``{"epoch", "checkpoint", "reason", "ranking"}`` for the run's evaluated checkpoints,
-    or None when none is evaluated (rule: ``gan_app.gan.evaluation.select_best_checkpoint``)."""
-    from gan_app.gan.evaluation import select_best_checkpoint
-
-    checkpoints = {c.epoch: c for c in run.checkpoints.all() if (c.metrics or {}).get("domain")}
-    best = select_best_checkpoint([(e, c.metrics) for e, c in sorted(checkpoints.items())])
-    if best is None:
-        return None
-    return {**best, "checkpoint": checkpoints[best["epoch"]].pk}
-
-
-def metric_series(run):
-    """Per evaluated checkpoint: epoch with domain FID/KID, trait TV, near-copy share and the
-    real-vs-real baselines (the chart on the run's evaluation page)."""
-    rows = []
-    for checkpoint in run.checkpoints.order_by("epoch"):
-        report = checkpoint.metrics or {}
-        if not report.get("domain"):
-            continue
-        rows.append(
-            {
-                "epoch": checkpoint.epoch,
-                "checkpoint": checkpoint.pk,
-                "domain_kid": report["domain"].get("kid_mean"),
-                **headline_figures(report),
-            }
-        )
-    return rows
-
-
-def headline_figures(report: dict) -> dict:
-    """The figures charts and tables show, each with its real-vs-real baseline."""
-    baseline = report.get("baseline", {})
-    return {
-        "domain_fid": report.get("domain", {}).get("fid"),
-        "domain_fid_baseline": baseline.get("domain", {}).get("fid"),
-        "trait_tv": report.get("traits", {}).get("tv_mean"),
-        "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
-        "near_copy_share": report.get("memorisation", {}).get("pixel", {}).get("near_copy_share"),
-        "inception_fid": report.get("inception", {}).get("fid"),
-    }
-
-
-# --- Labelling generated images ----------------------------------------------------------------
-
-
-@dataclass
-class Label:
-    traits: dict  # {trait_type: [{"value", "confidence"}]}; {} when no classifier yet
-    rarity_score: float | None  # OpenRarity-style information content vs the collection
-    nearest_distance: float | None  # RMS pixel distance to the nearest training image
-    is_near_copy: bool
-
-
-def trait_frequencies(collection):
-    """The collection's trait frequencies (``collections_app.rarity``), cached per version."""
-    from collections_app import rarity
-
-    def make():
-        tokens = list(collection.tokens.values_list("pk", flat=True))
-        if not tokens:
-            return None
-        records = TokenTrait.objects.filter(token__collection=collection).values_list(
-            "token_id", "trait__trait_type", "trait__value"
-        )
-        return rarity.TraitFrequencies.from_pairs(
-            rarity.TraitPairs.from_records(tokens, list(records))
-        )
-
-    return _frequencies.get((collection.pk, collection.data_version), make)
-
-
-def rarity_scores(collection, trait_lists):
-    """OpenRarity-style ``ic_score`` of each predicted trait dict against the collection."""
-    from collections_app import rarity
-
-    frequencies = trait_frequencies(collection)
-    if frequencies is None:
-        return [None] * len(trait_lists)
-    names = list(range(len(trait_lists)))
-    records = [
-        (i, trait_type, entry["value"])
-        for i, traits in enumerate(trait_lists)
-        for trait_type, entries in traits.items()
-        for entry in entries
-    ]
-    scores = frequencies.score(rarity.TraitPairs.from_records(names, records))
-    return [round(float(s), 6) for s in scores["ic_score"]]
-
-
-def label_pixels(generator, pixels):
-    """A ``Label`` per generated image (uint8 (N, R, R, 3)), in one batch.
-
-    Uses only what is already trained: the classifier when stored, the near-copy index (built
-    from the training images on first use in this process, then stored).
-    """
-    collection = generator.collection
-    classifier = classifier_for(collection, train=False)
-    traits = classifier.predict_traits(pixels) if classifier is not None else [{}] * len(pixels)
-    scores = rarity_scores(collection, traits) if classifier is not None else [None] * len(pixels)
-    try:
-        _, index = near_copy_index_for(generator_real_set(generator), collection)
-    except EvaluationError:
-        index = None  # a collection without token images has nothing to copy
-    if index is not None:
-        distances, flags = index.check(pixels)
-    else:
-        distances, flags = [None] * len(pixels), [False] * len(pixels)
-    return [
-        Label(t, s, None if d is None else float(d), bool(f))
-        for t, s, d, f in zip(traits, scores, distances, flags, strict=True)
-    ]
-
-
-def label_attributes(label):
-    """ERC-721 attributes for a label: the read traits and the rarity score."""
-    attributes = [
-        {"trait_type": trait_type, "value": entry["value"]}
-        for trait_type, entries in sorted(label.traits.items())
-        for entry in entries
-    ]
-    if label.rarity_score is not None:
-        attributes.append(
-            {
-                "trait_type": "rarity_score",
-                "value": round(label.rarity_score, 4),
-                "display_type": "number",
-            }
-        )
-    return attributes
-
-
-def apply_label(image, label):
-    """Set an image row's label fields and metadata attributes (not saved)."""
-    image.traits = label.traits
-    image.rarity_score = label.rarity_score
-    image.nearest_distance = label.nearest_distance
-    image.is_near_copy = label.is_near_copy
-    metadata = dict(image.metadata or {})
-    own = {"collection", "generator", "generator_version", "seed", "resolution", "epoch"}
-    kept = [a for a in metadata.get("attributes", []) if a.get("trait_type") in own]
-    metadata["attributes"] = kept + label_attributes(label)
-    image.metadata = metadata
-    return image
-
-
-def label_missing(generator, batch=256):
-    """Label stored images of ``generator`` that have no traits yet (after a classifier was
-    trained); returns how many were labelled."""
-    import numpy as np
-    from PIL import Image
-
-    done = 0
-    while True:
-        rows = list(
-            GeneratedImage.objects.filter(generator=generator, traits={}).order_by("pk")[:batch]
-        )
-        if not rows:
-            return done
-        pixels = []
-        for row in rows:
-            with row.image.open("rb") as handle:
-                pixels.append(np.asarray(Image.open(handle).convert("RGB")))
-        labels = label_pixels(generator, np.stack(pixels))
-        if not any(label.traits for label in labels):
-            return done  # no classifier yet: nothing to add
-        with transaction.atomic():
-            for row, label in zip(rows, labels, strict=True):
-                apply_label(row, label).save(
-                    update_fields=[
-                        "traits",
-                        "rarity_score",
-                        "nearest_distance",
-                        "is_near_copy",
-                        "metadata",
-                    ]
-                )
-        done += len(rows)
-
-
-# --- Public comparison -------------------------------------------------------------------------
-
-
-def comparison_rows(generators):
-    """One row per generator with its headline figures and the real-vs-real baseline."""
-    rows = []
-    for generator in generators:
-        report = generator.metrics or {}
-        rows.append(
-            {
-                "generator": generator,
-                "evaluated": bool(report.get("domain")),
-                **headline_figures(report),
-            }
-        )
-    return rows
 
 
 def resolve_target(target):

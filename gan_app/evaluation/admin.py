@@ -1,8 +1,8 @@
 """Admin page of a training run's evaluation: metric vs epoch, the recommended epoch, one click
-to publish an epoch and a button to evaluate every checkpoint (``/admin/gan_app/trainingrun/
-<id>/evaluation/``, staff only; wired in ``nftsite/urls.py``, linked from the run's page)."""
+to publish an epoch (the run admin's one publish view) and a button to evaluate every checkpoint
+(``/admin/gan_app/trainingrun/<id>/evaluation/``, staff only; routed by the run admin's
+``get_urls``, linked from the run's page)."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -11,12 +11,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
-from . import evaluation
-from .models import Checkpoint, TrainingRun
+from nftsite.jobs import dispatch_now
+
+from ..models import TrainingRun
+from . import figures
+from . import reports as evaluation
 
 
 def evaluation_url(run):
-    return reverse("gan_run_evaluation", args=[run.pk])
+    return reverse("admin:gan_app_trainingrun_evaluation", args=[run.pk])
 
 
 def evaluation_link(run):
@@ -79,9 +82,9 @@ def _run(request, pk):
 
 def run_evaluation(request, pk):
     run = _run(request, pk)
-    series = evaluation.metric_series(run)
+    series = figures.metric_series(run)
     checkpoints = list(run.checkpoints.order_by("epoch"))
-    recommended = evaluation.recommended_checkpoint(run)
+    recommended = figures.recommended_checkpoint(run)
     published = {g.checkpoint_id: g for g in run.generators.all()}
     rows = [
         {
@@ -113,37 +116,11 @@ def evaluate_all(request, pk):
     run = _run(request, pk)
     if not request.user.has_perm("gan_app.change_trainingrun"):
         raise PermissionDenied
-    from .tasks import evaluate_run
-
-    evaluate_run.delay(run.pk, force=bool(request.POST.get("force")))
+    force = bool(request.POST.get("force"))
+    dispatch_now("gan_app.tasks.evaluate_run", [run.pk], {"force": force})
     messages.success(
         request,
         f"Evaluating the {run.checkpoints.count()} checkpoint(s) of this run on the train "
         "queue; reload this page to see the figures arrive.",
-    )
-    return redirect(evaluation_url(run))
-
-
-@require_http_methods(["POST"])
-def publish_epoch(request, pk, checkpoint_pk):
-    run = _run(request, pk)
-    if not request.user.has_perm("gan_app.add_generator"):
-        raise PermissionDenied
-    checkpoint = get_object_or_404(Checkpoint, pk=checkpoint_pk, run=run)
-    from .publishing import publish_checkpoint, queue_evaluation
-
-    generator = publish_checkpoint(checkpoint, publish=True)
-    if not settings.EVALUATE_ON_PUBLISH:  # otherwise publishing queued it already
-        # Its report: the checkpoint's when evaluated (publishing copies it), else computed now
-        # on the train queue; either way its images get labelled once the classifier exists.
-        queue_evaluation(generator)
-    messages.success(
-        request,
-        format_html(
-            'Epoch {} is published as <a href="{}">{}</a>.',
-            checkpoint.epoch,
-            generator.get_absolute_url(),
-            generator.slug,
-        ),
     )
     return redirect(evaluation_url(run))

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
-from .models import Collection, Token, TokenTrait, TrainingSet
+from ..models import Collection, Token, TokenTrait, TrainingSet
 
 # GANs trained on a few thousand images or fewer tend to collapse onto a handful of outputs.
 COLLAPSE_RISK_BELOW = 3000
@@ -68,12 +68,6 @@ class SubsetSpec:
                 f"minimum rarity rank {self.min_rarity_rank} is above the maximum "
                 f"{self.max_rarity_rank}"
             )
-
-    @property
-    def uses_rarity(self) -> bool:
-        return any(
-            v is not None for v in (self.top_rarity_pct, self.min_rarity_rank, self.max_rarity_rank)
-        )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -238,7 +232,8 @@ def token_stats(collection: Collection, token_ids=None) -> dict:
     """Statistics shown for a subset and, with ``token_ids=None``, for the whole collection."""
     import numpy as np
 
-    from . import analytics  # pandas/scipy: loaded where subsets are built, not by every page
+    # pandas/scipy: loaded where subsets are built, not by every page
+    from . import compute as analytics
 
     queryset = Token.objects.filter(collection=collection)
     if token_ids is not None:
@@ -276,9 +271,9 @@ def build_training_set(
         raise SubsetError(f"collection {collection.slug} already has a training set named {name!r}")
     spec.validate()
     step("analytics")
-    from . import analytics
+    from . import refresh
 
-    analytics.ensure_fresh(collection)
+    refresh.ensure_fresh(collection)
     step("select")
     selection = select(collection, spec)
     if not selection.token_ids:
