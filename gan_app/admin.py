@@ -8,6 +8,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from nftsite.admin_display import json_table
 from nftsite.admin_forms import form_page
 
 from . import publishing
@@ -24,6 +25,9 @@ class CheckpointInline(admin.TabularInline):
     fields = ("epoch", "state_file", "grid", "created_at")
     readonly_fields = fields
     can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # checkpoints are written by the training worker
 
 
 @admin.register(TrainingRun)
@@ -63,13 +67,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Raw data", {"classes": ("collapse",), "fields": ("config", "loss_history", "task_id")}),
+        (
+            "Raw data",
+            {"classes": ("collapse",), "fields": ("config_table", "loss_history", "task_id")},
+        ),
     )
     readonly_fields = (
         "training_set",
         "status",
         "control",
-        "config",
+        "config_table",
         "resolution",
         "seed",
         "epochs_total",
@@ -88,9 +95,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "finished_at",
         "evaluation",
     )
-    exclude = ("conditional",)
+    exclude = ("conditional", "config")
     inlines = [CheckpointInline]
     change_form_template = "admin/gan_app/trainingrun/change_form.html"
+
+    @admin.display(description="Config")
+    def config_table(self, obj):
+        return json_table(obj.config)
 
     @admin.display(description="Evaluation")
     def evaluation(self, obj):
@@ -238,7 +249,19 @@ class CheckpointAdmin(admin.ModelAdmin):
     list_display = ("run", "epoch", "created_at")
     list_filter = ("run",)
     raw_id_fields = ("run",)
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "losses_table", "metrics_table")
+    exclude = ("losses", "metrics")
+
+    def has_add_permission(self, request):
+        return False  # checkpoints are written by the training worker
+
+    @admin.display(description="Losses")
+    def losses_table(self, obj):
+        return json_table(obj.losses)
+
+    @admin.display(description="Metrics")
+    def metrics_table(self, obj):
+        return json_table(obj.metrics)
 
 
 @admin.register(Generator)
@@ -256,7 +279,14 @@ class GeneratorAdmin(admin.ModelAdmin):
     list_filter = ("is_published", "collection", "conditional", "resolution")
     search_fields = ("name", "slug", "collection__slug")
     raw_id_fields = ("collection", "training_run", "checkpoint")
-    readonly_fields = ("model_sha256", "published_at", "created_at")
+    readonly_fields = (
+        "model_sha256",
+        "published_at",
+        "created_at",
+        "manifest_table",
+        "metrics_table",
+    )
+    exclude = ("manifest", "metrics")  # written by publishing and evaluation; shown as tables
     actions = ["export_zip"]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
@@ -266,6 +296,14 @@ class GeneratorAdmin(admin.ModelAdmin):
             path("import/", view(self.import_view), name="gan_app_generator_import"),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Manifest")
+    def manifest_table(self, obj):
+        return json_table(obj.manifest)
+
+    @admin.display(description="Metrics")
+    def metrics_table(self, obj):
+        return json_table(obj.metrics)
 
     @admin.action(description="Download as {slug}_generator.zip")
     def export_zip(self, request, queryset):
