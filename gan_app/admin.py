@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.cache import patch_cache_control
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
@@ -124,6 +125,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 name="gan_app_trainingrun_status",
             ),
             path(
+                "<int:object_id>/live-grid.png",
+                view(self.live_grid_view),
+                name="gan_app_trainingrun_live_grid",
+            ),
+            path(
                 "<int:object_id>/control/<str:action>/",
                 view(self.control_view),
                 name="gan_app_trainingrun_control",
@@ -195,6 +201,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         return JsonResponse(training.run_status(run))
+
+    def live_grid_view(self, request, object_id):
+        """The newest sample grid at one address (the page asks with ``?v=<epoch>``)."""
+        run = get_object_or_404(TrainingRun, pk=object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        grid = training.latest_grid(run)
+        if grid is None:
+            raise Http404("no sample grid yet")
+        response = FileResponse(grid.open("rb"), content_type="image/png")
+        patch_cache_control(response, private=True, max_age=3600 if "v" in request.GET else 0)
+        return response
 
     def control_view(self, request, object_id, action):
         run = self._posted_run(request, object_id)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
@@ -270,6 +271,8 @@ def run_status(run: TrainingRun) -> dict:
         "is_active": run.is_active,
         # Active but nobody's heartbeat: queued behind other work, or its worker was lost.
         "unattended": run.is_active and not _lease_fresh(run),
+        # Really lost: what the page offers to send to the workers again.
+        "stale": is_stale(run),
         "percent": round(run.percent, 1),
         "epoch_done": run.epoch_done,
         "epochs_total": run.epochs_total,
@@ -277,12 +280,38 @@ def run_status(run: TrainingRun) -> dict:
         "eta_seconds": run.eta_seconds,
         "eta": _eta_words(run.eta_seconds) if run.is_active else "",
         "error": run.error,
-        "grid_url": grid.url if grid else "",
+        "grid_url": live_grid_url(run) if grid else "",
         "checkpoints": run.checkpoints.count(),
         "latest_checkpoint_epoch": latest.epoch if latest else None,
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
         "figure": loss_figure(run),
     }
+
+
+def latest_grid(run: TrainingRun):
+    """The newest sample grid file (the run's live grid, else its latest checkpoint's)."""
+    if run.sample_grid:
+        return run.sample_grid
+    latest = run.latest_checkpoint()
+    return latest.grid if latest and latest.grid else None
+
+
+def live_grid_url(run: TrainingRun) -> str:
+    """A stable address that serves the newest grid: the grid file is renamed every epoch, so
+    its own URL 404s once replaced; ``v`` only tells browsers a newer one exists."""
+    url = reverse("admin:gan_app_trainingrun_live_grid", args=[run.pk])
+    return f"{url}?v={run.epoch_done}"
+
+
+def is_stale(run: TrainingRun) -> bool:
+    """Lost by its workers, by the job kernel's lease: running with a heartbeat older than the
+    lease, or queued and never claimed for longer than a lease since it was created. A run
+    queued behind other work for less than that is waiting, not lost."""
+    if run.status == Status.RUNNING:
+        return run.is_stale()
+    if run.status == Status.QUEUED and run.heartbeat_at is None and run.started_at is None:
+        return timezone.now() - run.created_at > run.lease()
+    return False
 
 
 def _eta_words(seconds) -> str:
