@@ -92,6 +92,21 @@ def config_from_json(data: dict, preset: str | None = None):
     return GANConfig.from_preset(preset, **fixed) if preset else GANConfig.from_dict(fixed)
 
 
+# Below this many images GANs overfit the discriminator fast: DiffAugment is suggested.
+SMALL_SET_IMAGES = 2000
+DEFAULT_BATCH_SIZE = 64
+
+
+def suggested_defaults(training_set: TrainingSet) -> dict:
+    """Start-form defaults that fit the set: a batch no larger than the set (a power of two, as
+    the recipes are tuned on) and augmentation for small sets."""
+    count = _tokens(training_set).count()
+    batch = DEFAULT_BATCH_SIZE
+    while batch > 1 and batch > count:
+        batch //= 2
+    return {"batch_size": batch, "augment": count < SMALL_SET_IMAGES, "image_count": count}
+
+
 def check_training_set(training_set: TrainingSet, config) -> None:
     """Refuse a set with no images, fewer images than a batch, or mixed image sizes, from the
     token rows alone (the images are checked again, fully, when a chunk loads them)."""
@@ -105,7 +120,7 @@ def check_training_set(training_set: TrainingSet, config) -> None:
     if count < config.batch_size:
         raise TrainingSetupError(
             f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
-            "add images or lower the batch size"
+            f"add images or lower the batch size to {count} or less"
         )
     if config.conditional and not tokens.filter(traits__isnull=False).exists():
         raise TrainingSetupError(

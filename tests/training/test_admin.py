@@ -180,8 +180,24 @@ def test_it_explains_why_a_run_cannot_start(admin_client):
     assert "dropout must be &lt; 1" in page
     data["extra"] = ""
     page = admin_client.post(reverse("admin:gan_app_trainingrun_start"), data).content.decode()
-    assert "4 image(s), fewer than the batch size 64" in page
+    assert (
+        "Training set small/all has 4 image(s), fewer than the batch size 64; "
+        "add images or lower the batch size to 4 or less." in page
+    )
     assert not TrainingRun.objects.exists()
+
+
+def test_it_suggests_defaults_that_fit_the_chosen_set(admin_client, sprite_set):
+    small = make_sprite_set("small", count=6)
+    url = reverse("admin:gan_app_trainingrun_start")
+
+    page = admin_client.get(url, {"training_set": small.pk}).content.decode()
+
+    assert 'name="batch_size" value="4"' in page
+    assert 'id="id_augment" checked' in page
+    assert "has 6 image(s)" in page
+    plain = admin_client.get(url).content.decode()
+    assert 'name="batch_size" value="64"' in plain
 
 
 def test_it_exports_and_imports_generator_zips(admin_client, trained_run):
