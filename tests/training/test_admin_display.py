@@ -125,3 +125,16 @@ def test_it_names_the_app_generators_in_breadcrumbs(admin_client, trained_run):
     html = admin_client.get(url).content.decode()
 
     assert ">Generators</a>" in html and "Gan_App" not in html
+
+
+def test_it_links_every_pipeline_step_from_the_admin_index(admin_client):
+    html = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert 'id="pipeline-dashboard"' in html
+    for name in (
+        "collections_app_collection_import_archive",
+        "collections_app_collection_ingest_opensea",
+        "collections_app_trainingset_build",
+        "gan_app_trainingrun_start",
+    ):
+        assert f'href="{reverse(f"admin:{name}")}"' in html
