@@ -12,9 +12,11 @@ from nftsite.admin_forms import form_page
 
 from . import publishing
 from .evaluation import admin as admin_evaluation
+from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
 from .training import runs as training
+from .forms import ListAnywayForm
 from .training.forms import GeneratorImportForm, StartRunForm
 
 
@@ -251,21 +253,64 @@ class GeneratorAdmin(admin.ModelAdmin):
         "resolution",
         "epoch",
         "is_published",
+        "is_listed",
+        "gate",
         "created_at",
     )
-    list_filter = ("is_published", "collection", "conditional", "resolution")
+    list_filter = ("is_published", "is_listed", "collection", "conditional", "resolution")
     search_fields = ("name", "slug", "collection__slug")
     raw_id_fields = ("collection", "training_run", "checkpoint")
-    readonly_fields = ("model_sha256", "published_at", "created_at")
-    actions = ["export_zip"]
+    readonly_fields = (
+        "model_sha256",
+        "published_at",
+        "created_at",
+        "is_listed",
+        "gate",
+        "listed_reason",
+        "listed_by",
+        "listed_at",
+    )
+    exclude = ("gate_verdict",)
+    actions = ["export_zip", "unlist"]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("import/", view(self.import_view), name="gan_app_generator_import"),
+            path("<int:pk>/list/", view(self.list_anyway_view), name="gan_app_generator_list"),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Quality gate")
+    def gate(self, obj):
+        """Passed, or the failing checks (what keeps it unlisted), or not evaluated yet."""
+        if not obj.gate_verdict:
+            return "not evaluated yet"
+        if obj.gate_verdict.get("passed"):
+            return "passed"
+        return "failed: " + "; ".join(quality_gate.failing(obj))
+
+    @admin.action(description="Unlist (hide from the public; staff can still preview)")
+    def unlist(self, request, queryset):
+        for generator in queryset:
+            generator.unlist()
+        self.message_user(request, f"Unlisted {queryset.count()} generator(s).", messages.SUCCESS)
+
+    def list_anyway_view(self, request, pk):
+        """List a generator whatever the gate said, with a required, recorded reason."""
+        generator = get_object_or_404(Generator, pk=pk)
+        if not self.has_change_permission(request, generator):
+            raise PermissionDenied
+        form = ListAnywayForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            generator.list_anyway(request.user, form.cleaned_data["reason"])
+            self.message_user(request, f"Listed {generator.slug}.", messages.SUCCESS)
+            return redirect("admin:gan_app_generator_change", generator.pk)
+        failing = quality_gate.failing(generator)
+        template = "admin/gan_app/generator/list_anyway.html"
+        title = f"List {generator.slug} anyway"
+        return form_page(self, request, template, title, form, generator=generator, failing=failing)
 
     @admin.action(description="Download as {slug}_generator.zip")
     def export_zip(self, request, queryset):

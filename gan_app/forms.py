@@ -62,10 +62,15 @@ class GenerateForm(forms.Form):
 
     TRAIT_PREFIX = "trait."  # one select per trait type: trait.<type> = value or "any"
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user  # staff may generate with an unlisted generator (a preview)
+
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
         generator = Generator.objects.select_related("collection").filter(slug=slug).first()
-        if generator is None or not generator.is_published or not generator.collection.is_public:
+        visible = generator is not None and generator.collection.is_public
+        if not visible or not generator.visible_to(self.user):
             raise forms.ValidationError(f"There is no published generator called {slug!r}.")
         return generator
 
@@ -106,3 +111,19 @@ class GenerateForm(forms.Form):
             label = "" if field == "__all__" else f"{self.fields[field].label or field.title()}: "
             return f"{label}{errors[0]}"
         return ""
+
+
+class ListAnywayForm(forms.Form):
+    """Admin: list a generator the quality gate did not pass; the reason is kept with it."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Required: why it should be public although the gate did not pass it.",
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason for listing it anyway.")
+        return reason

@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -142,6 +143,18 @@ class Generator(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     is_published = models.BooleanField(default=False)
     published_at = models.DateTimeField(null=True, blank=True)
+    # --- The quality gate (gan_app.evaluation.gate): published but unlisted until it passes ---
+    is_listed = models.BooleanField(
+        default=False, help_text="Shown to the public (published and past the quality gate)."
+    )
+    gate_verdict = models.JSONField(
+        default=dict, blank=True, help_text="The gate's checks: name, value, threshold, passed."
+    )
+    listed_reason = models.TextField(blank=True, help_text="Why an admin listed it anyway.")
+    listed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    listed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -159,14 +172,40 @@ class Generator(models.Model):
     def get_absolute_url(self):
         return reverse("gan:generator", args=[self.slug])
 
+    @property
+    def is_public(self) -> bool:
+        """What visitors may see and use: published and listed."""
+        return self.is_published and self.is_listed
+
+    def visible_to(self, user) -> bool:
+        """Public, or published-but-unlisted for staff to preview."""
+        return self.is_public or bool(self.is_published and user and user.is_staff)
+
     def publish(self):
+        """Published; listed at once only while the quality gate is off (otherwise the
+        evaluation that publishing queues lists it when it passes)."""
         self.is_published = True
         self.published_at = self.published_at or timezone.now()
-        self.save(update_fields=["is_published", "published_at"])
+        self.is_listed = self.is_listed or not settings.QUALITY_GATE
+        self.save(update_fields=["is_published", "published_at", "is_listed"])
 
     def unpublish(self):
         self.is_published = False
         self.save(update_fields=["is_published"])
+
+    def list_anyway(self, user, reason: str):
+        """An admin lists it whatever the gate said; the reason is required and recorded."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a reason is required to list a generator the gate did not pass")
+        self.is_listed = True
+        self.listed_reason, self.listed_by, self.listed_at = reason, user, timezone.now()
+        self.save(update_fields=["is_listed", "listed_reason", "listed_by", "listed_at"])
+
+    def unlist(self):
+        self.is_listed = False
+        self.listed_reason, self.listed_by, self.listed_at = "", None, None
+        self.save(update_fields=["is_listed", "listed_reason", "listed_by", "listed_at"])
 
 
 class GenerationRequest(Job):

@@ -151,13 +151,16 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
         manifest=manifest,
         is_published=publish,
         published_at=timezone.now() if publish else None,
+        # Gate on: unlisted until its evaluation passes (gan_app.evaluation.gate).
+        is_listed=publish and not settings.QUALITY_GATE,
         **fields,
     )
     generator.model_file.save(f"{slug}.zip", ContentFile(artifact), save=False)
     if grid:
         generator.sample_grid.save(f"{slug}-grid.png", ContentFile(grid), save=False)
     generator.save()
-    if settings.EVALUATE_ON_PUBLISH:
+    # The quality gate lists a generator only after an evaluation: publishing evaluates first.
+    if settings.EVALUATE_ON_PUBLISH or (publish and settings.QUALITY_GATE):
         transaction.on_commit(lambda: queue_evaluation(generator))
     return generator
 

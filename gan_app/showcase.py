@@ -27,12 +27,13 @@ def home_context(collections) -> dict:
 
 
 def public_images():
-    """Generated images anyone may see: not hidden, from a published generator of a public
-    collection, newest first; near-copies of training images left out while
+    """Generated images anyone may see: not hidden, from a published and listed generator of a
+    public collection, newest first; near-copies of training images left out while
     ``REFUSE_NEAR_COPIES`` is on."""
     images = GeneratedImage.objects.filter(
         is_hidden=False,
         generator__is_published=True,
+        generator__is_listed=True,
         generator__collection__is_public=True,
     )
     if settings.REFUSE_NEAR_COPIES:
@@ -48,7 +49,8 @@ def withheld(image) -> bool:
 
 
 def public_generators():
-    return Generator.objects.filter(is_published=True, collection__is_public=True)
+    """Published generators the quality gate (or an admin) listed, in public collections."""
+    return Generator.objects.filter(is_published=True, is_listed=True, collection__is_public=True)
 
 
 def attach_generators(collections) -> list:

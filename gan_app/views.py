@@ -45,7 +45,7 @@ def base_url(request) -> str:
 
 @require_POST
 def generate(request):
-    form = GenerateForm(request.POST)
+    form = GenerateForm(request.POST, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     data = form.cleaned_data
@@ -210,7 +210,9 @@ def request_page(request, pk):
             "generator": req.generator,
             "collection": req.generator.collection,
             "finished": req.status in FINISHED,
-            "published_generators": [req.generator] if req.generator.is_published else [],
+            "published_generators": (
+                [req.generator] if req.generator.visible_to(request.user) else []
+            ),
             "panel_seed": "",
         },
     )
@@ -257,9 +259,9 @@ NEAR_COPY_MESSAGE = (
 )
 
 
-def visible_image(slug, seed, key="") -> GeneratedImage:
-    """The stored image for (generator, seed, condition key); 404 if never made or withdrawn,
-    Gone if hidden."""
+def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
+    """The stored image for (generator, seed, condition key); 404 if never made, withdrawn or
+    unlisted (staff ``user``: a preview), Gone if hidden."""
     image = (
         GeneratedImage.objects.select_related("generator", "generator__collection")
         .filter(
@@ -271,7 +273,7 @@ def visible_image(slug, seed, key="") -> GeneratedImage:
         )
         .first()
     )
-    if image is None:
+    if image is None or not image.generator.visible_to(user):
         raise Http404("No image has been generated for this seed yet.")
     if image.is_hidden:
         raise Gone
@@ -300,7 +302,7 @@ def image_png(request, slug, seed):
     """``/g/<generator>/<seed>.png[?traits=<key>][&scale=N]``: the stored PNG (never
     re-rendered), or with ``scale`` its nearest-neighbour upscale for full-size use."""
     try:
-        image = visible_image(slug, seed, request.GET.get("traits", ""))
+        image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
     except Withheld:
@@ -335,7 +337,7 @@ def image_png(request, slug, seed):
 def image_json(request, slug, seed):
     """``/g/<generator>/<seed>.json[?traits=<key>]``: its ERC-721 metadata, absolute links."""
     try:
-        image = visible_image(slug, seed, request.GET.get("traits", ""))
+        image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
     except Withheld:
@@ -353,13 +355,15 @@ def image_json(request, slug, seed):
 def image_page(request, slug, seed):
     """``/g/<generator>/<seed>/``: the image with its metadata, or an offer to generate it."""
     generator = showcase.generator_for_page(slug)
-    if generator is None or not generator.is_published or not generator.collection.is_public:
+    if generator is None or not generator.collection.is_public:
+        raise Http404("No such generator.")
+    if not generator.visible_to(request.user):  # unlisted: staff preview only
         raise Http404("No such generator.")
     if seed > MAX_SEED:
         raise Http404("Seeds go up to 2^53 - 1.")
     key = request.GET.get("traits", "")
     try:
-        image = visible_image(slug, seed, key)
+        image = visible_image(slug, seed, key, request.user)
     except Gone:
         return gone(request, as_page=True)
     except Withheld:
@@ -417,7 +421,8 @@ def walk_png(request, slug, start, end, steps):
 def generator_page(request, slug):
     generator = showcase.generator_for_page(slug)
     visible = generator is not None and generator.collection.is_public
-    if not visible or not (generator.is_published or request.user.is_staff):
+    # Staff see unpublished and unlisted generators (a preview); visitors listed ones only.
+    if not visible or not (generator.is_public or request.user.is_staff):
         raise Http404("No such generator.")
     run = generator.training_run
     walk_req = (
@@ -439,7 +444,7 @@ def generator_page(request, slug):
             "loss_figure": showcase.loss_figure(run),
             "walk": payload(walk_req) if walk_req else None,
             "recent": list(showcase.public_images().filter(generator=generator)[:12]),
-            "published_generators": [generator] if generator.is_published else [],
+            "published_generators": [generator] if generator.visible_to(request.user) else [],
             "siblings": [g for g in generator.collection.generators.all() if g.pk != generator.pk],
             "panel_seed": "",
             "trait_choices": conditions.trait_choices(generator),
