@@ -14,9 +14,9 @@ from . import publishing
 from .evaluation import admin as admin_evaluation
 from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
+from .forms import ListAnywayForm
 from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
 from .training import runs as training
-from .forms import ListAnywayForm
 from .training.forms import GeneratorImportForm, StartRunForm
 
 

@@ -30,14 +30,19 @@ def _fid_ratio(report):
 
 def _check(name, value, threshold, passes, what):
     if value is None:
-        return {"name": name, "value": None, "threshold": threshold, "passed": False,
-                "note": f"not measured: the report has no {what}"}
+        return {
+            "name": name,
+            "value": None,
+            "threshold": threshold,
+            "passed": False,
+            "note": f"not measured: the report has no {what}",
+        }
     return {"name": name, "value": value, "threshold": threshold, "passed": bool(passes(value))}
 
 
 def verdict(report: dict) -> dict:
     """Each check (name, value, threshold, passed) and whether all passed."""
-    memorisation = ((report.get("memorisation") or {}).get("pixel") or {})
+    memorisation = (report.get("memorisation") or {}).get("pixel") or {}
     checks = [
         _check(
             "fid_ratio",
@@ -86,6 +91,8 @@ def failing(generator: Generator) -> list[str]:
     rows = []
     for check in (generator.gate_verdict or {}).get("checks", []):
         if not check["passed"]:
-            rows.append(check.get("note") or f"{check['name']} {check['value']:.4g} "
-                        f"(threshold {check['threshold']:.4g})")
+            rows.append(
+                check.get("note")
+                or f"{check['name']} {check['value']:.4g} (threshold {check['threshold']:.4g})"
+            )
     return rows
