@@ -162,6 +162,12 @@ class TrainingSetBuildForm(forms.Form):
         help_text="One TYPE=VALUE per line.",
     )
     sold_only = forms.BooleanField(required=False)
+    # Unticked (the default), tokens carrying an excluded (offensive) trait value are left out.
+    keep_excluded = forms.BooleanField(
+        required=False,
+        label="Keep excluded traits",
+        help_text="Keep tokens that carry a trait value an admin excluded as offensive.",
+    )
 
     def __init__(self, *args, **kwargs):
         from .models import Collection
@@ -181,6 +187,7 @@ class TrainingSetBuildForm(forms.Form):
                 include_traits=_traits(data.get("include_traits")),
                 exclude_traits=_traits(data.get("exclude_traits")),
                 sold_only=bool(data.get("sold_only")),
+                leave_out_excluded=not data.get("keep_excluded"),
             )
             spec.validate()
         except SubsetError as exc:
@@ -244,3 +251,19 @@ class ArchiveImportForm(forms.Form):
             if not data["slug"]:
                 self.add_error("slug", "Cannot tell the slug from the archive name; enter it.")
         return data
+
+
+class TraitExcludeForm(forms.Form):
+    """Admin: the reason trait values are excluded (kept with them)."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Required: why these values must not be trained on or generated.",
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason for excluding these values.")
+        return reason
