@@ -15,7 +15,15 @@ from .evaluation import admin as admin_evaluation
 from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
 from .forms import ListAnywayForm
-from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
+from .generation import moderation
+from .models import (
+    Checkpoint,
+    GeneratedImage,
+    GenerationRequest,
+    Generator,
+    ImageReport,
+    TrainingRun,
+)
 from .training import runs as training
 from .training.forms import GeneratorImportForm, StartRunForm
 
@@ -409,6 +417,33 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         if not obj.finished_at:
             return "—"
         return f"{(obj.finished_at - obj.created_at).total_seconds() * 1000:.0f} ms"
+
+
+@admin.register(ImageReport)
+class ImageReportAdmin(admin.ModelAdmin):
+    """Visitors' reports, newest first: hide the image (410 for everyone) or dismiss."""
+
+    list_display = ("thumbnail", "image", "reason", "status", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("image", "reason", "client_key", "created_at")
+    actions = ["hide_image", "dismiss"]
+
+    def has_add_permission(self, request):
+        return False  # reports come from the public image pages
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj):
+        return image_thumbnail(obj.image)
+
+    @admin.action(description="Hide the image (and close its reports)")
+    def hide_image(self, request, queryset):
+        count = moderation.hide(queryset)
+        self.message_user(request, f"Hid {count} image(s).", messages.SUCCESS)
+
+    @admin.action(description="Dismiss (the image stays)")
+    def dismiss(self, request, queryset):
+        count = moderation.dismiss(queryset)
+        self.message_user(request, f"Dismissed {count} report(s).", messages.SUCCESS)
 
 
 @admin.register(GeneratedImage)

@@ -265,6 +265,11 @@ class GeneratedImage(models.Model):
     rarity_score = models.FloatField(null=True, blank=True)
     nearest_distance = models.FloatField(null=True, blank=True)
     is_near_copy = models.BooleanField(default=False)
+    excluded_traits = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Excluded trait values the labelling read ("type: value"): withheld.',
+    )
     is_hidden = models.BooleanField(default=False, help_text="Hidden from the public gallery.")
     views = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -295,3 +300,28 @@ class GeneratedImage(models.Model):
 
     def count_view(self):
         GeneratedImage.objects.filter(pk=self.pk).update(views=F("views") + 1)
+
+
+class ImageReport(models.Model):
+    """A visitor's "Report" on a public image: queued for moderation in the admin."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        HIDDEN = "hidden", "Image hidden"
+        DISMISSED = "dismissed", "Dismissed"
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="reports")
+    reason = models.TextField(blank=True, max_length=1000)
+    client_key = models.CharField(max_length=64, help_text="Hashed client address.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["client_key", "created_at"], name="report_client_created"),
+            models.Index(fields=["status", "created_at"], name="report_status_created"),
+        ]
+
+    def __str__(self):
+        return f"Report #{self.pk} on {self.image}"

@@ -28,6 +28,7 @@ urlpatterns = [
     path("g/<slug:slug>/<seed:seed>.png", views.image_png, name="image_png"),
     path("g/<slug:slug>/<seed:seed>.json", views.image_json, name="image_json"),
     path("g/<slug:slug>/<seed:seed>/", views.image_page, name="image"),
+    path("g/<slug:slug>/<seed:seed>/report/", views.report_image, name="report_image"),
     path(
         "g/<slug:slug>/walk/<seed:start>-<seed:end>-<int:steps>.png",
         views.walk_png,

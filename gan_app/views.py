@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import showcase
 from .forms import GenerateForm
-from .generation import conditions, ratelimit, upscale
+from .generation import conditions, moderation, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk
@@ -74,9 +74,9 @@ def invalid(request, form):
     return render(request, "gan/invalid.html", {"form": form, "max_seed": MAX_SEED}, status=400)
 
 
-def rate_limited(request, exc):
+def rate_limited(request, exc, did="generated a lot"):
     message = (
-        f"You have generated a lot in a short time (the limit is {exc.rate.describe()}). "
+        f"You have {did} in a short time (the limit is {exc.rate.describe()}). "
         f"Please try again in {exc.retry_after} second{'s' if exc.retry_after != 1 else ''}."
     )
     if wants_json(request):
@@ -138,7 +138,7 @@ def image_links(slug, seed, image, traits=None, generator=None):
     if image is None:
         return {"seed": seed, "removed": True}
     if showcase.withheld(image):
-        return {"seed": seed, "removed": True, "reason": NEAR_COPY_MESSAGE}
+        return {"seed": seed, "removed": True, "reason": showcase.withheld_reason(image)}
     key = image.condition_key
     links = {
         "seed": seed,
@@ -250,13 +250,8 @@ class Gone(Exception):
 
 
 class Withheld(Exception):
-    """A near-copy of a training image while ``REFUSE_NEAR_COPIES`` is on."""
-
-
-NEAR_COPY_MESSAGE = (
-    "This image was withheld: it is a near-copy of one of the collection's own images, "
-    "so it is not released as a new one."
-)
+    """A near-copy of a training image while ``REFUSE_NEAR_COPIES`` is on, or an image the
+    labelling read an excluded trait in; the message says which (``showcase.withheld_reason``)."""
 
 
 def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
@@ -277,16 +272,17 @@ def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
         raise Http404("No image has been generated for this seed yet.")
     if image.is_hidden:
         raise Gone
-    if showcase.withheld(image):
-        raise Withheld
+    reason = showcase.withheld_reason(image)
+    if reason:
+        raise Withheld(reason)
     return image
 
 
-def withheld(request, as_page=False):
-    # 451: the image exists but is kept back for rights reasons (it copies a real token).
+def withheld(request, reason, as_page=False):
+    # 451: the image exists but is kept back (it copies a real token, or shows an excluded trait).
     if as_page:
-        return render(request, "gan/withheld.html", {"message": NEAR_COPY_MESSAGE}, status=451)
-    return HttpResponse(NEAR_COPY_MESSAGE + "\n", status=451, content_type="text/plain")
+        return render(request, "gan/withheld.html", {"message": reason}, status=451)
+    return HttpResponse(f"{reason}\n", status=451, content_type="text/plain")
 
 
 def gone(request, as_page=False):
@@ -305,8 +301,8 @@ def image_png(request, slug, seed):
         image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
-    except Withheld:
-        return withheld(request)
+    except Withheld as exc:
+        return withheld(request, str(exc))
     try:
         scale = upscale.parse_scale(request.GET.get("scale"), image.generator.resolution)
     except upscale.ScaleError as exc:
@@ -340,8 +336,8 @@ def image_json(request, slug, seed):
         image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
-    except Withheld:
-        return withheld(request)
+    except Withheld as exc:
+        return withheld(request, str(exc))
     response = HttpResponse(
         dumps(absolute(image.metadata, base_url(request))), content_type="application/json"
     )
@@ -366,8 +362,8 @@ def image_page(request, slug, seed):
         image = visible_image(slug, seed, key, request.user)
     except Gone:
         return gone(request, as_page=True)
-    except Withheld:
-        return withheld(request, as_page=True)
+    except Withheld as exc:
+        return withheld(request, str(exc), as_page=True)
     except Http404:
         image = None
     metadata = None
@@ -387,6 +383,8 @@ def image_page(request, slug, seed):
             "published_generators": [generator],
             "panel_seed": seed,
             "condition_key": key,
+            "reported": bool(request.GET.get("reported")),
+            "report_url": reverse("gan:report_image", args=[slug, seed]),
             "png_url": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
             "json_url": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
             "trait_choices": conditions.choices_for_key(generator, key),
@@ -397,6 +395,27 @@ def image_page(request, slug, seed):
             else [],
         },
     )
+
+
+@require_POST
+def report_image(request, slug, seed):
+    """``POST /g/<generator>/<seed>/report/``: queue a public image for moderation."""
+    key = request.POST.get("traits", "")
+    try:
+        image = visible_image(slug, seed, key, request.user)
+    except (Gone, Withheld):
+        raise Http404("This image is not shown, so there is nothing to report.") from None
+    try:
+        moderation.report_image(
+            image, request.POST.get("reason", ""), ratelimit.client_key(request)
+        )
+    except ratelimit.RateLimited as exc:
+        return rate_limited(request, exc, did="reported several images")
+    message = "Thank you: a moderator will look at this image."
+    if wants_json(request):
+        return JsonResponse({"reported": True, "message": message}, status=202)
+    page = image.get_absolute_url()
+    return redirect(f"{page}{'&' if '?' in page else '?'}reported=1")
 
 
 @require_GET

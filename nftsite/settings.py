@@ -355,6 +355,8 @@ def _rate(name, default):
 # Generate requests per client (hashed address) in the window; counted in the database, so the
 # limit holds across every web process and node.
 GENERATION_RATE_LIMIT = _rate("GENERATION_RATE_LIMIT", "30/m")
+# "Report this image" posts per client in the window (counted over the moderation queue).
+REPORT_RATE_LIMIT = _rate("REPORT_RATE_LIMIT", "5/h")
 # Behind a reverse proxy, the header that carries the visitor's address (e.g. X-Forwarded-For;
 # its last entry, the one the proxy appended, is used). Empty: the connection's own address.
 # Only set it when every request comes through that proxy, or clients could forge the header.

@@ -97,12 +97,15 @@ def lock_client(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
-def check(key: str, rate: Rate | None = None, now=None) -> None:
-    """Raise RateLimited when ``key`` already made ``rate.count`` requests in the window."""
+def check(key: str, rate: Rate | None = None, now=None, rows=None) -> None:
+    """Raise RateLimited when ``key`` already made ``rate.count`` requests in the window
+    (``rows``: the table that counts them, with client_key and created_at; generate requests
+    by default)."""
     rate = rate or current_rate()
     now = now or timezone.now()
     since = now - timedelta(seconds=rate.seconds)
-    recent = GenerationRequest.objects.filter(client_key=key, created_at__gt=since)
+    rows = GenerationRequest.objects if rows is None else rows
+    recent = rows.filter(client_key=key, created_at__gt=since)
     if recent.count() < rate.count:
         return
     # The window frees a slot when the oldest request still inside it ages out.
