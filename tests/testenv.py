@@ -54,6 +54,9 @@ os.environ.update(
         "EVALUATE_ON_PUBLISH": "false",
         # ... nor wait for the quality gate before they are listed; the gate's tests turn it on.
         "QUALITY_GATE": "false",
+        # Tests train tiny models on the seed recipe (fast, no EMA copy); tests/training asks
+        # for the default recipe where it matters.
+        "TRAIN_DEFAULT_PRESET": "seed-dcgan",
     }
 )
 os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)

@@ -15,7 +15,7 @@ def report_image(image: GeneratedImage, reason: str, client_key: str) -> ImageRe
     rate = ratelimit.Rate.parse(settings.REPORT_RATE_LIMIT)
     with transaction.atomic():
         ratelimit.lock_client(client_key)
-        ratelimit.check(client_key, rate, rows=ImageReport.objects)
+        ratelimit.check_rows(ImageReport.objects, client_key, rate)
         return ImageReport.objects.create(
             image=image, reason=(reason or "").strip()[:MAX_REASON], client_key=client_key
         )
