@@ -6,10 +6,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from nftsite.admin_forms import form_page
+from nftsite.admin_forms import ReasonForm, form_page
 
 from .analytics.subsets import SubsetError, build_training_set
-from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm, TraitExcludeForm
+from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
 from .ingest import launch
 from .ingest.jobs import JobBusy
 from .models import Collection, IngestJob, Sale, Token, TokenTrait, TrainingSet, Trait
@@ -223,7 +223,10 @@ class TraitAdmin(admin.ModelAdmin):
     @admin.action(description="Exclude (offensive): leave out of training and generation")
     def exclude_values(self, request, queryset):
         """Asks for the reason on a second page, then marks the values excluded."""
-        form = TraitExcludeForm(request.POST if "apply" in request.POST else None)
+        form = ReasonForm(
+            request.POST if "apply" in request.POST else None,
+            help_text="Required: why these values must not be trained on or generated.",
+        )
         if form.is_bound and form.is_valid():
             count = Trait.exclude_values(queryset, form.cleaned_data["reason"])
             self.message_user(request, f"Excluded {count} trait value(s).", messages.SUCCESS)

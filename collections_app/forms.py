@@ -252,19 +252,3 @@ class ArchiveImportForm(forms.Form):
             if not data["slug"]:
                 self.add_error("slug", "Cannot tell the slug from the archive name; enter it.")
         return data
-
-
-class TraitExcludeForm(forms.Form):
-    """Admin: the reason trait values are excluded (kept with them)."""
-
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        help_text="Required: why these values must not be trained on or generated.",
-    )
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Give a reason for excluding these values.")
-        return reason

@@ -8,13 +8,12 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from nftsite.admin_forms import form_page
+from nftsite.admin_forms import ReasonForm, form_page
 
 from . import publishing
 from .evaluation import admin as admin_evaluation
 from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
-from .forms import ListAnywayForm
 from .generation import moderation
 from .models import (
     Checkpoint,
@@ -310,7 +309,10 @@ class GeneratorAdmin(admin.ModelAdmin):
         generator = get_object_or_404(Generator, pk=pk)
         if not self.has_change_permission(request, generator):
             raise PermissionDenied
-        form = ListAnywayForm(request.POST if request.method == "POST" else None)
+        form = ReasonForm(
+            request.POST if request.method == "POST" else None,
+            help_text="Required: why it should be public although the gate did not pass it.",
+        )
         if request.method == "POST" and form.is_valid():
             generator.list_anyway(request.user, form.cleaned_data["reason"])
             self.message_user(request, f"Listed {generator.slug}.", messages.SUCCESS)

@@ -115,19 +115,3 @@ class GenerateForm(forms.Form):
             label = "" if field == "__all__" else f"{self.fields[field].label or field.title()}: "
             return f"{label}{errors[0]}"
         return ""
-
-
-class ListAnywayForm(forms.Form):
-    """Admin: list a generator the quality gate did not pass; the reason is kept with it."""
-
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        help_text="Required: why it should be public although the gate did not pass it.",
-    )
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Give a reason for listing it anyway.")
-        return reason
