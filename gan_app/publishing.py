@@ -126,6 +126,8 @@ def _checkpoint_grid_bytes(checkpoint) -> bytes:
 def _maybe_publish(generator: Generator, publish: bool) -> Generator:
     if publish and not generator.is_published:
         generator.publish()
+        if not generator.is_listed:  # the gate lists it once an evaluation passes
+            transaction.on_commit(lambda: queue_evaluation(generator))
     return generator
 
 

@@ -200,3 +200,27 @@ def test_it_unlists_from_the_admin(staff, unlisted):
 
     unlisted.refresh_from_db()
     assert not unlisted.is_listed and unlisted.listed_reason == ""
+
+
+def test_it_queues_an_evaluation_when_a_kept_generator_is_published_later(
+    collection, tiny_artifact, gated, django_capture_on_commit_callbacks
+):
+    from celery.signals import before_task_publish
+
+    from gan_app import publishing
+
+    sent = []
+
+    def capture(sender=None, body=None, **kwargs):
+        sent.append((sender, body[0]))
+
+    generator = make_generator(collection, tiny_artifact, published=False)
+    before_task_publish.connect(capture, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            publishing._maybe_publish(generator, publish=True)
+    finally:
+        before_task_publish.disconnect(capture)
+
+    assert generator.is_published and not generator.is_listed
+    assert ("gan_app.tasks.evaluate_generator", [generator.pk]) in sent
