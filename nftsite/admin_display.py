@@ -1,10 +1,10 @@
-"""How every app's admin shows money and JSON (ground floor: imports no app).
+"""How money and JSON read, in the admin and on the pages (ground floor: imports no app).
 
 Prices are stored as exact decimals (native amounts keep 18 places for wei), so the admin's raw
 values read "0.509400000000000000"; JSON fields render as one unreadable line. These helpers give
 the admin one readable form for both."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from django.utils.html import format_html, format_html_join
 
@@ -21,24 +21,41 @@ def _decimal(value):
 
 
 def usd(value):
-    """``$466,768.00``: dollars and cents with thousands separators."""
-    number = _decimal(value)
-    if number is None:
-        return EMPTY
-    return f"${number:,.2f}"
+    """'1234.5' -> '$1,234.50'; exact to the cent, thousands separated."""
+    amount = _decimal(value)
+    if amount is None:
+        return "—"
+    with localcontext() as ctx:
+        ctx.prec = 120  # absurd prices exceed the default 28 digits
+        cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if amount and not cents:
+            return "< $0.01"
+        return f"${cents:,.2f}"
 
 
 def native(value, symbol=""):
-    """``0.5094 ETH``: a native amount with thousands separators and no trailing zeros (up to
-    six significant decimals; wei dust reads as "<0.000001")."""
-    number = _decimal(value)
-    if number is None:
-        return EMPTY
-    if 0 < number < Decimal("0.000001"):
-        text = "<0.000001"
-    else:
-        text = f"{number:,.6f}".rstrip("0").rstrip(".")
+    """A payment-token amount: 4 decimals from 1 up, 6 significant digits below, no padding."""
+    amount = _decimal(value)
+    if amount is None:
+        return "—"
+    with localcontext() as ctx:
+        ctx.prec = 120
+        text = _native_text(amount)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return f"{text} {symbol}".strip()
+
+
+def _native_text(amount):
+    if abs(amount) >= 1:
+        shown = amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        text = f"{shown:,f}"
+    elif amount == 0:
+        text = "0"
+    else:
+        places = max(0, 5 - amount.adjusted())
+        text = f"{amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+    return text
 
 
 def json_table(data):

@@ -20,26 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client):
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def staff_client(client):
     """Staff without any model permission."""
     user = get_user_model().objects.create_user("clerk", "c@example.com", "pw", is_staff=True)
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def trained_run(sprite_set):
-    run = training.create_run(sprite_set, enqueue=False, **TINY)
-    chunks.run_chunk(run.pk, run.task_id, chain=False)
-    run.refresh_from_db()
-    return run
 
 
 def change_url(run):

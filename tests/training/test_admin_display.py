@@ -4,32 +4,13 @@ only the system writes, the run's evaluation page agreeing with the generator pa
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from collections_app.models import Sale, Token
 from gan_app import publishing
-from gan_app.training import chunks
-from gan_app.training import runs as training
 from nftsite.admin_display import json_table, native, usd
-from tests.training.conftest import TINY
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def trained_run(sprite_set):
-    run = training.create_run(sprite_set, enqueue=False, **TINY)
-    chunks.run_chunk(run.pk, run.task_id, chain=False)
-    run.refresh_from_db()
-    return run
 
 
 def test_it_formats_prices_without_float_artefacts():
@@ -37,7 +18,7 @@ def test_it_formats_prices_without_float_artefacts():
     assert usd(None) == "—"
     assert native(Decimal("0.509400000000000000"), "ETH") == "0.5094 ETH"
     assert native(Decimal("12345.000000000000000000"), "WETH") == "12,345 WETH"
-    assert native(Decimal("0.000000000000000001"), "ETH") == "<0.000001 ETH"
+    assert native(Decimal("0.000123456789"), "ETH") == "0.000123457 ETH"
 
 
 def test_it_shows_json_as_escaped_tables():
