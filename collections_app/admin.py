@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from nftsite.admin_display import json_table, native, usd
 from nftsite.admin_forms import ReasonForm, form_page
 
 from .analytics.subsets import SubsetError, build_training_set
@@ -160,10 +161,25 @@ class TokenTraitInline(admin.TabularInline):
     verbose_name = "trait"
 
 
-class SaleInline(admin.TabularInline):
+class SalePrices:
+    """Price columns of a sale: the native amount trimmed, dollars with separators."""
+
+    def has_add_permission(self, request, obj=None):
+        return False  # sales come from ingest only
+
+    @admin.display(description="Price", ordering="amount")
+    def price(self, sale):
+        return native(sale.amount, sale.symbol)
+
+    @admin.display(description="USD", ordering="usd")
+    def price_usd(self, sale):
+        return usd(sale.usd)
+
+
+class SaleInline(SalePrices, admin.TabularInline):
     model = Sale
     extra = 0
-    fields = ("timestamp", "amount", "symbol", "usd", "tx_hash")
+    fields = ("timestamp", "price", "price_usd", "tx_hash")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -175,9 +191,8 @@ class TokenAdmin(admin.ModelAdmin):
         "__str__",
         "collection",
         "token_id",
-        "last_sale_amount",
-        "last_sale_symbol",
-        "last_sale_usd",
+        "last_sale",
+        "last_sale_in_usd",
         "rarity_rank",
         "ic_rank",
     )
@@ -201,6 +216,17 @@ class TokenAdmin(admin.ModelAdmin):
         "updated_at",
     )
     inlines = [TokenTraitInline, SaleInline]
+
+    def has_add_permission(self, request):
+        return False  # tokens come from ingest, an archive import or the demo build
+
+    @admin.display(description="Last sale", ordering="last_sale_amount")
+    def last_sale(self, token):
+        return native(token.last_sale_amount, token.last_sale_symbol)
+
+    @admin.display(description="Last sale (USD)", ordering="last_sale_usd")
+    def last_sale_in_usd(self, token):
+        return usd(token.last_sale_usd)
 
     @admin.display(description="Image")
     def image_preview(self, token):
@@ -247,8 +273,8 @@ class TraitAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sale)
-class SaleAdmin(admin.ModelAdmin):
-    list_display = ("token", "collection", "timestamp", "amount", "symbol", "usd")
+class SaleAdmin(SalePrices, admin.ModelAdmin):
+    list_display = ("token", "collection", "timestamp", "price", "price_usd")
     list_filter = ("collection", "symbol")
     search_fields = ("token__token_id", "tx_hash", "buyer", "seller")
     date_hierarchy = "timestamp"
@@ -417,13 +443,13 @@ class TrainingSetAdmin(admin.ModelAdmin):
     search_fields = ("name", "collection__slug")
     readonly_fields = (
         "collection",
-        "filter_spec",
+        "filters",
         "token_count",
         "stats_comparison",
         "data_version",
         "created_at",
     )
-    exclude = ("tokens", "stats")
+    exclude = ("tokens", "stats", "filter_spec")
     actions = ["train_gan"]
 
     # --- Training pipeline (gan_app): start a run from the chosen set ---
@@ -473,6 +499,10 @@ class TrainingSetAdmin(admin.ModelAdmin):
         template = "admin/collections_app/trainingset/build.html"
         return form_page(self, request, template, "Build a training set", form)
 
+    @admin.display(description="Filter spec")
+    def filters(self, obj):
+        return json_table(obj.filter_spec)
+
     @admin.display(description="Share of collection")
     def share(self, obj):
         share = (obj.stats.get("subset") or {}).get("share_of_collection")
@@ -489,8 +519,8 @@ class TrainingSetAdmin(admin.ModelAdmin):
             rows.append(
                 (
                     f"Price USD, {key}",
-                    (subset.get("price_usd") or {}).get(key, "—"),
-                    (whole.get("price_usd") or {}).get(key, "—"),
+                    usd((subset.get("price_usd") or {}).get(key)),
+                    usd((whole.get("price_usd") or {}).get(key)),
                 )
             )
         for key in ("median", "mean"):

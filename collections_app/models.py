@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from nftsite.admin_display import native
 from nftsite.jobs import Job, lease_seconds
 
 # Native amounts keep 18 decimals (wei precision for ETH); 60 digits leave room for absurd prices.
@@ -214,7 +215,7 @@ class Sale(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.token} {self.amount} {self.symbol} @ {self.timestamp:%Y-%m-%d}"
+        return f"{self.token} {native(self.amount, self.symbol)} @ {self.timestamp:%Y-%m-%d}"
 
 
 class IngestJob(Job):

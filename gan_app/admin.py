@@ -1,13 +1,15 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.cache import patch_cache_control
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from nftsite.admin_display import json_table
 from nftsite.admin_forms import ReasonForm, form_page
 
 from . import publishing
@@ -33,6 +35,9 @@ class CheckpointInline(admin.TabularInline):
     fields = ("epoch", "state_file", "grid", "created_at")
     readonly_fields = fields
     can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # checkpoints are written by the training worker
 
 
 @admin.register(TrainingRun)
@@ -72,13 +77,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Raw data", {"classes": ("collapse",), "fields": ("config", "loss_history", "task_id")}),
+        (
+            "Raw data",
+            {"classes": ("collapse",), "fields": ("config_table", "loss_history", "task_id")},
+        ),
     )
     readonly_fields = (
         "training_set",
         "status",
         "control",
-        "config",
+        "config_table",
         "resolution",
         "seed",
         "epochs_total",
@@ -97,9 +105,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "finished_at",
         "evaluation",
     )
-    exclude = ("conditional",)
+    exclude = ("conditional", "config")
     inlines = [CheckpointInline]
     change_form_template = "admin/gan_app/trainingrun/change_form.html"
+
+    @admin.display(description="Config")
+    def config_table(self, obj):
+        return json_table(obj.config)
 
     @admin.display(description="Evaluation")
     def evaluation(self, obj):
@@ -120,6 +132,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 "<int:object_id>/status.json",
                 view(self.status_view),
                 name="gan_app_trainingrun_status",
+            ),
+            path(
+                "<int:object_id>/live-grid.png",
+                view(self.live_grid_view),
+                name="gan_app_trainingrun_live_grid",
             ),
             path(
                 "<int:object_id>/control/<str:action>/",
@@ -194,6 +211,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return JsonResponse(training.run_status(run))
 
+    def live_grid_view(self, request, object_id):
+        """The newest sample grid at one address (the page asks with ``?v=<epoch>``)."""
+        run = get_object_or_404(TrainingRun, pk=object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        grid = training.latest_grid(run)
+        if grid is None:
+            raise Http404("no sample grid yet")
+        response = FileResponse(grid.open("rb"), content_type="image/png")
+        patch_cache_control(response, private=True, max_age=3600 if "v" in request.GET else 0)
+        return response
+
     def control_view(self, request, object_id, action):
         run = self._posted_run(request, object_id)
         control = self.CONTROLS.get(action)
@@ -247,7 +276,19 @@ class CheckpointAdmin(admin.ModelAdmin):
     list_display = ("run", "epoch", "created_at")
     list_filter = ("run",)
     raw_id_fields = ("run",)
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "losses_table", "metrics_table")
+    exclude = ("losses", "metrics")
+
+    def has_add_permission(self, request):
+        return False  # checkpoints are written by the training worker
+
+    @admin.display(description="Losses")
+    def losses_table(self, obj):
+        return json_table(obj.losses)
+
+    @admin.display(description="Metrics")
+    def metrics_table(self, obj):
+        return json_table(obj.metrics)
 
 
 @admin.register(Generator)
@@ -276,8 +317,11 @@ class GeneratorAdmin(admin.ModelAdmin):
         "listed_reason",
         "listed_by",
         "listed_at",
+        "manifest_table",
+        "metrics_table",
     )
-    exclude = ("gate_verdict",)
+    # manifest and metrics are written by publishing and evaluation; shown as tables.
+    exclude = ("gate_verdict", "manifest", "metrics")
     actions = ["export_zip", "unlist"]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
@@ -288,6 +332,14 @@ class GeneratorAdmin(admin.ModelAdmin):
             path("<int:pk>/list/", view(self.list_anyway_view), name="gan_app_generator_list"),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Manifest")
+    def manifest_table(self, obj):
+        return json_table(obj.manifest)
+
+    @admin.display(description="Metrics")
+    def metrics_table(self, obj):
+        return json_table(obj.metrics)
 
     @admin.display(description="Quality gate")
     def gate(self, obj):

@@ -7,21 +7,42 @@ def recommended_checkpoint(run):
     or None when none is evaluated (rule: ``gan_app.gan.evaluation.select_best_checkpoint``)."""
     from gan_app.gan.evaluation import select_best_checkpoint
 
-    checkpoints = {c.epoch: c for c in run.checkpoints.all() if (c.metrics or {}).get("domain")}
-    best = select_best_checkpoint([(e, c.metrics) for e, c in sorted(checkpoints.items())])
+    reports = checkpoint_reports(run)
+    checkpoints = {c.epoch: c for c in reports}
+    best = select_best_checkpoint([(c.epoch, reports[c]) for c in sorted(reports, key=_epoch)])
     if best is None:
         return None
     return {**best, "checkpoint": checkpoints[best["epoch"]].pk}
+
+
+def _epoch(checkpoint):
+    return checkpoint.epoch
+
+
+def checkpoint_reports(run):
+    """``{checkpoint: report}`` for the run's evaluated checkpoints. A checkpoint's own report
+    wins; else its published generator's (a generator evaluated after publishing carries the
+    figures the checkpoint lacks, and the run's page must agree with the generator's)."""
+    from_generators = {
+        g.checkpoint_id: g.metrics
+        for g in run.generators.exclude(checkpoint=None)
+        if (g.metrics or {}).get("domain")
+    }
+    reports = {}
+    for checkpoint in run.checkpoints.order_by("epoch"):
+        report = checkpoint.metrics or {}
+        if not report.get("domain"):
+            report = from_generators.get(checkpoint.pk) or {}
+        if report.get("domain"):
+            reports[checkpoint] = report
+    return reports
 
 
 def metric_series(run):
     """Per evaluated checkpoint: epoch with domain FID/KID, trait TV, near-copy share and the
     real-vs-real baselines (the chart on the run's evaluation page)."""
     rows = []
-    for checkpoint in run.checkpoints.order_by("epoch"):
-        report = checkpoint.metrics or {}
-        if not report.get("domain"):
-            continue
+    for checkpoint, report in checkpoint_reports(run).items():
         rows.append(
             {
                 "epoch": checkpoint.epoch,

@@ -71,6 +71,24 @@ class StartRunForm(forms.Form):
         "trait_min_count",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        chosen = self._chosen_set()
+        if chosen is not None and not self.is_bound:
+            defaults = training.suggested_defaults(chosen)
+            self.initial.update(batch_size=defaults["batch_size"], augment=defaults["augment"])
+            self.fields[
+                "batch_size"
+            ].help_text = (
+                f"{chosen} has {defaults['image_count']} image(s); a batch is at most that many."
+            )
+
+    def _chosen_set(self):
+        pk = self.initial.get("training_set")
+        if not str(pk or "").isdigit():
+            return None
+        return TrainingSet.objects.filter(pk=pk).first()
+
     def clean_extra(self):
         raw = self.cleaned_data["extra"].strip()
         if not raw:
@@ -78,9 +96,9 @@ class StartRunForm(forms.Form):
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            raise forms.ValidationError(f"not valid JSON: {exc}") from None
+            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
         if not isinstance(value, dict):
-            raise forms.ValidationError("give a JSON object")
+            raise forms.ValidationError('Give a JSON object, e.g. {"latent_dim": 128}.')
         return value
 
     def clean(self):
@@ -93,9 +111,17 @@ class StartRunForm(forms.Form):
             config = training.make_config(hyperparameters)
             training.check_training_set(data["training_set"], config)
         except training.TrainingSetupError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            raise forms.ValidationError(sentence(str(exc))) from None
         data["hyperparameters"] = hyperparameters
         return data
+
+
+def sentence(text: str) -> str:
+    """Service errors read as clauses ("training set x has ..."); forms show sentences."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 class GeneratorImportForm(forms.Form):

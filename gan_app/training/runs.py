@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
@@ -91,6 +92,21 @@ def config_from_json(data: dict, preset: str | None = None):
     return GANConfig.from_preset(preset, **fixed) if preset else GANConfig.from_dict(fixed)
 
 
+# Below this many images GANs overfit the discriminator fast: DiffAugment is suggested.
+SMALL_SET_IMAGES = 2000
+DEFAULT_BATCH_SIZE = 64
+
+
+def suggested_defaults(training_set: TrainingSet) -> dict:
+    """Start-form defaults that fit the set: a batch no larger than the set (a power of two, as
+    the recipes are tuned on) and augmentation for small sets."""
+    count = _tokens(training_set).count()
+    batch = DEFAULT_BATCH_SIZE
+    while batch > 1 and batch > count:
+        batch //= 2
+    return {"batch_size": batch, "augment": count < SMALL_SET_IMAGES, "image_count": count}
+
+
 def check_training_set(training_set: TrainingSet, config) -> None:
     """Refuse a set with no images, fewer images than a batch, or mixed image sizes, from the
     token rows alone (the images are checked again, fully, when a chunk loads them)."""
@@ -104,7 +120,7 @@ def check_training_set(training_set: TrainingSet, config) -> None:
     if count < config.batch_size:
         raise TrainingSetupError(
             f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
-            "add images or lower the batch size"
+            f"add images or lower the batch size to {count} or less"
         )
     if config.conditional and not tokens.filter(traits__isnull=False).exists():
         raise TrainingSetupError(
@@ -270,6 +286,8 @@ def run_status(run: TrainingRun) -> dict:
         "is_active": run.is_active,
         # Active but nobody's heartbeat: queued behind other work, or its worker was lost.
         "unattended": run.is_active and not _lease_fresh(run),
+        # Really lost: what the page offers to send to the workers again.
+        "stale": is_stale(run),
         "percent": round(run.percent, 1),
         "epoch_done": run.epoch_done,
         "epochs_total": run.epochs_total,
@@ -277,12 +295,38 @@ def run_status(run: TrainingRun) -> dict:
         "eta_seconds": run.eta_seconds,
         "eta": _eta_words(run.eta_seconds) if run.is_active else "",
         "error": run.error,
-        "grid_url": grid.url if grid else "",
+        "grid_url": live_grid_url(run) if grid else "",
         "checkpoints": run.checkpoints.count(),
         "latest_checkpoint_epoch": latest.epoch if latest else None,
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
         "figure": loss_figure(run),
     }
+
+
+def latest_grid(run: TrainingRun):
+    """The newest sample grid file (the run's live grid, else its latest checkpoint's)."""
+    if run.sample_grid:
+        return run.sample_grid
+    latest = run.latest_checkpoint()
+    return latest.grid if latest and latest.grid else None
+
+
+def live_grid_url(run: TrainingRun) -> str:
+    """A stable address that serves the newest grid: the grid file is renamed every epoch, so
+    its own URL 404s once replaced; ``v`` only tells browsers a newer one exists."""
+    url = reverse("admin:gan_app_trainingrun_live_grid", args=[run.pk])
+    return f"{url}?v={run.epoch_done}"
+
+
+def is_stale(run: TrainingRun) -> bool:
+    """Lost by its workers, by the job kernel's lease: running with a heartbeat older than the
+    lease, or queued and never claimed for longer than a lease since it was created. A run
+    queued behind other work for less than that is waiting, not lost."""
+    if run.status == Status.RUNNING:
+        return run.is_stale()
+    if run.status == Status.QUEUED and run.heartbeat_at is None and run.started_at is None:
+        return timezone.now() - run.created_at > run.lease()
+    return False
 
 
 def _eta_words(seconds) -> str:

@@ -4,6 +4,7 @@ import hashlib
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
 from collections_app.models import Collection, Token, TrainingSet
@@ -65,3 +66,22 @@ def wait_until(run, check, timeout=180, what="condition"):
     raise AssertionError(
         f"run {run.pk} never reached {what}: {run.status} {run.epoch_done} {run.error}"
     )
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def trained_run(sprite_set):
+    """A run that trained its 2 epochs in this process (checkpoints at epochs 1 and 2)."""
+    from gan_app.training import chunks
+    from gan_app.training import runs as training
+
+    run = training.create_run(sprite_set, enqueue=False, **TINY)
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
+    run.refresh_from_db()
+    return run

@@ -2,11 +2,13 @@
 
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from gan_app.models import Generator, TrainingRun
 from gan_app.publishing import export_generator_zip
@@ -18,26 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client):
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def staff_client(client):
     """Staff without any model permission."""
     user = get_user_model().objects.create_user("clerk", "c@example.com", "pw", is_staff=True)
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def trained_run(sprite_set):
-    run = training.create_run(sprite_set, enqueue=False, **TINY)
-    chunks.run_chunk(run.pk, run.task_id, chain=False)
-    run.refresh_from_db()
-    return run
 
 
 def change_url(run):
@@ -140,6 +127,7 @@ def test_it_starts_a_run_from_the_form(admin_client, sprite_set):
         form,
         {
             "training_set": sprite_set.pk,
+            "preset": "nff",
             "resolution": 32,
             "epochs": 3,
             "batch_size": 8,
@@ -162,6 +150,7 @@ def test_it_explains_why_a_run_cannot_start(admin_client):
     small = make_sprite_set("small", count=4)
     data = {
         "training_set": small.pk,
+        "preset": "nff",
         "resolution": 32,
         "epochs": 3,
         "batch_size": 64,
@@ -176,8 +165,24 @@ def test_it_explains_why_a_run_cannot_start(admin_client):
     assert "dropout must be &lt; 1" in page
     data["extra"] = ""
     page = admin_client.post(reverse("admin:gan_app_trainingrun_start"), data).content.decode()
-    assert "4 image(s), fewer than the batch size 64" in page
+    assert (
+        "Training set small/all has 4 image(s), fewer than the batch size 64; "
+        "add images or lower the batch size to 4 or less." in page
+    )
     assert not TrainingRun.objects.exists()
+
+
+def test_it_suggests_defaults_that_fit_the_chosen_set(admin_client, sprite_set):
+    small = make_sprite_set("small", count=6)
+    url = reverse("admin:gan_app_trainingrun_start")
+
+    page = admin_client.get(url, {"training_set": small.pk}).content.decode()
+
+    assert 'name="batch_size" value="4"' in page
+    assert 'id="id_augment" checked' in page
+    assert "has 6 image(s)" in page
+    plain = admin_client.get(url).content.decode()
+    assert 'name="batch_size" value="64"' in plain
 
 
 def test_it_exports_and_imports_generator_zips(admin_client, trained_run):
@@ -218,9 +223,14 @@ def test_it_starts_from_the_training_set_action(admin_client, sprite_set):
 def test_it_sends_an_unattended_run_again(
     admin_client, sprite_set, django_capture_on_commit_callbacks
 ):
-    """A queued run whose message was lost: a new task id, and the old message does nothing."""
+    """A queued run whose message was lost: a new task id, and the old message does nothing.
+    The button shows only once the run is stale by the job kernel's lease."""
     run = training.create_run(sprite_set, enqueue=False, **TINY)
     old_task = run.task_id
+    assert "Send to the workers again" not in admin_client.get(change_url(run)).content.decode()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - run.lease() - timedelta(seconds=1)
+    )
     assert "Send to the workers again" in admin_client.get(change_url(run)).content.decode()
 
     with django_capture_on_commit_callbacks() as queued:
@@ -230,3 +240,43 @@ def test_it_sends_an_unattended_run_again(
     assert run.status == TrainingRun.Status.QUEUED and run.task_id != old_task
     assert len(queued) == 1
     assert chunks.run_chunk(run.pk, old_task).status == "skipped"
+
+
+def test_it_offers_sending_again_only_for_a_running_run_past_its_lease(admin_client, sprite_set):
+    run = training.create_run(sprite_set, enqueue=False, **TINY)
+    fresh = timezone.now() - run.lease() / 2
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=fresh)
+    assert "Send to the workers again" not in admin_client.get(change_url(run)).content.decode()
+
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=fresh - run.lease())
+
+    assert "Send to the workers again" in admin_client.get(change_url(run)).content.decode()
+
+
+def test_it_serves_the_newest_grid_at_one_stable_address(admin_client, sprite_set):
+    run = training.create_run(sprite_set, enqueue=False, **TINY)
+    page = admin_client.get(change_url(run)).content.decode()
+    assert "No sample grid yet" in page and 'src=""' not in page
+    live = reverse("admin:gan_app_trainingrun_live_grid", args=[run.pk])
+    assert admin_client.get(live).status_code == 404
+
+    chunks.run_chunk(run.pk, run.task_id, chain=False)
+    run.refresh_from_db()
+    first = admin_client.get(live)
+    status = admin_client.get(reverse("admin:gan_app_trainingrun_status", args=[run.pk])).json()
+
+    assert status["grid_url"] == f"{live}?v={run.epoch_done}"
+    assert first.status_code == 200 and first["Content-Type"] == "image/png"
+    assert b"".join(first.streaming_content).startswith(b"\x89PNG")
+    # The file behind it is renamed every epoch; the address still answers.
+    old_name = run.sample_grid.name
+    run.sample_grid.save("renamed.png", io.BytesIO(run.sample_grid.read()))
+    run.sample_grid.storage.delete(old_name)
+    assert admin_client.get(status["grid_url"]).status_code == 200
+
+
+def test_it_puts_history_above_the_dashboard_and_asks_before_cancelling(admin_client, trained_run):
+    html = admin_client.get(change_url(trained_run)).content.decode()
+
+    assert html.index('class="object-tools"') < html.index('class="run-dashboard"')
+    assert html.count('class="object-tools"') == 1

@@ -1,8 +1,10 @@
 """The training run page in headless Chromium: chart and grid drawn by our static JS under the
 CSP, figures refreshed live from the JSON status, and the Pause button."""
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +15,9 @@ from gan_app.training import chunks
 from gan_app.training import runs as training
 from tests.browser import CHROMIUM_ARGS
 from tests.training.conftest import TINY, make_sprite_set
+
+# Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
+SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -119,3 +124,65 @@ def test_it_draws_and_refreshes_the_run_page(live_server, training_run):
 
     assert in_thread(lambda: TrainingRun.objects.get(pk=run.pk).control) == "pause"
     assert errors == []
+
+
+def login(page, live_server, next_url):
+    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "pw-boss-123")
+    page.click("input[type=submit]")
+
+
+def test_it_updates_the_run_page_in_place_and_confirms_cancel(live_server, training_run):
+    """A status change swaps the controls without a navigation: a mark on window survives, a
+    typed run name survives; Cancel asks first and does nothing when refused."""
+    from playwright.sync_api import sync_playwright
+
+    run = training_run
+    shots = SCREENSHOTS
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        url = f"/admin/gan_app/trainingrun/{run.pk}/change/"
+        login(page, live_server, url)
+        poll(page, "(document.querySelector('img[data-field=grid_url]') || {}).naturalWidth > 0")
+        assert "/live-grid.png?v=" in page.get_attribute("img[data-field=grid_url]", "src")
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        page.evaluate("window.notReloaded = true")
+        page.fill("#id_name", "typed, not saved")
+
+        # The worker was lost: no heartbeat for longer than the lease.
+        in_thread(
+            lambda: TrainingRun.objects.filter(pk=run.pk).update(
+                heartbeat_at=timezone.now() - run.lease() * 2
+            )
+        )
+        poll(page, "document.body.innerText.includes('Send to the workers again')")
+        # Paused elsewhere: the Resume button arrives, Pause and the live figures stay put.
+        in_thread(lambda: TrainingRun.objects.filter(pk=run.pk).update(status="paused"))
+        poll(page, "!!document.querySelector('[data-region=controls] button.default')")
+        assert page.inner_text("[data-field=status_label]") == "Paused"
+        assert "Send to the workers again" not in page.inner_text("[data-region=controls]")
+        assert page.evaluate("window.notReloaded") is True
+        assert page.input_value("#id_name") == "typed, not saved"
+        assert navigations == []
+        if shots:
+            page.screenshot(path=str(shots / "run-page.png"), full_page=True)
+
+        answers = []
+
+        def answer(dialog):
+            answers.append(dialog.message)
+            dialog.dismiss() if len(answers) == 1 else dialog.accept()
+
+        page.on("dialog", answer)
+        page.click("button:text-is('Cancel')")
+        assert answers and answers[0].startswith("Cancel this run?")
+        assert in_thread(lambda: TrainingRun.objects.get(pk=run.pk).status) == "paused"
+        page.click("button:text-is('Cancel')")
+        page.wait_for_load_state()
+        browser.close()
+
+    assert len(answers) == 2
+    assert in_thread(lambda: TrainingRun.objects.get(pk=run.pk).status) == "cancelled"
