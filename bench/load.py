@@ -1,6 +1,7 @@
 """Load: N concurrent visitors browsing the site and pressing Generate, for a bounded time.
 
     python bench/load.py [--clients 50] [--seconds 30] [--think 1.0] [--generate-share 0.1]
+                         [--spread-addresses 50]
     python bench/load.py --url http://127.0.0.1:8000 --collection SLUG --generator SLUG
 
 Without ``--url`` it starts what ``make run`` starts, on scratch resources (the helpers of
@@ -113,7 +114,9 @@ def discover(base, collection, generator):
 
     page = requests.get(f"{base}/c/{collection}/", timeout=30)
     page.raise_for_status()
-    ids = sorted(set(re.findall(rf"/c/{re.escape(collection)}/t/([^/\"]+)/", page.text)))
+    # Digits only: the page also carries the chart's link template (``/t/__id__/``), which is
+    # no token, and visiting it counted as errors.
+    ids = sorted(set(re.findall(rf"/c/{re.escape(collection)}/t/([0-9]+)/", page.text)))
     if not ids:
         raise SystemExit(f"no token links on {base}/c/{collection}/")
     return ids
@@ -144,7 +147,7 @@ class Recorder:
 class Visitor:
     """One browsing visitor: a session with cookies and a CSRF token of its own."""
 
-    def __init__(self, base, collection, generator, tokens, recorder, rng):
+    def __init__(self, base, collection, generator, tokens, recorder, rng, source=None):
         import requests
         from generate import _client_session
 
@@ -156,6 +159,8 @@ class Visitor:
         )
         self.recorder, self.rng = recorder, rng
         self.session, self.csrf = _client_session(base)
+        if source:
+            bind_source_address(self.session, source)
         self.session.headers["Accept-Encoding"] = "gzip"
         self.requests = requests
 
@@ -228,12 +233,39 @@ class Visitor:
             self.timed("image", self.session.get, self.base + body["images"][0]["png"])
 
 
+def bind_source_address(session, address):
+    """Send this session's requests from ``address`` (e.g. 127.0.0.7).
+
+    The rate limit keys clients by their address (the socket's, since a proxy header is only
+    trusted when TRUSTED_PROXY_HEADER is set, and never by default), so visitors spread over
+    loopback addresses are seen as distinct clients, as on the internet.
+    """
+    from requests.adapters import HTTPAdapter
+
+    class SourceAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["source_address"] = (address, 0)
+            super().init_poolmanager(*args, **kwargs)
+
+    session.mount("http://", SourceAdapter())
+
+
+def client_address(index, spread):
+    """127.0.0.2 .. 127.0.0.(spread + 1) in turn, or None (the default route) for spread 0."""
+    if not spread:
+        return None
+    if not 1 <= spread <= 250:
+        raise SystemExit("--spread-addresses takes 1 to 250 loopback addresses")
+    return f"127.0.0.{2 + index % spread}"
+
+
 def run_clients(args, base, collection, generator, tokens, seconds, recorder):
     stop_at = time.monotonic() + seconds
 
     def client(index):
         rng = random.Random(args.seed * 1000 + index)
-        visitor = Visitor(base, collection, generator, tokens, recorder, rng)
+        source = client_address(index, args.spread_addresses)
+        visitor = Visitor(base, collection, generator, tokens, recorder, rng, source)
         time.sleep(rng.uniform(0, max(args.think, 0.2)))  # visitors do not arrive in lockstep
         while time.monotonic() < stop_at:
             visitor.browse_once(args.generate_share)
@@ -332,6 +364,13 @@ def main():
     )
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--spread-addresses",
+        type=int,
+        default=0,
+        help="spread clients over this many loopback addresses (127.0.0.2...) so that the "
+        "per-client rate limit sees distinct visitors; 0: all from 127.0.0.1",
+    )
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--keep-logs", action="store_true")
@@ -352,6 +391,7 @@ def main():
         common = {
             "bench": "load",
             "clients": args.clients,
+            "spread_addresses": args.spread_addresses,
             "seconds": args.seconds,
             "think_s": args.think,
             "generate_share": args.generate_share,

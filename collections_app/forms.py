@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 
 from .analytics.subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
 from .ingest.archives import derive_slug
-from .models import Trait
+from .models import USD_AMOUNT, Trait
 
 # key: (label, field, descending). Price sorts list priced tokens only, so PostgreSQL can walk
 # the (collection, last_sale_usd) index instead of sorting the whole collection.
@@ -33,8 +33,9 @@ class TokenFilterForm(forms.Form):
     """The collection page's token grid filters (GET). An invalid field is ignored, not fatal."""
 
     trait = TraitIdsField(coerce=int, required=False, label="Traits")
-    min_usd = forms.DecimalField(required=False, min_value=0, label="Min price (USD)")
-    max_usd = forms.DecimalField(required=False, min_value=0, label="Max price (USD)")
+    # The column's own precision: 1e999999 would overflow PostgreSQL's numeric (a 500).
+    min_usd = forms.DecimalField(required=False, min_value=0, label="Min price (USD)", **USD_AMOUNT)
+    max_usd = forms.DecimalField(required=False, min_value=0, label="Max price (USD)", **USD_AMOUNT)
     max_rank = forms.IntegerField(required=False, min_value=1, label="Rarity rank up to")
     sold = forms.BooleanField(required=False, label="Sold only")
     sort = forms.ChoiceField(

@@ -1,6 +1,9 @@
 from django.db.models.fields.json import KeyTransform
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 from . import browse, hooks
 from .analytics.charts import compare_figure
@@ -58,6 +61,12 @@ def detail(request, slug):
 
 
 def token(request, slug, token_id):
+    try:  # ASCII digits only ("%00" reached PostgreSQL as a NUL: a 500); "007" -> "7"
+        canonical = str(parse_ascii_int(token_id, name="token id"))
+    except IntegerParseError:
+        raise Http404("no such token") from None
+    if canonical != token_id:
+        return redirect("collections:token", slug=slug, token_id=canonical, permanent=True)
     token = get_object_or_404(
         Token.objects.select_related("collection").defer("collection__analytics"),
         collection__slug=slug,

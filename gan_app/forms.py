@@ -2,6 +2,8 @@ import re
 
 from django import forms
 
+from nftsite.parsing import IntegerParseError, is_ascii_int, parse_ascii_int
+
 from .generation.conditions import TraitRequestError, clean_traits
 from .generation.requests import (
     MAX_BATCH,
@@ -30,16 +32,18 @@ class SeedField(forms.Field):
         text = re.sub(r"[\s,_]", "", str(value or ""))
         if not text:
             return None
-        if not text.isdigit():
+        if not is_ascii_int(text):  # "²".isdigit() is true, then int("²") raises
             raise forms.ValidationError(
-                f"A seed is a whole number from 0 to {MAX_SEED:,} (no signs or decimals)."
+                f"A seed is a whole number from 0 to {MAX_SEED:,}, written with the digits 0-9 "
+                "(no signs or decimals)."
             )
-        if len(text) > 20 or int(text) > MAX_SEED:
+        try:
+            return parse_ascii_int(text, maximum=MAX_SEED, name="seed")
+        except IntegerParseError:
             raise forms.ValidationError(
                 f"{text[:24]} is too large: seeds go up to {MAX_SEED:,} so that every browser "
                 "reads them exactly."
-            )
-        return int(text)
+            ) from None
 
 
 class GenerateForm(forms.Form):

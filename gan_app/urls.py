@@ -1,4 +1,7 @@
-from django.urls import path, register_converter
+from functools import wraps
+
+from django.http import HttpResponsePermanentRedirect
+from django.urls import path, register_converter, reverse
 
 from . import views
 
@@ -17,6 +20,22 @@ class SeedConverter:
 
 register_converter(SeedConverter, "seed")
 
+
+def canonical_seeds(view):
+    """One spelling per permalink: ``/g/x/0042.png`` redirects (301) to ``/g/x/42.png``."""
+
+    @wraps(view)
+    def wrapper(request, **kwargs):
+        match = request.resolver_match
+        canonical = reverse(f"{match.namespace}:{match.url_name}", kwargs=kwargs)
+        if canonical != request.path:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(canonical + (f"?{query}" if query else ""))
+        return view(request, **kwargs)
+
+    return wrapper
+
+
 app_name = "gan"
 
 urlpatterns = [
@@ -25,12 +44,12 @@ urlpatterns = [
     path("generate/r/<int:pk>.json", views.request_status, name="request_status"),
     path("generate/r/<int:pk>.zip", views.request_zip, name="request_zip"),
     path("gen/<slug:slug>/", views.generator_page, name="generator"),
-    path("g/<slug:slug>/<seed:seed>.png", views.image_png, name="image_png"),
-    path("g/<slug:slug>/<seed:seed>.json", views.image_json, name="image_json"),
-    path("g/<slug:slug>/<seed:seed>/", views.image_page, name="image"),
+    path("g/<slug:slug>/<seed:seed>.png", canonical_seeds(views.image_png), name="image_png"),
+    path("g/<slug:slug>/<seed:seed>.json", canonical_seeds(views.image_json), name="image_json"),
+    path("g/<slug:slug>/<seed:seed>/", canonical_seeds(views.image_page), name="image"),
     path(
         "g/<slug:slug>/walk/<seed:start>-<seed:end>-<int:steps>.png",
-        views.walk_png,
+        canonical_seeds(views.walk_png),
         name="walk_png",
     ),
     path("gallery/", views.gallery, name="gallery"),

@@ -19,6 +19,7 @@ def _timed(check):
         ok = True
     except Exception as exc:  # a health check reports failures, it never raises them
         detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+        detail.update(getattr(exc, "detail", {}))
     return {"ok": ok, "ms": round((time.perf_counter() - start) * 1000, 1), **detail}
 
 
@@ -48,6 +49,14 @@ def check_storage():
     return {"backend": type(default_storage).__name__}
 
 
+class QueuesWithoutWorker(RuntimeError):
+    """Workers are alive, but some queue has none: its jobs would wait for ever."""
+
+    def __init__(self, workers, missing):
+        super().__init__(f"no worker serves the queue(s) {', '.join(missing)}")
+        self.detail = {"workers": workers, "queues_without_worker": missing}
+
+
 def check_workers():
     from nftsite.models import WorkerHeartbeat
 
@@ -57,11 +66,19 @@ def check_workers():
     missing = [q for q in settings.JOB_QUEUES if q not in served]
     if not workers:
         raise RuntimeError("no worker has sent a heartbeat in the last 45 s")
+    if missing:  # jobs sent to these queues would wait for ever: degraded, not "ok"
+        raise QueuesWithoutWorker(workers, missing)
     return {"workers": workers, "queues_without_worker": missing}
 
 
-def run_checks():
-    """Return (http_status, body). Web nodes stay in rotation (200) when only workers are down."""
+def run_checks(web_only=False):
+    """Return (http_status, body): 200 only when everything is ok.
+
+    "degraded" (no worker, or a queue nobody serves) answers 503 too, so that a monitor sees
+    it; "fail" means the web node itself cannot serve (database, broker or storage down).
+    ``web_only`` (``/healthz?scope=web``, for load balancers) answers 200 unless it is "fail":
+    a missing worker is no reason to take a web node out of rotation.
+    """
     checks = {
         "database": _timed(check_database),
         "broker": _timed(check_broker),
@@ -71,4 +88,5 @@ def run_checks():
     core_ok = all(checks[name]["ok"] for name in ("database", "broker", "storage"))
     status = "ok" if core_ok and checks["workers"]["ok"] else ("degraded" if core_ok else "fail")
     body = {"status": status, "checks": checks, "debug": settings.DEBUG}
-    return (200 if core_ok else 503), body
+    healthy = status != "fail" if web_only else status == "ok"
+    return (200 if healthy else 503), body

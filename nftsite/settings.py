@@ -321,6 +321,9 @@ INGEST_MAX_IMAGE_BYTES = _positive_int("INGEST_MAX_IMAGE_BYTES", 32 * 1024**2)
 ARCHIVE_MAX_ENTRIES = _positive_int("ARCHIVE_MAX_ENTRIES", 250_000)
 ARCHIVE_MAX_UNCOMPRESSED_BYTES = _positive_int("ARCHIVE_MAX_UNCOMPRESSED_BYTES", 20 * 1024**3)
 ARCHIVE_MAX_RATIO = _positive_int("ARCHIVE_MAX_RATIO", 100)  # uncompressed / compressed
+# Members below this are judged by the total size, the per-member size cap and the pixel limit
+# alone: a flat 6000x6000 PNG or a 300 KB metadata JSON compresses over 100:1 and is no bomb.
+ARCHIVE_RATIO_CHECK_FROM_BYTES = _positive_int("ARCHIVE_RATIO_CHECK_FROM_BYTES", 8 * 1024**2)
 # An ingest task works this long, then re-queues itself to continue from the saved cursor, so
 # no task outlives the broker's visibility timeout or the task time limit.
 INGEST_CHUNK_SECONDS = _positive_int("INGEST_CHUNK_SECONDS", 600)

@@ -6,7 +6,7 @@ from .health import run_checks
 
 
 def healthz(request):
-    status, body = run_checks()
+    status, body = run_checks(web_only=request.GET.get("scope") == "web")
     response = JsonResponse(body, status=status)
     response["Cache-Control"] = "no-store"
     return response

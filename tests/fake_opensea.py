@@ -260,6 +260,7 @@ class FakeOpenSea:
         corrupt_images=(),
         missing_details=(),
         failing_details=(),
+        failing_events=False,
         seed=1,
     ):
         self.collection = collection
@@ -278,6 +279,7 @@ class FakeOpenSea:
         self.corrupt_images = {str(t) for t in corrupt_images}
         self.missing_details = {str(t) for t in missing_details}  # 404, for good
         self.failing_details = {str(t) for t in failing_details}  # 503, for as long as it runs
+        self.failing_events = failing_events  # every sale-event page answers 503 while True
         self._rng = random.Random(seed)
         self._secret = hashlib.sha256(f"cursor-secret-{seed}".encode()).digest()
         self._lock = threading.Lock()
@@ -422,6 +424,8 @@ class _Handler(BaseHTTPRequestHandler):
                 query, "nfts", NFT_PAGE_MAX, c.tokens, lambda t: c.nft_summary(t, base)
             )
         if rest == ["events", "collection", c.slug]:
+            if api.failing_events:
+                return self.send_json(503, {"detail": "Service Unavailable"})
             if query.get("event_type", "sale") != "sale":
                 return self.send_json(200, {"asset_events": [], "next": None})
             return self.page(query, "asset_events", EVENT_PAGE_MAX, c.events, lambda e: e)

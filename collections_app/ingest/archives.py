@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
 from collections_app.models import Collection, IngestJob, Token
+from nftsite.parsing import MAX_DIGITS, is_ascii_int
 
 from .images import EXTENSION_FORMATS, FORMAT_EXTENSIONS, original_name, read_original
 from .importer import RawItem, import_items
@@ -35,7 +36,6 @@ from .records import MAX_METADATA_BYTES, RARITY_KEY
 from .upsert import finalize_collection
 
 BATCH_SIZE = 250
-RATIO_CHECK_FROM = 64 * 1024  # small members compress oddly either way; a bomb is large
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # exports are byte-identical run to run
 _JUNK = re.compile(r"(^|/)(__MACOSX/|\.[^/]*$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 
@@ -197,7 +197,8 @@ def _check_member(info, kind):
         return "nested deeper than one top folder", None
     stem, ext = os.path.splitext(parts[-1])
     ext = ext.lower()
-    token_id = str(int(stem)) if stem.isdigit() and len(stem) <= 78 else None
+    # ASCII digits only: "²".isdigit() is true and int("²") raises (issue 18).
+    token_id = str(int(stem)) if is_ascii_int(stem) and len(stem) <= MAX_DIGITS else None
     if token_id is None:
         return "file name is not a token id", None
     if info.flag_bits & 0x1:
@@ -209,7 +210,7 @@ def _check_member(info, kind):
     limit = settings.INGEST_MAX_IMAGE_BYTES if kind == "images" else MAX_METADATA_BYTES
     if info.file_size > limit:
         return f"{name}: {info.file_size:,} bytes uncompressed (limit {limit:,})", token_id
-    if info.file_size > RATIO_CHECK_FROM:
+    if info.file_size > settings.ARCHIVE_RATIO_CHECK_FROM_BYTES:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > settings.ARCHIVE_MAX_RATIO:
             return f"{name}: compression ratio {ratio:,.0f}:1 refused as a zip bomb", token_id
@@ -282,7 +283,7 @@ def import_archive(images_source, metadata_source, *, slug=None, job=None, on_pr
         failures = images.failures + metadata.failures
         if job is not None:
             set_expected(job, len(token_ids) + len(failures))
-        start_after = int(job.cursor) if job is not None and job.cursor.isdigit() else -1
+        start_after = int(job.cursor) if job is not None and is_ascii_int(job.cursor) else -1
         if start_after >= 0:
             failures = []  # reported by the run that got this far
         todo = [t for t in token_ids if int(t) > start_after]

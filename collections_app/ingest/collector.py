@@ -15,6 +15,8 @@ count is reconciled with the supply OpenSea reports.
 """
 
 import logging
+import queue
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from .jobs import (
     heartbeat,
     set_expected,
 )
-from .opensea import OpenSeaClient, OpenSeaError
+from .opensea import NFT_PAGE_LIMIT, OpenSeaClient, OpenSeaError
 from .records import (
     ItemError,
     SaleRecord,
@@ -53,7 +55,12 @@ from .upsert import TokenUpserter, finalize_collection, write_sales
 log = logging.getLogger(__name__)
 
 PAGES_IN_FLIGHT = 2
-SALES_BATCH = 500  # events per commit: fewer, larger transactions; a resume redoes at most this
+SALES_BATCH = 2000  # events per commit: fewer, larger transactions; a resume redoes at most this
+SALES_PREFETCH_PAGES = 40  # event pages read ahead of the sales commits (2,000 events at most)
+# The event walk starts this many NFT pages before the end: their detail calls (200 slots a
+# page) leave it time to read SALES_PREFETCH_PAGES pages, and a chunk whose deadline passes
+# earlier than that has not spent any request on events it will drop.
+EVENTS_LEAD_PAGES = 2
 NFTS, SALES, DONE = "nfts", "sales", "done"
 
 
@@ -228,14 +235,30 @@ class OpenSeaIngest:
         self.fetch_sales = job.params.get("sales", True)
         self.info = None
         self.upserter = TokenUpserter(self.collection)
+        self.events = None  # EventPrefetch, once the sale events are being read
 
     def run(self):
         self.info = self.sync_collection()
         phase, cursor = parse_cursor(self.job.cursor)
-        if phase == NFTS and not self.collect_nfts(cursor):
-            return False
-        phase, cursor = parse_cursor(self.job.cursor)
-        return phase != SALES or self.collect_sales(cursor)
+        try:
+            if phase == NFTS and not self.collect_nfts(cursor):
+                return False
+            phase, cursor = parse_cursor(self.job.cursor)
+            return phase != SALES or self.collect_sales(cursor)
+        finally:
+            if self.events:
+                self.events.close()
+
+    def start_events(self, cursor=None):
+        """Begin reading sale-event pages ahead from ``cursor`` (once per run).
+
+        Event pages name each other, so reading them is bound by the API's answer time, not by
+        the rate limit. Started near the end of the NFT pass, the walk runs during the last
+        pages' detail calls (same requests, same bucket, so nothing extra is asked of the API).
+        """
+        if self.events is None:
+            self.events = EventPrefetch(self.client, self.collection.slug, cursor)
+        return self.events
 
     # -- collection ----------------------------------------------------------------------------
     def sync_collection(self):
@@ -279,6 +302,7 @@ class OpenSeaIngest:
         """Page through the NFTs; True when the last page is committed."""
         pending = deque()
         more, committed = True, 0
+        listed = self.collection.tokens.count()  # tells when the end is near (a guess: enough)
         with (
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-api") as api_pool,
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="os-img") as image_pool,
@@ -291,6 +315,9 @@ class OpenSeaIngest:
                         page = self.client.nfts_page(self.collection.slug, cursor)
                         pending.append(self.submit_page(page, api_pool, image_pool))
                         cursor, more = page.next, bool(page.next)
+                        listed += len(page.items)
+                        if self.fetch_sales and (not more or self.nearly_listed(listed)):
+                            self.start_events()
                         continue
                     if stop and not pending:
                         return False
@@ -304,6 +331,11 @@ class OpenSeaIngest:
                                 future.cancel()
                 raise
         return True
+
+    def nearly_listed(self, listed):
+        """True when at most EVENTS_LEAD_PAGES NFT pages remain, by the supply OpenSea reports."""
+        supply = self.info.total_supply
+        return supply is not None and supply - listed <= EVENTS_LEAD_PAGES * NFT_PAGE_LIMIT
 
     def submit_page(self, page, api_pool, image_pool):
         tokens, seen = [], set()
@@ -389,30 +421,30 @@ class OpenSeaIngest:
     def collect_sales(self, cursor):
         """Page through the sale events, committing every SALES_BATCH events or so.
 
-        Event pages can only be fetched one after another (each names the next), so the next
-        page is fetched while the current batch commits.
+        Pages come from an :class:`EventPrefetch` (started during the last NFT page, or
+        here), which reads ahead while batches commit.
         """
-        slug = self.collection.slug
-        events, pages = [], 0
-        with ThreadPoolExecutor(1, thread_name_prefix="os-events") as fetcher:
-            upcoming = fetcher.submit(self.client.sale_events_page, slug, cursor)
-            while True:
-                page = upcoming.result()
-                stop = self.deadline.passed
-                if page.next and not stop:
-                    upcoming = fetcher.submit(self.client.sale_events_page, slug, page.next)
-                events += page.items
-                pages += 1
-                if not page.next or stop or len(events) >= SALES_BATCH:
-                    next_cursor = (
-                        format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
-                    )
-                    self.commit_sales(events, next_cursor, pages)
-                    events, pages = [], 0
-                if not page.next:
-                    return True
-                if stop:
-                    return False
+        events = self.start_events(cursor)
+        try:
+            return self._commit_event_pages(events)
+        finally:
+            events.close()
+
+    def _commit_event_pages(self, events):
+        batch, pages = [], 0
+        while True:
+            page = events.next_page()
+            stop = self.deadline.passed
+            batch += page.items
+            pages += 1
+            if not page.next or stop or len(batch) >= SALES_BATCH:
+                next_cursor = format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
+                self.commit_sales(batch, next_cursor, pages)
+                batch, pages = [], 0
+            if not page.next:
+                return True
+            if stop:
+                return False
 
     def commit_sales(self, events, next_cursor, pages=1):
         parsed, failures = [], []
@@ -460,6 +492,52 @@ class OpenSeaIngest:
                 token.metadata["last_sale"] = sale.v1
                 changed.append(token)
         Token.objects.bulk_update(changed, ["metadata"], batch_size=500)
+
+
+class EventPrefetch:
+    """Reads sale-event pages in order on its own thread, up to SALES_PREFETCH_PAGES ahead.
+
+    Requests go through the client, so the rate limiter stays the one gate for API calls and
+    429/5xx handling is unchanged. A request that fails for good is handed to the reader in
+    the page's place and ends the walk. ``close()`` stops it: pages not yet committed are
+    simply dropped (the job's cursor says where a resume reads them again).
+    """
+
+    def __init__(self, client, slug, cursor, depth=None):
+        self.client, self.slug, self.cursor = client, slug, cursor
+        self.pages = queue.Queue(depth or SALES_PREFETCH_PAGES)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._walk, name="os-events", daemon=True)
+        self.thread.start()
+
+    def _walk(self):
+        cursor = self.cursor
+        while not self.stopped.is_set():
+            try:
+                item = self.client.sale_events_page(self.slug, cursor)
+            except Exception as exc:  # handed over: the reader raises it where it reads
+                item = exc
+            if not self._hand_over(item) or isinstance(item, Exception) or not item.next:
+                return
+            cursor = item.next
+
+    def _hand_over(self, item):
+        while not self.stopped.is_set():
+            try:
+                self.pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next_page(self):
+        item = self.pages.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self):
+        self.stopped.set()
 
 
 # --- Entry point -----------------------------------------------------------------------------

@@ -6,19 +6,19 @@ do not invalidate the token (an unreadable price) are kept as ``warnings`` on th
 """
 
 import json
-import re
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from collections_app import prices
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 # Key under which export_archive adds our rarity figures to each token's metadata; stripped on
 # import so an export -> import round trip stores exactly what the source said.
 RARITY_KEY = "nff_rarity"
 MAX_METADATA_BYTES = 1024 * 1024
 MAX_TRAITS = 200
-_TOKEN_ID = re.compile(r"^\d{1,78}$")
 _BIGINT_MAX = 2**63 - 1
 
 
@@ -97,18 +97,22 @@ def canonical_token_id(value, item=None):
     if isinstance(value, bool):
         raise ItemError(item if item is not None else value, f"token_id {value!r} is not a number")
     text = str(value).strip() if isinstance(value, int | str) else ""
-    if not _TOKEN_ID.match(text):
+    try:
+        return str(parse_ascii_int(text, name="token_id"))
+    except IntegerParseError:
         raise ItemError(
             item if item is not None else value,
             f"token_id {value!r} is not a non-negative integer",
-        )
-    return str(int(text))
+        ) from None
 
 
 def clean_json(value):
-    """Drop NUL characters (PostgreSQL text and jsonb refuse them) from every string in a tree."""
+    """Drop what PostgreSQL jsonb refuses from a tree: NUL characters, and NaN or infinite
+    numbers (Python's json reads bare ``NaN`` and ``1e400``), which become their text."""
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {clean_json(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -174,13 +178,14 @@ def sale_from_v1_last_sale(raw, token_id):
     """An OpenSea v1 ``last_sale`` object as a :class:`SaleRecord`; raises PriceError/ValueError."""
     if not isinstance(raw, dict):
         raise ValueError(f"last_sale must be an object, got {type(raw).__name__}")
+    _refuse_non_finite(raw, "last_sale")
     price = prices.convert_payment(raw.get("total_price"), raw.get("payment_token"))
     timestamp = parse_timestamp(raw.get("event_timestamp"), "last_sale.event_timestamp")
     transaction = raw.get("transaction") if isinstance(raw.get("transaction"), dict) else {}
     tx_hash = text(transaction.get("transaction_hash"), 80)
     try:
-        quantity = max(1, int(str(raw.get("quantity") or 1)))
-    except ValueError:
+        quantity = max(1, parse_ascii_int(str(raw.get("quantity") or 1).strip()))
+    except IntegerParseError:
         raise ValueError(f"last_sale.quantity={raw.get('quantity')!r} is not a number") from None
     # Several punks share one timestamp, so the token id is part of the key.
     key = (
@@ -199,6 +204,15 @@ def sale_from_v1_last_sale(raw, token_id):
         tx_hash=tx_hash,
         v1=raw,
     )
+
+
+def _refuse_non_finite(value, path):
+    """Bare ``NaN`` or ``1e400`` in JSON reads as a float no price, count or time can be."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}={value!r} is not a finite number")
+    if isinstance(value, dict | list):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            _refuse_non_finite(child, f"{path}.{key}")
 
 
 def record_from_v1_asset(data, expected_token_id=None):
@@ -221,7 +235,7 @@ def record_from_v1_asset(data, expected_token_id=None):
     dumped = json.dumps(metadata)
     if len(dumped) > MAX_METADATA_BYTES:
         raise ItemError(token_id, f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
-    if "\\u0000" in dumped:  # rare: only then walk the whole tree
+    if "\\u0000" in dumped or "NaN" in dumped or "Infinity" in dumped:  # rare: walk the tree
         metadata = clean_json(metadata)
     contract = (
         metadata.get("asset_contract") if isinstance(metadata.get("asset_contract"), dict) else {}
@@ -242,7 +256,7 @@ def record_from_v1_asset(data, expected_token_id=None):
     )
     if metadata.get("last_sale") is not None:
         try:
-            record.sales.append(sale_from_v1_last_sale(metadata["last_sale"], token_id))
+            record.sales.append(sale_from_v1_last_sale(data["last_sale"], token_id))  # uncleaned
         except (prices.PriceError, ValueError) as exc:
             record.warnings.append(f"last sale skipped: {exc}")
     return record

@@ -1,5 +1,8 @@
 """Who is asking (a hashed client key) and whether they may generate again yet.
 
+The limit counts images, not requests: a batch of 16 costs 16, a walk costs its steps, so
+``30/m`` means 30 images a minute, never 30 x 16 = 480.
+
 The limit is counted over ``GenerationRequest`` rows (index ``genreq_client_created``), so every
 web process and node sees the same count without a shared cache. The raw address is never
 stored: the key is an HMAC of it under SECRET_KEY, so the table cannot be reversed by hashing
@@ -13,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import accumulate
 
 from django.conf import settings
 from django.db import connection
@@ -42,8 +46,9 @@ class Rate:
         for size, name in units:
             if self.seconds % size == 0:
                 n = self.seconds // size
-                return f"{self.count} per {name}" if n == 1 else f"{self.count} per {n} {name}s"
-        return f"{self.count} per {self.seconds} seconds"
+                per = name if n == 1 else f"{n} {name}s"
+                return f"{self.count} images per {per}"
+        return f"{self.count} images per {self.seconds} seconds"
 
 
 class RateLimited(Exception):
@@ -97,19 +102,30 @@ def lock_client(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
-def check(key: str, rate: Rate | None = None, now=None) -> None:
-    """Raise RateLimited when ``key`` already made ``rate.count`` requests in the window."""
+def images_of(kind: str, seeds: list, params: dict) -> int:
+    """Images a request renders: a walk its steps (always stored by submit), others one a seed."""
+    if kind == GenerationRequest.Kind.WALK:
+        return max(1, int(params.get("steps") or len(seeds)))
+    return max(1, len(seeds))
+
+
+def check(key: str, rate: Rate | None = None, now=None, images: int = 1) -> None:
+    """Raise RateLimited when ``images`` more would take ``key`` over ``rate`` images in the window.
+
+    A request larger than the whole allowance is let through on an empty window, so a strict
+    limit (3/m) still allows one batch of 4 instead of refusing it for ever.
+    """
     rate = rate or current_rate()
     now = now or timezone.now()
     since = now - timedelta(seconds=rate.seconds)
     recent = GenerationRequest.objects.filter(client_key=key, created_at__gt=since)
-    if recent.count() < rate.count:
+    # At most rate.count rows fit in a window (each costs at least one image).
+    rows = list(recent.order_by("created_at").values_list("created_at", "kind", "seeds", "params"))
+    costs = [images_of(kind, seeds, params) for _, kind, seeds, params in rows]
+    used, allowed = sum(costs), rate.count - min(images, rate.count)
+    if used <= allowed:
         return
-    # The window frees a slot when the oldest request still inside it ages out.
-    oldest = (
-        recent.order_by("-created_at").values_list("created_at", flat=True)[
-            rate.count - 1 : rate.count
-        ]
-    ).first()
-    wait = (oldest - since).total_seconds() if oldest else rate.seconds
+    # Room appears once enough of the oldest requests age out of the window.
+    freed = next(i for i, total in enumerate(accumulate(costs)) if used - total <= allowed)
+    wait = (rows[freed][0] - since).total_seconds()
     raise RateLimited(rate, max(1, math.ceil(wait)))

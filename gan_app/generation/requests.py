@@ -125,7 +125,8 @@ def submit(
     with transaction.atomic():
         if client_key:
             ratelimit.lock_client(client_key)
-            ratelimit.check(client_key, rate)
+            images = ratelimit.images_of(kind, seeds, params)
+            ratelimit.check(client_key, rate, images=images)
         ready = _ready_params(generator, kind, seeds, params)
         now = timezone.now()
         req = GenerationRequest.objects.create(

@@ -204,7 +204,7 @@ def test_it_reports_every_bad_item_and_imports_the_rest(tmp_path, tiny_demo):
 def test_it_refuses_a_zip_bomb_member_by_its_compression_ratio(tmp_path, settings):
     settings.ARCHIVE_MAX_RATIO = 50
     images = write_zip(
-        tmp_path / "b_archive.zip", {"0.png": png_bytes(), "1.png": b"\0" * 5_000_000}
+        tmp_path / "b_archive.zip", {"0.png": png_bytes(), "1.png": b"\0" * 10_000_000}
     )
     metadata = write_zip(
         tmp_path / "b_metadata_archive.zip", {"0.json": asset(0), "1.json": asset(1)}
@@ -350,3 +350,56 @@ def test_it_stops_after_the_current_batch_when_cancelled(demo_pair, monkeypatch)
     assert job.status == IngestJob.Status.CANCELLED
     assert Token.objects.count() == 20  # the batch under way when it was cancelled still lands
     assert job.cursor == "19"
+
+
+def test_it_reports_a_member_named_with_non_ascii_digits_per_item(tmp_path):
+    images = write_zip(tmp_path / "u_archive.zip", {"0.png": png_bytes(), "².png": png_bytes()})
+    metadata = write_zip(
+        tmp_path / "u_metadata_archive.zip", {"0.json": asset(0), "١٢.json": asset(12)}
+    )
+
+    call_command("import_archive", images, metadata, verbosity=0)
+
+    job = IngestJob.objects.exclude(kind=IngestJob.Kind.ANALYTICS).get()
+    errors = errors_by_item(job)
+    assert "not a token id" in errors["².png"]["reason"]
+    assert "not a token id" in errors["١٢.json"]["reason"]
+    assert list(Token.objects.values_list("token_id", flat=True)) == ["0"]
+
+
+def test_it_accepts_large_members_that_compress_well_but_are_no_bombs(tmp_path):
+    import io
+
+    from PIL import Image
+
+    flat = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (10, 20, 30)).save(flat, "PNG")
+    images = write_zip(tmp_path / "f_archive.zip", {"0.png": flat.getvalue()})
+    big_metadata = asset(0, description="a" * 300_000)  # ~300 KB, compresses over 100:1
+    metadata = write_zip(tmp_path / "f_metadata_archive.zip", {"0.json": big_metadata})
+
+    call_command("import_archive", images, metadata, verbosity=0)
+
+    job = IngestJob.objects.exclude(kind=IngestJob.Kind.ANALYTICS).get()
+    assert job.errors == []
+    token = Token.objects.get()
+    assert token.image_width == 6000 and len(token.description) == 300_000
+
+
+@pytest.mark.parametrize("literal", ["NaN", "1e400", "-Infinity"])
+def test_it_skips_only_a_sale_whose_numbers_are_not_finite(tmp_path, literal):
+    numbers = ("total_price", "quantity", "event_timestamp")
+    fields = ", ".join(f'"{name}": {literal}' for name in numbers)
+    token = f'{{"symbol": "ETH", "decimals": 18, "usd_price": {literal}}}'
+    sale = f'{{{fields}, "payment_token": {token}}}'
+    raw = asset(0).replace('"last_sale": null', f'"last_sale": {sale}')
+    images = write_zip(tmp_path / "x_archive.zip", {"0.png": png_bytes(), "1.png": png_bytes()})
+    metadata = write_zip(tmp_path / "x_metadata_archive.zip", {"0.json": raw, "1.json": asset(1)})
+
+    call_command("import_archive", images, metadata, verbosity=0)
+
+    assert sorted(Token.objects.values_list("token_id", flat=True)) == ["0", "1"]
+    assert not Sale.objects.exists()
+    job = IngestJob.objects.exclude(kind=IngestJob.Kind.ANALYTICS).get()
+    reason = errors_by_item(job)["0"]["reason"]
+    assert "last sale skipped" in reason and "finite" in reason

@@ -30,7 +30,7 @@ def test_it_answers_429_with_json_once_the_limit_is_reached(client, generator, s
     response = post(client, generator, **JSON)
     assert response.status_code == 429
     body = response.json()
-    assert "3 per minute" in body["error"]
+    assert "3 images per minute" in body["error"]
     assert 1 <= body["retry_after"] <= 60
     assert response["Retry-After"] == str(body["retry_after"])
     assert GenerationRequest.objects.count() == 3
@@ -44,7 +44,7 @@ def test_it_answers_429_with_a_friendly_page_without_javascript(client, generato
 
     assert response.status_code == 429
     assert b"Slow down a little" in response.content
-    assert b"1 per hour" in response.content
+    assert b"1 images per hour" in response.content
 
 
 def test_it_counts_each_client_separately(client, generator, settings):
@@ -143,3 +143,29 @@ def test_it_refuses_to_start_with_a_bad_generation_setting(name, value):
 
     assert code != 0
     assert "ImproperlyConfigured" in last_line and name in last_line
+
+
+def test_it_counts_images_not_requests(client, generator, settings):
+    settings.GENERATION_RATE_LIMIT = "30/m"
+
+    def batch(count):
+        data = {"generator": generator.slug, "kind": "batch", "count": str(count)}
+        return client.post(reverse("gan:generate"), data, REMOTE_ADDR="10.0.0.9", **JSON)
+
+    assert batch(16).status_code == 202
+    refused = batch(16)
+    assert refused.status_code == 429
+    assert "30 images per minute" in refused.json()["error"]
+    assert batch(14).status_code == 202  # exactly 30 images
+    assert batch(1).status_code == 429
+    assert GenerationRequest.objects.count() == 2
+
+
+def test_it_lets_one_batch_larger_than_the_limit_through_on_an_empty_window(
+    client, generator, settings
+):
+    settings.GENERATION_RATE_LIMIT = "3/m"
+    data = {"generator": generator.slug, "kind": "batch", "count": "4"}
+
+    assert client.post(reverse("gan:generate"), data, **JSON).status_code == 202
+    assert client.post(reverse("gan:generate"), data, **JSON).status_code == 429
