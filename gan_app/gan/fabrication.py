@@ -491,8 +491,8 @@ class FabricationResult:
 
 def collection_rarity(records) -> list[dict]:
     """Rarity of each token within the new collection (the project's rarity.tools and
-    OpenRarity scores, ``collections_app.rarity``, which is plain numpy/pandas)."""
-    from collections_app.rarity import TraitPairs, score_collection
+    OpenRarity scores, ``collections_app.analytics.rarity``, which is plain numpy/pandas)."""
+    from collections_app.analytics.rarity import TraitPairs, score_collection
 
     tokens = [r["token_id"] for r in records]
     pairs = TraitPairs.from_records(
