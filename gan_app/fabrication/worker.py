@@ -58,10 +58,16 @@ class Stopped(Exception):
 
 def process(job_id: int, task_id: str = "", on_token=None) -> str:
     """Run (or continue) a fabrication job; returns its status. A job that is not queued or
-    running (finished, paused, cancelled, or claimed by a live worker) is left alone."""
+    running (finished, paused, cancelled), or that a live runner holds, is left alone."""
     job = FabricationJob.objects.select_related("generator__collection").filter(pk=job_id).first()
-    if job is None or not job.claim(task_id):
-        return job.status if job else "missing"
+    if job is None:
+        return "missing"
+    if job.status == Status.RUNNING and not job.is_stale():
+        # A delivery while its runner still beats (a redelivery past the visibility timeout):
+        # leave it; if that runner dies, the watchdog re-sends the job once its lease runs out.
+        return job.status
+    if not job.claim(task_id):
+        return job.status
     try:
         fabricate_job(job, on_token=on_token)
     except Stopped:
@@ -148,7 +154,12 @@ def checkpoint(job, state) -> None:
     fields = {"state_file": name, "made": state.accepted, "candidates": state.next_candidate}
     alive = job.heartbeat(**fields)
     if not alive:
-        default_storage.delete(name)
+        # Paused: keep this state, so the resumed run starts here; cancelled: drop it.
+        rows = FabricationJob.objects.filter(pk=job.pk, status=Status.PAUSED)
+        if not rows.update(**fields):
+            default_storage.delete(name)
+        elif old and old != name and default_storage.exists(old):
+            default_storage.delete(old)
         raise Stopped
     job.state_file.name = name
     job.made, job.candidates = state.accepted, state.next_candidate
