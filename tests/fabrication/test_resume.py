@@ -75,13 +75,13 @@ def test_it_resumes_after_its_worker_is_killed(spread, settings):
     with routed(app, {"gan_app.tasks.fabricate_*": {"queue": QUEUE}}):
         first = WorkerProcess("fabricate-doomed", queues=(QUEUE,), env=WORKER_ENV).start()
         try:
-            job = runs.create_job(spread, 120, 9)
+            job = runs.create_job(spread, 50, 9)
             wait_for(job, lambda j: j.made >= 6, what="6 tokens")
         finally:
             first.kill()
         job.refresh_from_db()
         killed_at = job.made
-        assert job.status == "running" and killed_at < 120
+        assert job.status == "running" and killed_at < 50
 
         second = WorkerProcess("fabricate-heir", queues=(QUEUE,), env=WORKER_ENV).start()
         try:
@@ -89,5 +89,5 @@ def test_it_resumes_after_its_worker_is_killed(spread, settings):
         finally:
             second.stop()
     assert job.status == "succeeded", job.error
-    assert job.made == 120 and job.collection.tokens.count() == 120
-    assert export_bytes(job) == export_bytes(fabricate(spread, count=120, seed=9))
+    assert job.made == 50 and job.collection.tokens.count() == 50
+    assert export_bytes(job) == export_bytes(fabricate(spread, count=50, seed=9))
