@@ -13,7 +13,15 @@ from nftsite.admin_forms import form_page
 from . import publishing
 from .evaluation import admin as admin_evaluation
 from .evaluation.admin import evaluation_link
-from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
+from .fabrication.admin import FabricationJobAdmin, fabricate_action
+from .models import (
+    Checkpoint,
+    FabricationJob,
+    GeneratedImage,
+    GenerationRequest,
+    Generator,
+    TrainingRun,
+)
 from .training import runs as training
 from .training.forms import GeneratorImportForm, StartRunForm
 
@@ -257,7 +265,7 @@ class GeneratorAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "collection__slug")
     raw_id_fields = ("collection", "training_run", "checkpoint")
     readonly_fields = ("model_sha256", "published_at", "created_at")
-    actions = ["export_zip"]
+    actions = ["export_zip", fabricate_action]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
     def get_urls(self):
@@ -425,3 +433,6 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     def unhide(self, request, queryset):
         count = queryset.update(is_hidden=False)
         self.message_user(request, f"{count} image(s) visible again.", messages.SUCCESS)
+
+
+admin.site.register(FabricationJob, FabricationJobAdmin)
