@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from gan_app.fabrication.scoring import collection_rarity
 from gan_app.gan import GANConfig, Trainer, load_generator, prepare_images
 from gan_app.gan.fabrication import FabricationOptions, Fabricator, fabricate
 from gan_app.gan.fabrication_export import Erc721Writer, SeedArchiveWriter
@@ -128,7 +129,7 @@ def main():
             ]
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             wall, cpu = time.monotonic(), time.process_time()
-            result = fabricate(fabricator, writers)
+            result = fabricate(fabricator, writers, rarity=collection_rarity)
             seconds = time.monotonic() - wall
         emit(
             {

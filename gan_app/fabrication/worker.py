@@ -46,6 +46,7 @@ from ..evaluation.reports import (
 from ..generation import generator_cache
 from ..models import FabricationJob
 from . import runs
+from .scoring import collection_rarity
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def fabricate_job(job: FabricationJob, on_token=None) -> None:
         if state.accepted % every == 0:
             checkpoint(job, state)
     checkpoint(job, state)
-    result = summarise(fabricator, state)
+    result = summarise(fabricator, state, rarity=collection_rarity)
     notes = list(result.notes)
     if result.status == "exhausted":
         notes.append(

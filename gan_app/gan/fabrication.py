@@ -489,29 +489,10 @@ class FabricationResult:
         }
 
 
-def collection_rarity(records) -> list[dict]:
-    """Rarity of each token within the new collection (the project's rarity.tools and
-    OpenRarity scores, ``collections_app.analytics.rarity``, which is plain numpy/pandas)."""
-    from collections_app.analytics.rarity import TraitPairs, score_collection
-
-    tokens = [r["token_id"] for r in records]
-    pairs = TraitPairs.from_records(
-        tokens,
-        [(r["token_id"], t["trait_type"], t["value"]) for r in records for t in r["traits"]],
-    )
-    frame = score_collection(pairs)
-    return [
-        {
-            "rarity_score": round(float(row.rarity_score), 6),
-            "rarity_rank": int(row.rarity_rank),
-            "ic_score": round(float(row.ic_score), 6),
-            "ic_rank": int(row.ic_rank),
-        }
-        for row in frame.itertuples()
-    ]
-
-
-def summarise(fabricator: Fabricator, state: FabricationState) -> FabricationResult:
+def summarise(fabricator: Fabricator, state: FabricationState, *, rarity) -> FabricationResult:
+    """``rarity``: records -> one {"rarity_score", "rarity_rank", "ic_score", "ic_rank"} per
+    token (``gan_app.fabrication.scoring.collection_rarity``: the catalog's scores, which this
+    Django-free package must not import)."""
     return FabricationResult(
         requested=fabricator.options.count,
         made=state.accepted,
@@ -520,21 +501,24 @@ def summarise(fabricator: Fabricator, state: FabricationState) -> FabricationRes
         status=state.status,
         provenance=provenance_hash(r["sha256"] for r in state.records),
         notes=list(fabricator.notes),
-        rarity=collection_rarity(state.records) if state.records else [],
+        rarity=rarity(state.records) if state.records else [],
         records=list(state.records),
     )
 
 
-def fabricate(fabricator: Fabricator, writers=(), state=None, on_token=None) -> FabricationResult:
+def fabricate(
+    fabricator: Fabricator, writers=(), state=None, on_token=None, *, rarity
+) -> FabricationResult:
     """Run to the end: every accepted token goes to each writer's ``add``; then rarity is
-    scored and each writer's ``close(records, result)`` finishes its files."""
+    scored (``rarity``, as for ``summarise``) and each writer's ``close(records, result)``
+    finishes its files."""
     state = state if state is not None else FabricationState()
     for token in fabricator.run(state):
         for writer in writers:
             writer.add(token)
         if on_token is not None:
             on_token(token, state)
-    result = summarise(fabricator, state)
+    result = summarise(fabricator, state, rarity=rarity)
     for writer in writers:
         writer.close(state.records, result)
     return result

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from gan_app.fabrication.scoring import collection_rarity
 from gan_app.gan.conditioning import ConditionVocabulary
 from gan_app.gan.fabrication import (
     EMBED_WIDTH,
@@ -78,7 +79,7 @@ def vocabulary():
 
 def _run(generator, writers=(), state=None, **options):
     fabricator = Fabricator(generator, FabricationOptions(**{"count": 40, "seed": 3, **options}))
-    return fabricate(fabricator, writers, state=state), fabricator
+    return fabricate(fabricator, writers, state=state, rarity=collection_rarity), fabricator
 
 
 def _tokens(generator, **options):
@@ -220,7 +221,9 @@ def test_it_steers_a_conditional_generator_by_a_table(vocabulary):
 
 def test_it_labels_tokens_and_scores_rarity_within_the_collection(generator, classifier, tmp_path):
     fabricator = Fabricator(generator, FabricationOptions(count=20, seed=3), classifier=classifier)
-    result = fabricate(fabricator, [SeedArchiveWriter(tmp_path, "fab", name="Fab")])
+    result = fabricate(
+        fabricator, [SeedArchiveWriter(tmp_path, "fab", name="Fab")], rarity=collection_rarity
+    )
     assert not any("without traits" in note for note in result.notes)
     with zipfile.ZipFile(tmp_path / "fab_metadata_archive.zip") as zf:
         assets = [json.loads(zf.read(f"fab/{i}.json")) for i in range(20)]
@@ -250,7 +253,11 @@ def test_it_reimports_the_seed_archive_with_the_same_tokens_and_traits(
     from collections_app.models import Token
 
     fabricator = Fabricator(generator, FabricationOptions(count=15, seed=3), classifier=classifier)
-    result = fabricate(fabricator, [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")])
+    result = fabricate(
+        fabricator,
+        [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")],
+        rarity=collection_rarity,
+    )
     summary = import_archive(
         tmp_path / "fabbed_archive.zip", tmp_path / "fabbed_metadata_archive.zip"
     )
