@@ -35,7 +35,7 @@ import numpy as np
 
 from gan_app.gan import GANConfig, Trainer, load_generator, prepare_images, trait_hit_rate
 from gan_app.gan.conditioning import OTHER
-from gan_app.gan.metrics import fid_from_features
+from gan_app.gan.metrics import diversity_ratio, fid_from_features
 from gan_app.gan.trait_classifier import TraitClassifier
 
 
@@ -105,6 +105,18 @@ def domain_fid(classifier, real, generated):
     return fid_from_features(real_features / scale, classifier.features(generated) / scale)
 
 
+def diversity(generator, classifier, combinations=8, seeds=16):
+    """Mean pairwise domain distance of ``seeds`` images per fixed trait combination, over
+    that of as many freely drawn images: 1 = fixing traits keeps all the variety."""
+    fixed = generator.vocabulary.grid_conditions(combinations)
+    groups = [
+        classifier.features(generator.generate(range(seeds), traits=traits))
+        for traits in fixed.traits
+    ]
+    free = classifier.features(generator.generate(range(seeds * combinations)))
+    return diversity_ratio(groups, free)
+
+
 def summary(report):
     return {
         "hit_rate": _round(report["overall"]),
@@ -134,6 +146,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--aux-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="seed-dcgan", help="recipe (GANConfig preset)")
+    parser.add_argument("--diversity-weight", type=float, default=None)
     parser.add_argument("--skip-unconditional", action="store_true")
     parser.add_argument("--out", help="keep the generators and their sample grids here")
     args = parser.parse_args()
@@ -144,7 +158,10 @@ def main():
     else:
         sources, traits = demo_collection(args.size, args.demo_seed)
         collection = f"demo-{args.size}"
-    config = GANConfig(
+    extra = {} if args.diversity_weight is None else {"diversity_weight": args.diversity_weight}
+    config = GANConfig.from_preset(
+        args.preset,
+        **extra,
         resolution=args.resolution,
         batch_size=args.batch_size,
         epochs=100000,
@@ -199,6 +216,9 @@ def main():
         **facts,
         **summary(report),
         domain_fid=round(domain_fid(classifier, images, free), 3),
+        preset=args.preset,
+        diversity_weight=config.diversity_weight,
+        diversity_ratio=round(diversity(conditional, classifier), 3),
     )
 
     if not args.skip_unconditional:

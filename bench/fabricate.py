@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from gan_app.fabrication.scoring import collection_rarity
+from collections_app.analytics.rarity import score_records
 from gan_app.gan import GANConfig, Trainer, load_generator, prepare_images
 from gan_app.gan.fabrication import FabricationOptions, Fabricator, fabricate
 from gan_app.gan.fabrication_export import Erc721Writer, SeedArchiveWriter
@@ -129,7 +129,7 @@ def main():
             ]
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             wall, cpu = time.monotonic(), time.process_time()
-            result = fabricate(fabricator, writers, rarity=collection_rarity)
+            result = fabricate(fabricator, writers, rarity=score_records)
             seconds = time.monotonic() - wall
         emit(
             {

@@ -7,9 +7,12 @@ price that is off in the 17th digit is a wrong price. Bad values raise :class:`P
 message naming the field, so callers can report it against the one token it belongs to.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+
+from nftsite.parsing import IntegerParseError, parse_ascii_int
 
 # Token.last_sale_amount / Sale.amount: 60 digits, 18 after the point.
 NATIVE_PLACES = 18
@@ -25,7 +28,7 @@ MAX_RATE = Decimal(10) ** 9
 # ERC-20 tokens use 0..18 decimals in practice; uint8 allows more but 36 is already absurd.
 MAX_DECIMALS = 36
 # uint256 has at most 78 decimal digits.
-_INTEGER = re.compile(r"^\s*(\d{1,78})(?:\.0*)?\s*$")
+_INTEGER = re.compile(r"^\s*([0-9]{1,78})(?:\.0*)?\s*$")  # ASCII digits only
 
 
 class PriceError(ValueError):
@@ -47,8 +50,11 @@ def parse_decimals(value, field="decimals"):
     """The payment token's number of decimals as an int in 0..MAX_DECIMALS."""
     if isinstance(value, bool) or value is None:
         raise PriceError(f"{field} is missing or not an integer: {value!r}")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = parse_ascii_int(value.strip(), name=field)
+        except IntegerParseError:
+            raise PriceError(f"{field} must be an integer in digits 0-9, got {value!r}") from None
     if not isinstance(value, int):
         raise PriceError(f"{field} must be an integer, got {value!r}")
     if not 0 <= value <= MAX_DECIMALS:
@@ -64,6 +70,8 @@ def parse_smallest_units(value, field="total_price"):
         if value < 0:
             raise PriceError(f"{field}={value} is negative")
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PriceError(f"{field}={value!r} is not a finite number")
     if isinstance(value, float):
         raise PriceError(
             f"{field}={value!r} is a float; it must be an integer string in the smallest unit"

@@ -30,7 +30,8 @@ def detail(request, slug):
     collection = get_object_or_404(Collection, slug=slug, is_public=True)
     cached = collection.analytics or {}
     total = (cached.get("summary") or {}).get("tokens")
-    trait_q = request.GET.get("trait_q", "").strip()
+    # PostgreSQL text refuses NUL: a search for one would be a 500, not "no match".
+    trait_q = request.GET.get("trait_q", "").replace("\x00", "").strip()
     traits, truncated = browse.trait_rows(collection, trait_q, total, request.GET)
     form = TokenFilterForm(request.GET, collection)
     selected = form.selected_traits()

@@ -9,6 +9,10 @@ from celery import Celery
 from django.conf import settings
 from kombu import Queue
 
+from . import kombu_fixes
+
+kombu_fixes.apply()  # a Redis restart must not kill a worker (see kombu_fixes)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nftsite.settings")
 
 app = Celery("nftsite")

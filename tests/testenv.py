@@ -52,6 +52,9 @@ os.environ.update(
         "TF_CPP_MIN_LOG_LEVEL": "2",
         # Tests that publish should not start minutes of evaluation; tests/evaluation asks.
         "EVALUATE_ON_PUBLISH": "false",
+        # Tests train tiny models on the seed recipe (fast, no EMA copy); tests/training asks
+        # for the default recipe where it matters.
+        "TRAIN_DEFAULT_PRESET": "seed-dcgan",
     }
 )
 os.environ.pop("AWS_STORAGE_BUCKET_NAME", None)

@@ -469,3 +469,23 @@ def _token_index(tokens) -> pd.Index:
     if index.has_duplicates:
         raise ValueError("token ids must be unique")
     return index
+
+
+def score_records(records) -> list[dict]:
+    """Rarity of each token of a new collection given as records ``{"token_id", "traits":
+    [{"trait_type", "value"}, ...]}`` (a fabricated collection before it has rows)."""
+    tokens = [r["token_id"] for r in records]
+    pairs = TraitPairs.from_records(
+        tokens,
+        [(r["token_id"], t["trait_type"], t["value"]) for r in records for t in r["traits"]],
+    )
+    frame = score_collection(pairs)
+    return [
+        {
+            "rarity_score": round(float(row.rarity_score), 6),
+            "rarity_rank": int(row.rarity_rank),
+            "ic_score": round(float(row.ic_score), 6),
+            "ic_rank": int(row.ic_rank),
+        }
+        for row in frame.itertuples()
+    ]

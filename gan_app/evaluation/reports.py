@@ -57,7 +57,9 @@ class RealSet:
 
     ``key`` names the token list and preprocessing (cache and storage key) and comes from the
     database alone: a stored near-copy index is found without reading a single image.
-    ``images``: uint8 (N, R, R, 3); ``traits``: one list of (type, value) pairs per image.
+    ``images``: uint8 (N, R, R, 3), or (N, h, w, 3) on the native grid for pixel art (what
+    the generator's tokens are rendered to; ``pixel_art`` then holds the profile);
+    ``traits``: one list of (type, value) pairs per image.
     """
 
     def __init__(self, rows, resolution, background, key, description):
@@ -67,6 +69,7 @@ class RealSet:
         self.key = key
         self.description = description
         self._images = None
+        self._pixel_art = None
         self._traits = None
         self._lock = threading.Lock()
 
@@ -78,8 +81,14 @@ class RealSet:
         with self._lock:
             if self._images is None:
                 named = [(f"token {pk}", _read(name)) for pk, name in self.rows]
-                self._images = _decode(named, self.resolution, self.background)
+                self._images, self._pixel_art = _decode(named, self.resolution, self.background)
             return self._images
+
+    @property
+    def pixel_art(self):
+        """The set's ``PixelArtProfile`` (None unless pixel art trained cell for cell)."""
+        self.images  # noqa: B018 (decodes on first use)
+        return self._pixel_art
 
     @property
     def traits(self):
@@ -102,13 +111,19 @@ def _read(name):
 
 
 def _decode(named, resolution, background):
-    """Token images → uint8 array via the training pipeline's own preprocessing."""
+    """Token images → (uint8 array, pixel-art profile or None) via the training pipeline's own
+    preprocessing; pixel art comes back on its native grid, as generated tokens are rendered."""
     from gan_app.gan import GANConfig, prepare_images
+    from gan_app.gan.pixelart import PixelArtProfile, crop_from_model
 
     config = GANConfig(resolution=resolution, background=background, batch_size=1)
     cache = settings.VAR_DIR / "cache" / "evaluation"
     cache.mkdir(parents=True, exist_ok=True)
-    return prepare_images(named, config, cache_dir=cache, min_count=1).images
+    prepared = prepare_images(named, config, cache_dir=cache, min_count=1)
+    if not prepared.pixel_art:
+        return prepared.images, None
+    profile = PixelArtProfile.from_dict(prepared.pixel_art)
+    return crop_from_model(prepared.images, profile.grid), profile
 
 
 def load_real_set(collection, *, training_set=None, resolution=32, background="#ffffff"):
@@ -122,7 +137,8 @@ def load_real_set(collection, *, training_set=None, resolution=32, background="#
     pks = [pk for pk, _ in rows]
     scope = f"ts{training_set.pk}" if training_set is not None else f"d{collection.data_version}"
     digest = hashlib.sha256(",".join(map(str, pks)).encode()).hexdigest()[:10]
-    key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}"
+    # "-n": pixel art is kept on its native grid (sets stored before that are not reused).
+    key = f"{scope}-r{resolution}-{background.lstrip('#').lower()}-{digest}-n"
     description = (
         f"training set {training_set.name}" if training_set else f"all of {collection.name}"
     )
@@ -322,6 +338,7 @@ def _report(collection, real, pixels, key, subject, **fit_options):
         inception_weights=settings.INCEPTION_WEIGHTS or None,
         near_copy_index=index,
         kid_subsets=settings.EVALUATION_KID_SUBSETS,
+        palette=real.pixel_art.palette if real.pixel_art is not None else None,
     )
     report["subject"] = subject
     report["real_set"] = real.description
@@ -364,7 +381,7 @@ def checkpoint_pixels(checkpoint, count):
     import numpy as np
 
     from gan_app.gan import generator_from_checkpoint, latent_vectors
-    from gan_app.gan.sampling import to_uint8
+    from gan_app.gan.sampling import pixel_art_profile, to_uint8
 
     with checkpoint.state_file.open("rb") as handle:
         model, manifest = generator_from_checkpoint(handle.read())
@@ -374,7 +391,9 @@ def checkpoint_pixels(checkpoint, count):
     batches = [
         to_uint8(model(latent[i : i + 256], training=False)) for i in range(0, len(latent), 256)
     ]
-    return np.concatenate(batches), manifest
+    pixels = np.concatenate(batches)
+    profile = pixel_art_profile(manifest)  # rendered as the published generator would
+    return (profile.render(pixels) if profile is not None else pixels), manifest
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):

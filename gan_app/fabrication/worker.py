@@ -27,6 +27,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
+from collections_app.analytics.rarity import score_records
 from collections_app.ingest.archives import import_archive
 from collections_app.models import Collection
 from gan_app.gan.fabrication import FabricationError, FabricationState, Fabricator, summarise
@@ -46,7 +47,6 @@ from ..evaluation.reports import (
 from ..generation import generator_cache
 from ..models import FabricationJob
 from . import runs
-from .scoring import collection_rarity
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def fabricate_job(job: FabricationJob, on_token=None) -> None:
         if state.accepted % every == 0:
             checkpoint(job, state)
     checkpoint(job, state)
-    result = summarise(fabricator, state, rarity=collection_rarity)
+    result = summarise(fabricator, state, rarity=score_records)
     notes = list(result.notes)
     if result.status == "exhausted":
         notes.append(

@@ -11,8 +11,11 @@ decoding and a changed set or setting can never hit a stale cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
+import math
 import os
 import tempfile
 from collections import Counter
@@ -26,8 +29,15 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from .config import GANConfig
+from .pixelart import (
+    MAX_NATIVE_SIDE,
+    MAX_PALETTE,
+    detect_pixel_art,
+    native_block,
+    pad_to_model,
+)
 
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2  # 2: "native" pixel-art grids (auto picks them)
 MAX_LISTED = 5
 
 # bytes, a path, or (name, bytes-or-path) so errors can name the token.
@@ -61,8 +71,10 @@ class ImageSet:
     images: np.ndarray
     fingerprint: str
     source_size: tuple[int, int]
-    resize: str  # the mode actually used: "nearest" or "area"
+    resize: str  # the mode actually used: "nearest", "area" or "native"
     from_cache: bool
+    # Pixel-art sets ("native"): grid, palette and background, as PixelArtProfile.to_dict().
+    pixel_art: dict | None = None
 
     def __len__(self):
         return len(self.images)
@@ -74,6 +86,7 @@ class ImageSet:
             "fingerprint": self.fingerprint,
             "source_size": list(self.source_size),
             "resize": self.resize,
+            "pixel_art": self.pixel_art,
         }
 
 
@@ -98,29 +111,80 @@ def prepare_images(
             "add images or lower batch_size"
         )
     size = _common_size(named)
-    resize = resolve_resize(config.resize, size, config.resolution)
-    fingerprint = _fingerprint(named, config, resize)
+    fingerprint = _fingerprint(named, config, config.resize)
 
     cache_file = Path(cache_dir) / f"{fingerprint}.npy" if cache_dir else None
-    if cache_file and cache_file.exists():
+    facts_file = cache_file.with_suffix(".json") if cache_file else None
+    if cache_file and cache_file.exists() and facts_file.exists():
+        facts = json.loads(facts_file.read_text())
         images = np.load(cache_file)
-        return ImageSet(images, fingerprint, size, resize, from_cache=True)
+        return ImageSet(images, fingerprint, size, facts["resize"], True, facts["pixel_art"])
 
-    images = np.stack([_preprocess(data, config, resize) for _, data in named])
+    native = _native_grid(named, size, config) if config.resize in ("auto", "native") else None
+    if native is not None:
+        profile, cells = native
+        resize, pixel_art = "native", profile.to_dict()
+        background = profile.background or config.background_rgb
+        images = pad_to_model(cells, config.resolution, background)
+    elif config.resize == "native":
+        raise TrainingDataError(
+            "resize 'native' needs pixel art: images made of equal cells, in at most "
+            f"{MAX_PALETTE} colours, on a grid that fits the {config.resolution} px model"
+        )
+    else:
+        resize, pixel_art = resolve_resize(config.resize, size, config.resolution), None
+        images = np.stack([_preprocess(data, config, resize) for _, data in named])
     if cache_file:
         _save_atomically(cache_file, images)
-    return ImageSet(images, fingerprint, size, resize, from_cache=False)
+        _write_atomically(facts_file, json.dumps({"resize": resize, "pixel_art": pixel_art}))
+    return ImageSet(images, fingerprint, size, resize, False, pixel_art)
 
 
 def resolve_resize(mode: str, source_size: tuple[int, int], resolution: int) -> str:
-    """ "auto": nearest when enlarging (keeps pixel-art edges sharp), area when shrinking."""
+    """ "auto" for sets that are not pixel art (``prepare_images`` tries "native" first):
+    nearest when enlarging (keeps edges sharp), area when shrinking."""
     if mode != "auto":
         return mode
     return "nearest" if max(source_size) <= resolution else "area"
 
 
+def _native_grid(named, size: tuple[int, int], config: GANConfig):
+    """``(PixelArtProfile, uint8 cells (N, h, w, 3))`` if the set is pixel art that fits the
+    model cell for cell, else None.
+
+    The cell size is the greatest common cell of every image (a plain one-colour image is made
+    of any cells, so no single image decides); the palette is counted on the whole set.
+    """
+    block = 0
+    for _, data in named:
+        block = math.gcd(block, native_block(_square_rgb(data, config)))
+        if max(size) // block > MAX_NATIVE_SIDE:
+            return None  # the grid is already too large to be pixel art: stop decoding
+    cells = np.stack([_square_rgb(data, config)[::block, ::block] for _, data in named])
+    profile = detect_pixel_art(cells, block=1)
+    if profile is None or not profile.fits(config.resolution):
+        return None
+    return dataclasses.replace(profile, block=block), cells
+
+
+def _square_rgb(data: bytes, config: GANConfig) -> np.ndarray:
+    """Composited on the background and padded square, at the file's own size."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.seek(0)
+        return np.asarray(_composite_square(image, config))
+
+
 def preprocess_image(image: Image.Image, config: GANConfig, resize: str) -> np.ndarray:
-    """Any PIL image -> uint8 (R, R, 3): alpha composited on the background, padded square."""
+    """Any PIL image -> uint8 (R, R, 3): alpha composited on the background, padded square,
+    resized with ``resize`` ("nearest" or "area"; "native" sets go through ``pad_to_model``)."""
+    rgb = _composite_square(image, config)
+    if rgb.width != config.resolution:
+        method = Image.Resampling.NEAREST if resize == "nearest" else Image.Resampling.BOX
+        rgb = rgb.resize((config.resolution, config.resolution), method)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _composite_square(image: Image.Image, config: GANConfig) -> Image.Image:
     background = config.background_rgb
     rgba = image.convert("RGBA")
     flat = Image.new("RGBA", rgba.size, (*background, 255))
@@ -130,10 +194,7 @@ def preprocess_image(image: Image.Image, config: GANConfig, resize: str) -> np.n
         square = Image.new("RGB", (side, side), background)
         square.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
         rgb = square
-    if rgb.width != config.resolution:
-        method = Image.Resampling.NEAREST if resize == "nearest" else Image.Resampling.BOX
-        rgb = rgb.resize((config.resolution, config.resolution), method)
-    return np.asarray(rgb, dtype=np.uint8)
+    return rgb
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
@@ -268,6 +329,12 @@ def _preprocess(data: bytes, config: GANConfig, resize: str) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         image.seek(0)  # animated GIF/WebP: the first frame
         return preprocess_image(image, config, resize)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:

@@ -24,12 +24,13 @@ Report (``REPORT_VERSION`` 1; every value a JSON number, string, list or object)
 
     version, counts {real, generated, reference, compared},
     inception  {fid, kid_mean, kid_std, is_mean, is_std, input_size} | {unavailable: why},
-    domain     {fid, kid_mean, kid_std},
+    domain     {fid, kid_mean, kid_std, precision, recall, density, coverage},
+    quality    {valid_token_rate, palette_conformity (pixel art)},
     traits     {tv_per_type {type: tv}, tv_mean, tv_count_per_type {multi type: tv},
                 real_distribution, generated_distribution {type: {value: share}}},
     memorisation {pixel | domain: {nn_mean, nn_median, nn_min, nn_median_relative,
                                    threshold, near_copy_count, near_copy_share}},
-    baseline   {inception, domain, traits (without the distributions), memorisation},
+    baseline   {quality, inception, domain, traits (without the distributions), memorisation},
     classifier {train_count, heldout_count, per_type_accuracy, exact_match, label_accuracy,
                 majority_per_type_accuracy, train_per_type_accuracy, per_trait,
                 label_tv_per_type},
@@ -61,6 +62,8 @@ from gan_app.gan.trait_classifier import (
 )
 
 REPORT_VERSION = 1
+PRD_NEIGHBOURS = 5  # k of precision/recall/density/coverage (Naeem et al.'s default)
+VALID_CONFIDENCE = 0.9  # a valid token is read with this confidence for every trait type
 
 
 def evaluate_generator(
@@ -78,6 +81,7 @@ def evaluate_generator(
     threshold_fraction=DEFAULT_THRESHOLD_FRACTION,
     seed=0,
     progress=None,
+    palette=None,
 ):
     """The report described in the module docstring (JSON-serialisable as it is).
 
@@ -88,7 +92,8 @@ def evaluate_generator(
     weights file ``inception_weights``; with neither, or a bad file, ``inception`` is
     ``{"unavailable": "<why>"}`` and everything else is still computed. ``near_copy_index``:
     a ``NearCopyIndex`` already fitted on ``real_images`` (fitted here when omitted).
-    ``progress(stage)`` is called before each stage.
+    ``progress(stage)`` is called before each stage. ``palette``: a pixel-art collection's
+    colours (uint8 (k, 3)); adds palette conformity to ``quality``.
     """
     step = progress or (lambda stage: None)
     real = check_images(real_images, "real images")
@@ -148,6 +153,11 @@ def evaluate_generator(
         trait_distributions(vocabulary, real_predicted),
     )
 
+    step("quality")
+    quality, quality_baseline = _quality_figures(
+        classifier, real[held], generated[compared], palette
+    )
+
     step("memorisation")
     index = near_copy_index or NearCopyIndex.fit(real, fraction=threshold_fraction, seed=seed)
     memorisation, memorisation_baseline = _memorisation_figures(
@@ -166,7 +176,9 @@ def evaluate_generator(
             "domain": domain,
             "traits": traits,
             "memorisation": memorisation,
+            "quality": quality,
             "baseline": {
+                "quality": quality_baseline,
                 "inception": inception_report["baseline"],
                 "domain": domain_baseline,
                 "traits": {k: v for k, v in traits_baseline.items() if "distribution" not in k},
@@ -199,11 +211,31 @@ def _distance_figures(reference_features, other_features, kid):
     kid_mean, kid_std = metrics.kernel_inception_distance(
         reference_features, other_features, kid["num_subsets"], kid["subset_size"], kid["seed"]
     )
-    return {
+    figures = {
         "fid": metrics.fid_from_features(reference_features, other_features),
         "kid_mean": kid_mean,
         "kid_std": kid_std,
     }
+    if min(len(reference_features), len(other_features)) > PRD_NEIGHBOURS:
+        figures.update(
+            metrics.precision_recall_density_coverage(
+                reference_features, other_features, k=PRD_NEIGHBOURS
+            )
+        )
+    return figures
+
+
+def _quality_figures(classifier, real, generated, palette):
+    """Valid-token rate (and palette conformity) of the generated images and of real ones."""
+
+    def figures(images):
+        confidences = classifier.type_confidences(images)
+        result = {"valid_token_rate": metrics.valid_token_rate(confidences, VALID_CONFIDENCE)}
+        if palette is not None:
+            result["palette_conformity"] = metrics.palette_conformity(images, palette)
+        return result
+
+    return figures(generated), figures(real)
 
 
 def _inception_figures(extractor, weights_path, reference, held, generated, kid, is_splits):

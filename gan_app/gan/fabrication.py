@@ -1,4 +1,4 @@
-"""Fabricating a whole collection: N unique new tokens from a published generator (issue 16).
+"""Fabricating a whole collection: N unique new tokens from a published generator.
 
 Django-free: the generate-queue job, the admin form and ``manage.py fabricate`` wrap this.
 
@@ -47,7 +47,7 @@ import numpy as np
 from PIL import Image
 
 from .conditioning import ConditionError
-from .sampling import MAX_SEED, latent_vectors, to_png
+from .sampling import LATENT_SEED_LIMIT, latent_vectors, to_png
 
 EMBED_SIZE = 16
 EMBED_WIDTH = EMBED_SIZE * EMBED_SIZE * 3
@@ -70,7 +70,7 @@ class FabricationError(ValueError):
 def candidate_seed(seed: int, index: int) -> int:
     """The generator seed of candidate ``index`` of a run with seed ``seed``."""
     words = np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint32)
-    return int((int(words[0]) << 32 | int(words[1])) & MAX_SEED)
+    return int((int(words[0]) << 32 | int(words[1])) & LATENT_SEED_LIMIT)
 
 
 def embed(images: np.ndarray) -> np.ndarray:
@@ -312,8 +312,10 @@ class FabricationOptions:
             raise FabricationError(
                 f"count {self.count:,} is over the maximum of {self.max_count:,} tokens"
             )
-        if not 0 <= int(self.seed) <= MAX_SEED:
-            raise FabricationError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if not 0 <= int(self.seed) <= LATENT_SEED_LIMIT:
+            raise FabricationError(
+                f"seed must be between 0 and {LATENT_SEED_LIMIT}, got {self.seed}"
+            )
         if not self.distance >= 0:
             raise FabricationError(f"distance must be >= 0, got {self.distance!r}")
         if self.batch_size < 1 or self.window < 1:
@@ -489,10 +491,10 @@ class FabricationResult:
         }
 
 
-def summarise(fabricator: Fabricator, state: FabricationState, *, rarity) -> FabricationResult:
-    """``rarity``: records -> one {"rarity_score", "rarity_rank", "ic_score", "ic_rank"} per
-    token (``gan_app.fabrication.scoring.collection_rarity``: the catalog's scores, which this
-    Django-free package must not import)."""
+def summarise(fabricator: Fabricator, state: FabricationState, rarity=None) -> FabricationResult:
+    """``rarity``: records -> one {rarity_score, rarity_rank, ic_score, ic_rank} per token (the
+    apps pass ``collections_app.analytics.rarity.score_records``; this package imports no app
+    code). Without it the tokens carry no rarity figures."""
     return FabricationResult(
         requested=fabricator.options.count,
         made=state.accepted,
@@ -501,24 +503,23 @@ def summarise(fabricator: Fabricator, state: FabricationState, *, rarity) -> Fab
         status=state.status,
         provenance=provenance_hash(r["sha256"] for r in state.records),
         notes=list(fabricator.notes),
-        rarity=rarity(state.records) if state.records else [],
+        rarity=rarity(state.records) if rarity and state.records else [{} for _ in state.records],
         records=list(state.records),
     )
 
 
 def fabricate(
-    fabricator: Fabricator, writers=(), state=None, on_token=None, *, rarity
+    fabricator: Fabricator, writers=(), state=None, on_token=None, rarity=None
 ) -> FabricationResult:
     """Run to the end: every accepted token goes to each writer's ``add``; then rarity is
-    scored (``rarity``, as for ``summarise``) and each writer's ``close(records, result)``
-    finishes its files."""
+    scored and each writer's ``close(records, result)`` finishes its files."""
     state = state if state is not None else FabricationState()
     for token in fabricator.run(state):
         for writer in writers:
             writer.add(token)
         if on_token is not None:
             on_token(token, state)
-    result = summarise(fabricator, state, rarity=rarity)
+    result = summarise(fabricator, state, rarity)
     for writer in writers:
         writer.close(state.records, result)
     return result

@@ -33,6 +33,9 @@ class DCGAN(keras.Model):
         label_smoothing: float = 0.1,
         augment: bool = False,
         seed: int = 0,
+        loss: str = "bce",
+        r1_gamma: float = 0.0,
+        ema_decay: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -41,6 +44,12 @@ class DCGAN(keras.Model):
         self.latent_dim = latent_dim
         self.label_smoothing = label_smoothing
         self.augment = augment
+        self.loss = loss
+        self.r1_gamma = r1_gamma
+        self.ema_decay = ema_decay
+        # The moving average of G's weights that samples and gets published: it averages out
+        # the step-to-step jitter of adversarial training (speckles, colour flicker).
+        self.ema_generator = _clone(generator) if ema_decay > 0 else None
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -71,15 +80,12 @@ class DCGAN(keras.Model):
         # batches, so its batch norm never mixes their statistics.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator(latent, training=True)
-            real_logits = self.discriminator(self._augment(real_images), training=True)
-            fake_logits = self.discriminator(self._augment(fake_images), training=True)
-            # One-sided label smoothing: real targets below 1 keep D from overconfidence.
-            real_targets = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
-            d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(
-                tf.zeros_like(fake_logits), fake_logits
+            real_logits, penalty = self._real_logits(
+                real_images, lambda x: self.discriminator(x, training=True)
             )
-            # Non-saturating generator loss: make D call the fakes real.
-            g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)
+            fake_logits = self.discriminator(self._augment(fake_images), training=True)
+            d_loss, g_loss = self._adversarial_losses(real_logits, fake_logits)
+            d_loss += penalty
             scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
 
@@ -87,12 +93,68 @@ class DCGAN(keras.Model):
         self._track(d_loss, g_loss, real_logits, fake_logits)
         return {m.name: m.result() for m in self.metrics}
 
+    def _real_logits(self, real_images, judge):
+        """D's logits on the (augmented) real batch, and the R1 penalty on them (0 when off).
+
+        R1 (Mescheder et al. 2018) penalises the gradient of D on real data, which keeps D
+        smooth around the real images so G is pulled to them rather than past them.
+        """
+        images = self._augment(real_images)
+        if self.r1_gamma <= 0:
+            return judge(images), 0.0
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = judge(images)
+            total = tf.reduce_sum(_first(outputs))  # inside the tape, or it has no gradient
+        gradients = tape.gradient(total, images)
+        penalty = tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+        return outputs, 0.5 * self.r1_gamma * penalty
+
+    def _adversarial_losses(self, real_logits, fake_logits):
+        """(d_loss, g_loss) for the configured loss."""
+        if self.loss == "hinge":
+            # Hinge (Lim & Ye 2017; SAGAN): D only cares about margins, G raises D's score.
+            d_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(
+                tf.nn.relu(1.0 + fake_logits)
+            )
+            return d_loss, -tf.reduce_mean(fake_logits)
+        # One-sided label smoothing: real targets below 1 keep D from overconfidence.
+        real_targets = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
+        d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(
+            tf.zeros_like(fake_logits), fake_logits
+        )
+        # Non-saturating generator loss: make D call the fakes real.
+        return d_loss, self.loss_fn(tf.ones_like(fake_logits), fake_logits)
+
     def _apply(self, d_tape, g_tape, scaled_d_loss, scaled_g_loss):
         # Each network steps with its own optimizer and learning rate (TTUR).
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_vars), d_vars)
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_vars), g_vars)
+        if self.ema_generator is not None:
+            self._update_ema()
+
+    def _update_ema(self):
+        # Warm-up: early on the average would hold the random initial weights for thousands of
+        # steps, so the decay grows with the step count up to ``ema_decay``.
+        step = tf.cast(self.g_optimizer.iterations, "float32")
+        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        trainable = {id(v) for v in self.generator.trainable_variables}
+        for average, weight in zip(
+            self.ema_generator.variables, self.generator.variables, strict=True
+        ):
+            value = tf.cast(weight, average.dtype)
+            if id(weight) in trainable:
+                average.assign(decay * average + (1.0 - decay) * value)
+            else:
+                # Batch-norm statistics are already running averages: copy them as they are.
+                average.assign(value)
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator that samples grids and gets published: the average when EMA is on."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
 
     def _track(self, d_loss, g_loss, real_logits, fake_logits):
         self.d_loss_tracker.update_state(d_loss)
@@ -109,13 +171,16 @@ class DCGAN(keras.Model):
         The discriminator's variables include its dropout layers' RNG state, the generator's
         its batch-norm moving statistics; the optimizers' include their iteration counters.
         """
-        return {
+        groups = {
             "generator": list(self.generator.variables),
             "discriminator": list(self.discriminator.variables),
             "seed_generator": [self.seed_generator.state],
             "g_optimizer": list(self.g_optimizer.variables),
             "d_optimizer": list(self.d_optimizer.variables),
         }
+        if self.ema_generator is not None:
+            groups["ema_generator"] = list(self.ema_generator.variables)
+        return groups
 
 
 class ConditionalDCGAN(DCGAN):
@@ -128,9 +193,17 @@ class ConditionalDCGAN(DCGAN):
     Logs ``aux_loss`` (the generator's) besides the DCGAN metrics.
     """
 
-    def __init__(self, *args, aux_weight: float = 1.0, trait_types: int = 1, **kwargs):
+    def __init__(
+        self,
+        *args,
+        aux_weight: float = 1.0,
+        trait_types: int = 1,
+        diversity_weight: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.aux_weight = aux_weight
+        self.diversity_weight = diversity_weight
         self.trait_types = max(trait_types, 1)
         self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
 
@@ -147,13 +220,13 @@ class ConditionalDCGAN(DCGAN):
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator([latent, traits], training=True)
-            real_logits, real_aux = self._judge(self._augment(real_images), traits)
-            fake_logits, fake_aux = self._judge(self._augment(fake_images), traits)
-            real_targets = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
-            d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(
-                tf.zeros_like(fake_logits), fake_logits
+            real_outputs, penalty = self._real_logits(
+                real_images, lambda x: self.discriminator([x, traits], training=True)
             )
-            g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)
+            real_logits, real_aux = _split(real_outputs)
+            fake_logits, fake_aux = self._judge(self._augment(fake_images), traits)
+            d_loss, g_loss = self._adversarial_losses(real_logits, fake_logits)
+            d_loss += penalty
             aux_loss = tf.constant(0.0)
             if real_aux is not None:
                 # D learns to read traits from real images only (fakes would teach it their
@@ -161,6 +234,8 @@ class ConditionalDCGAN(DCGAN):
                 d_loss += self.aux_weight * self._trait_loss(traits, real_aux)
                 aux_loss = self._trait_loss(traits, fake_aux)
                 g_loss += self.aux_weight * aux_loss
+            if self.diversity_weight > 0:
+                g_loss += self.diversity_weight * self._mode_seeking(latent, traits, fake_images)
             scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
 
@@ -169,11 +244,20 @@ class ConditionalDCGAN(DCGAN):
         self.aux_loss_tracker.update_state(aux_loss)
         return {m.name: m.result() for m in self.metrics}
 
+    def _mode_seeking(self, latent, traits, fake_images):
+        """Mode-seeking term (MSGAN, Mao et al. 2019) on half the batch: a second latent with
+        the same traits must give an image as far from the first as the latents are apart;
+        the term is small when images move with the noise, large when the traits alone decide.
+        """
+        half = tf.shape(latent)[0] // 2
+        other = keras.random.normal(tf.shape(latent[:half]), seed=self.seed_generator)
+        second = self.generator([other, traits[:half]], training=True)
+        image_gap = tf.reduce_mean(tf.abs(tf.cast(second - fake_images[:half], "float32")))
+        latent_gap = tf.reduce_mean(tf.abs(other - latent[:half]))
+        return 1.0 / (image_gap / latent_gap + 1e-5)
+
     def _judge(self, images, traits):
-        outputs = self.discriminator([images, traits], training=True)
-        if isinstance(outputs, list | tuple) and len(outputs) == 2:
-            return outputs[0], outputs[1]
-        return (outputs[0] if isinstance(outputs, list | tuple) else outputs), None
+        return _split(self.discriminator([images, traits], training=True))
 
     def _trait_loss(self, traits, logits):
         # Summed over units and divided by the number of trait types: about one cross-entropy
@@ -182,22 +266,49 @@ class ConditionalDCGAN(DCGAN):
         return tf.reduce_mean(tf.reduce_sum(per_unit, axis=1)) / self.trait_types
 
 
+def _first(outputs):
+    return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+
+def _split(outputs):
+    """(logit, trait logits or None) of a (conditional) discriminator's outputs."""
+    if isinstance(outputs, list | tuple) and len(outputs) == 2:
+        return outputs[0], outputs[1]
+    return _first(outputs), None
+
+
+def _clone(generator: keras.Model) -> keras.Model:
+    """A float32 copy of ``generator`` with the same weights (the EMA's starting point)."""
+    clone = keras.models.clone_model(generator)
+    clone.set_weights(generator.get_weights())
+    clone.trainable = False
+    return clone
+
+
 def build_dcgan(
     config: GANConfig,
     runtime: Runtime | None = None,
     *,
     num_labels: int | None = None,
     trait_types: int = 1,
+    steps_per_epoch: int | None = None,
 ) -> DCGAN:
     """A compiled DCGAN for ``config``: Adam(beta1) per network, XLA/mixed precision per runtime.
 
     ``config.conditional`` needs ``num_labels`` (the trait vocabulary's size) and gives a
-    ``ConditionalDCGAN``.
+    ``ConditionalDCGAN``. ``config.lr_schedule`` other than constant needs ``steps_per_epoch``.
     """
     runtime = runtime or resolve_runtime(config)
     dtype = None if runtime.dtype_policy == "float32" else runtime.dtype_policy
     seed = int(np.random.SeedSequence([config.seed, 4]).generate_state(1)[0] % 2**31)
-    common = {"label_smoothing": config.label_smoothing, "augment": config.augment, "seed": seed}
+    common = {
+        "label_smoothing": config.label_smoothing,
+        "augment": config.augment,
+        "seed": seed,
+        "loss": config.loss,
+        "r1_gamma": config.r1_gamma,
+        "ema_decay": config.ema_decay,
+    }
     if config.conditional:
         if not num_labels:
             raise ValueError("a conditional DCGAN needs the trait vocabulary's size (num_labels)")
@@ -207,6 +318,7 @@ def build_dcgan(
             config.latent_dim,
             aux_weight=config.aux_weight,
             trait_types=trait_types,
+            diversity_weight=config.diversity_weight,
             **common,
         )
     else:
@@ -217,11 +329,22 @@ def build_dcgan(
             **common,
         )
     model.compile(
-        d_optimizer=_adam(config.d_learning_rate, config, runtime),
-        g_optimizer=_adam(config.g_learning_rate, config, runtime),
+        d_optimizer=_adam(_rate(config.d_learning_rate, config, steps_per_epoch), config, runtime),
+        g_optimizer=_adam(_rate(config.g_learning_rate, config, steps_per_epoch), config, runtime),
         jit_compile=runtime.xla,
     )
     return model
+
+
+def _rate(learning_rate: float, config: GANConfig, steps_per_epoch: int | None):
+    """The constant rate, or a cosine decay to 10% of it over the run's optimizer steps."""
+    if config.lr_schedule == "constant":
+        return learning_rate
+    if not steps_per_epoch:
+        raise ValueError(f"lr_schedule {config.lr_schedule!r} needs steps_per_epoch")
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.1
+    )
 
 
 def _adam(learning_rate: float, config: GANConfig, runtime: Runtime):

@@ -1,4 +1,5 @@
-"""Distribution metrics for generated images: FID, KID, Inception Score, total variation.
+"""Distribution metrics for generated images: FID, KID, Inception Score, total variation,
+precision/recall/density/coverage, valid-token rate, palette conformity and diversity.
 
 Pure numpy/scipy; every function takes feature arrays or probabilities, never images, so the
 same maths serves Inception-v3 features and the trait classifier's domain features.
@@ -8,7 +9,10 @@ one row per image. ``probabilities`` are ``(N, K)`` rows that each sum to 1.
 
 References: Heusel et al. 2017 (FID; the ``pytorch-fid``/TTUR reference code for the
 near-singular offset and the imaginary-part check), Bińkowski et al. 2018 (KID: unbiased MMD²
-with the cubic polynomial kernel, averaged over subsets), Salimans et al. 2016 (IS over splits).
+with the cubic polynomial kernel, averaged over subsets), Salimans et al. 2016 (IS over splits),
+Kynkäänniemi et al. 2019 (improved precision and recall: k-NN balls around each set's samples),
+Naeem et al. 2020 (density and coverage: k-NN balls around the real samples only, robust to
+outliers among the generated ones).
 """
 
 import warnings
@@ -262,3 +266,158 @@ def total_variation(p, q):
     """
     keys = set(p) | set(q)
     return 0.5 * float(sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys))
+
+
+# --- Fidelity and diversity in a feature space (Kynkäänniemi 2019, Naeem 2020) ---------------
+_DISTANCE_CHUNK = 1024  # rows per block: a 10k x 10k distance matrix never sits in memory
+
+
+def _squared_distances(x, y):
+    """``(len(x), len(y))`` squared Euclidean distances, clipped at 0 against rounding."""
+    d = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
+    return np.maximum(d, 0.0)
+
+
+def _kth_neighbour_radii(features, k):
+    """Squared distance from each row to its k-th nearest other row (itself excluded)."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), _DISTANCE_CHUNK):
+        block = _squared_distances(features[start : start + _DISTANCE_CHUNK], features)
+        # Column k of the sorted row: column 0 is the row itself (distance 0).
+        radii[start : start + len(block)] = np.partition(block, k, axis=1)[:, k]
+    return radii
+
+
+def _ball_counts(queries, centres, radii):
+    """For each query row, how many centres' balls (squared radius ``radii``) contain it."""
+    counts = np.empty(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), _DISTANCE_CHUNK):
+        block = _squared_distances(queries[start : start + _DISTANCE_CHUNK], centres)
+        counts[start : start + len(block)] = (block <= radii[None, :]).sum(1)
+    return counts
+
+
+def precision_recall_density_coverage(real_features, fake_features, k=5):
+    """Fidelity and diversity of ``fake_features`` against ``real_features`` as a dict.
+
+    - ``precision``: share of fakes inside some real sample's k-NN ball (do fakes look real?);
+    - ``recall``: share of reals inside some fake sample's k-NN ball (is the variety covered?);
+    - ``density``: mean count of real balls holding each fake, over k (about 1 for a perfect
+      generator; above 1 when fakes crowd the dense modes);
+    - ``coverage``: share of real balls that hold at least one fake.
+    Each set needs more than ``k`` rows.
+    """
+    real = _as_features(real_features, "real_features")
+    fake = _as_features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise MetricError(f"feature dimensions differ: {real.shape[1]} and {fake.shape[1]}")
+    if k < 1 or min(len(real), len(fake)) <= k:
+        raise MetricError(
+            f"precision/recall with k={k} needs more than {k} rows in each set, "
+            f"got {len(real)} real and {len(fake)} generated"
+        )
+    real_radii = _kth_neighbour_radii(real, k)
+    fake_radii = _kth_neighbour_radii(fake, k)
+    fakes_in_real_balls = _ball_counts(fake, real, real_radii)
+    reals_in_fake_balls = _ball_counts(real, fake, fake_radii)
+    covered = np.zeros(len(real), dtype=bool)
+    for start in range(0, len(real), _DISTANCE_CHUNK):
+        block = _squared_distances(real[start : start + _DISTANCE_CHUNK], fake)
+        nearest_fake = block.min(axis=1)
+        covered[start : start + len(block)] = nearest_fake <= real_radii[start : start + len(block)]
+    return {
+        "precision": float((fakes_in_real_balls > 0).mean()),
+        "recall": float((reals_in_fake_balls > 0).mean()),
+        "density": float(fakes_in_real_balls.sum() / (k * len(fake))),
+        "coverage": float(covered.mean()),
+    }
+
+
+def mean_pairwise_distance(features):
+    """Mean Euclidean distance over all distinct pairs of rows: how spread out a sample is."""
+    x = _as_features(features)
+    if len(x) < 2:
+        raise MetricError("mean pairwise distance needs at least 2 rows")
+    total = 0.0
+    for start in range(0, len(x), _DISTANCE_CHUNK):
+        total += np.sqrt(_squared_distances(x[start : start + _DISTANCE_CHUNK], x)).sum()
+    return float(total / (len(x) * (len(x) - 1)))
+
+
+def diversity_ratio(features_by_condition, unconditional_features):
+    """Mean within-condition pairwise distance over the unconditional one.
+
+    ``features_by_condition``: one ``(n, D)`` array per fixed trait combination (seeds vary
+    within it). 1.0 means fixing the traits leaves as much variety as drawing freely; near 0
+    means every seed gives the same image for those traits.
+    """
+    within = [mean_pairwise_distance(group) for group in features_by_condition]
+    if not within:
+        raise MetricError("diversity needs at least one condition")
+    baseline = mean_pairwise_distance(unconditional_features)
+    if baseline <= 0:
+        raise MetricError("the unconditional sample has no spread (all rows equal)")
+    return float(np.mean(within) / baseline)
+
+
+# --- Per-image validity ------------------------------------------------------------------------
+def valid_token_rate(probabilities_by_type, threshold=0.9):
+    """Share of images labelled with confidence >= ``threshold`` for EVERY trait type.
+
+    ``probabilities_by_type``: {trait_type: (N, classes) class probabilities (the top one
+    counts) or (N,) confidences (``TraitClassifier.type_confidences``)}. An image the
+    classifier cannot read for one type is not a valid token.
+    """
+    if not probabilities_by_type:
+        raise MetricError("valid-token rate needs at least one trait type")
+    if not 0 < threshold <= 1:
+        raise MetricError(f"threshold must be in (0, 1], got {threshold!r}")
+    confident = None
+    for trait_type, probabilities in probabilities_by_type.items():
+        probs = np.asarray(probabilities, dtype=np.float64)
+        probs = _as_features(probs[:, None] if probs.ndim == 1 else probs, repr(trait_type))
+        sure = probs.max(axis=1) >= threshold
+        if confident is not None and len(sure) != len(confident):
+            raise MetricError("every trait type needs one row per image")
+        confident = sure if confident is None else confident & sure
+    return float(confident.mean()) if len(confident) else 0.0
+
+
+def _rgb_pixels(images):
+    array = np.asarray(images)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] not in (3, 4):
+        raise MetricError(f"images must be uint8 (N, H, W, 3|4), got {array.dtype} {array.shape}")
+    if array.shape[-1] == 4:
+        # Fully transparent pixels carry no colour a viewer sees; count them as the one
+        # colour "transparent" (0, 0, 0) so they never break palette conformity.
+        array = np.where(array[..., 3:] == 0, 0, array)[..., :3]
+    return array.reshape(-1, 3)
+
+
+def _pack(rgb):
+    rgb = rgb.astype(np.uint32)
+    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def collection_palette(images, max_colours=256):
+    """The colours a collection draws with, most used first, as uint8 ``(k, 3)``.
+
+    At most ``max_colours``; a collection using more is not a palette collection (the caller
+    compares ``len(palette)`` with the number of distinct colours to decide).
+    """
+    packed = _pack(_rgb_pixels(images))
+    values, counts = np.unique(packed, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:max_colours]
+    chosen = values[order]
+    return np.stack([(chosen >> 16) & 255, (chosen >> 8) & 255, chosen & 255], axis=1).astype(
+        np.uint8
+    )
+
+
+def palette_conformity(images, palette):
+    """Share of pixels whose RGB colour is exactly one of ``palette``'s (k, 3) colours."""
+    pixels = _pack(_rgb_pixels(images))
+    allowed = _pack(np.asarray(palette, dtype=np.uint8).reshape(-1, 3))
+    if not len(pixels):
+        raise MetricError("no pixels to check")
+    return float(np.isin(pixels, allowed).mean())

@@ -34,12 +34,16 @@ from PIL import Image
 
 from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
+from .pixelart import PixelArtProfile
 
 ARTIFACT_FORMAT = "nff-generator"
 ARTIFACT_VERSION = 1
 MODEL_FILE = "generator.keras"
 MANIFEST_FILE = "manifest.json"
-MAX_SEED = 2**63 - 1  # seeds are stored in a signed 64-bit column
+# The widest seed a latent vector can be drawn from (a signed 64-bit column): fabrication
+# derives candidate seeds over this range. The seeds visitors may ask for are a narrower
+# public range, defined once in gan_app.generation.requests.MAX_SEED (exact in JavaScript).
+LATENT_SEED_LIMIT = 2**63 - 1
 GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
 INFERENCE_BATCH = 64
 
@@ -124,6 +128,7 @@ def sample_grid_png(
     seeds=GRID_SEEDS,
     vocabulary: ConditionVocabulary | None = None,
     columns: int = 4,
+    pixel_art: PixelArtProfile | None = None,
 ) -> bytes:
     """PNG of the generator's images for ``seeds`` (default: the fixed 4x4 grid seeds).
 
@@ -138,6 +143,8 @@ def sample_grid_png(
         latent = np.tile(latent_vectors(seeds[:columns], latent_dim), (rows, 1))
         traits = np.repeat(vocabulary.grid_conditions(rows).labels, columns, axis=0)
         images = to_uint8(generator([latent, traits], training=False))
+    if pixel_art is not None:
+        images = pixel_art.render(images)  # the grid shows tokens as they will be published
     return to_png(make_grid(images, columns, scale=grid_scale(images.shape[1])))
 
 
@@ -158,6 +165,8 @@ class LoadedGenerator:
         self.epoch = manifest.get("epoch")
         conditions = manifest.get("conditions")
         self.vocabulary = ConditionVocabulary.from_json(conditions) if conditions else None
+        # Pixel-art generators render every image onto the collection's grid and palette.
+        self.pixel_art = pixel_art_profile(manifest)
         signature = [tf.TensorSpec([None, self.latent_dim], tf.float32)]
         if self.vocabulary is not None:
             signature.append(tf.TensorSpec([None, self.vocabulary.size], tf.float32))
@@ -197,8 +206,13 @@ class LoadedGenerator:
                 args.append(tf.constant(traits[i : i + INFERENCE_BATCH]))
             batches.append(self._forward(*args).numpy())
         if not batches:
-            return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        return np.concatenate(batches)
+            return self.render(np.zeros((0, self.resolution, self.resolution, 3), np.uint8))
+        return self.render(np.concatenate(batches))
+
+    def render(self, model_images: np.ndarray) -> np.ndarray:
+        """Model pixels -> the token as published: pixel-art generators crop the native grid,
+        snap to the palette and clean the background (``pixelart``); others are unchanged."""
+        return model_images if self.pixel_art is None else self.pixel_art.render(model_images)
 
     def resolve_traits(self, seeds: Sequence[int], traits: dict | None = None):
         """The ``ResolvedConditions`` (multi-hot rows and trait dicts) behind each seed's image;
@@ -239,9 +253,17 @@ class LoadedGenerator:
     def grid(
         self, seeds: Sequence[int] = GRID_SEEDS, columns: int = 4, traits: dict | None = None
     ) -> np.ndarray:
-        return make_grid(self.generate(seeds, traits), columns, scale=grid_scale(self.resolution))
+        images = self.generate(seeds, traits)
+        return make_grid(images, columns, scale=grid_scale(images.shape[1]))
 
     to_png = staticmethod(to_png)
+
+
+def pixel_art_profile(manifest: dict) -> PixelArtProfile | None:
+    """The pixel-art profile a generator (or checkpoint) manifest records for its data, if any."""
+    data = manifest.get("training_set") or manifest.get("data") or {}
+    stored = (data.get("source") or {}).get("pixel_art")
+    return PixelArtProfile.from_dict(stored) if stored else None
 
 
 def export_generator(
@@ -349,8 +371,8 @@ def _input_shapes(model: keras.Model) -> list[tuple]:
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"a seed must be an integer, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"a seed must be between 0 and {MAX_SEED}, got {seed}")
+    if not 0 <= seed <= LATENT_SEED_LIMIT:
+        raise ValueError(f"a seed must be between 0 and {LATENT_SEED_LIMIT}, got {seed}")
     return int(seed)
 
 

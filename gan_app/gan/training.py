@@ -47,7 +47,7 @@ from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
 from .models import build_conditional_generator, build_generator
 from .runtime import Runtime, resolve_runtime, skip_remapper
-from .sampling import export_generator, sample_grid_png
+from .sampling import export_generator, pixel_art_profile, sample_grid_png
 
 CHECKPOINT_FORMAT = "nff-gan-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -163,13 +163,14 @@ class Trainer:
         self.runtime = runtime or resolve_runtime(config)
         skip_remapper()
         self.vocabulary, labels = _conditions(config, len(array), traits, vocabulary)
+        self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.model: DCGAN = build_dcgan(
             config,
             self.runtime,
             num_labels=self.vocabulary.size if self.vocabulary else None,
             trait_types=len(self.vocabulary.types) if self.vocabulary else 1,
+            steps_per_epoch=self.batches.steps_per_epoch,
         )
-        self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.data_info = {"count": len(array), "sha256": hashlib.sha256(array.data).hexdigest()}
         if labels is not None:
             self.data_info["labels_sha256"] = hashlib.sha256(labels.data).hexdigest()
@@ -181,7 +182,7 @@ class Trainer:
 
     @property
     def generator(self) -> keras.Model:
-        return self.model.generator
+        return self.model.sampling_generator
 
     @classmethod
     def resume(
@@ -303,7 +304,12 @@ class Trainer:
         return (*METRICS, "aux_loss") if self.vocabulary is not None else METRICS
 
     def sample_grid_png(self) -> bytes:
-        return sample_grid_png(self.generator, self.config.latent_dim, vocabulary=self.vocabulary)
+        return sample_grid_png(
+            self.model.sampling_generator,
+            self.config.latent_dim,
+            vocabulary=self.vocabulary,
+            pixel_art=pixel_art_profile({"data": self.data_info}),
+        )
 
     def checkpoint(self, reason: str = "manual") -> CheckpointData:
         """The current state as a checkpoint (also what ``on_checkpoint`` receives)."""
@@ -326,7 +332,7 @@ class Trainer:
     ) -> str:
         """Write the generator artifact (see ``sampling``) for the current epoch; return sha256."""
         return export_generator(
-            self.generator,
+            self.model.sampling_generator,
             dest,
             config=self.config.to_dict(),
             epoch=self.epoch,
@@ -393,8 +399,11 @@ class Trainer:
         for group, variables in self.model.state_variables().items():
             _assign(group, variables, arrays.get(group, []))
         # Learning rates may have been overridden on resume; the saved ones are superseded.
-        self.model.g_optimizer.learning_rate.assign(self.config.g_learning_rate)
-        self.model.d_optimizer.learning_rate.assign(self.config.d_learning_rate)
+        # A schedule was built from this (possibly overridden) config and reads the restored
+        # iteration count, so only constant rates need setting.
+        if self.config.lr_schedule == "constant":
+            self.model.g_optimizer.learning_rate.assign(self.config.g_learning_rate)
+            self.model.d_optimizer.learning_rate.assign(self.config.d_learning_rate)
         self.epoch = int(manifest["epoch"])
         self.history = list(manifest["history"])
         self.last_checkpoint_epoch = self.epoch
@@ -433,7 +442,9 @@ def generator_from_checkpoint(source: Source) -> tuple[keras.Model, dict]:
         generator = build_conditional_generator(config, vocabulary.size)
     else:
         generator = build_generator(config)
-    _assign("generator", generator.variables, arrays.get("generator", []))
+    # A run with EMA publishes the average, as its grids show.
+    group = "ema_generator" if "ema_generator" in arrays else "generator"
+    _assign(group, generator.variables, arrays.get(group, []))
     return generator, manifest
 
 

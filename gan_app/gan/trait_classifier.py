@@ -391,6 +391,20 @@ class TraitClassifier:
             for traits in self.vocabulary.decode(probs, self.threshold)
         ]
 
+    def type_confidences(self, images=None, *, probabilities=None):
+        """``{trait_type: (N,) confidence}``: how sure the classifier is of each type's reading.
+
+        Every unit (one value of the type) is a yes/no call with confidence ``max(p, 1 - p)``;
+        a type is as sure as its least sure unit, so "no headwear" is confident only when no
+        headwear value is half-seen. Feeds ``metrics.valid_token_rate``.
+        """
+        probs = self.probabilities(images) if probabilities is None else probabilities
+        sure = np.maximum(probs, 1.0 - probs)
+        return {
+            t.name: sure[:, [self.vocabulary.index[(t.name, v)] for v in t.values]].min(axis=1)
+            for t in self.vocabulary.types
+        }
+
     def predict_traits(self, images):
         """Per image ``{trait_type: [{"value": str, "confidence": float}, ...]}``.
 

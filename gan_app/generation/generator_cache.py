@@ -20,7 +20,6 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
 log = logging.getLogger(__name__)
-WARM_QUEUE = "generate"
 
 
 class GeneratorCache:
@@ -155,7 +154,7 @@ def warm(limit: int | None = None) -> list[str]:
 
 def _consumes_generate(app) -> bool:
     try:
-        return WARM_QUEUE in app.amqp.queues.consume_from
+        return settings.QUEUE_GENERATE in app.amqp.queues.consume_from
     except Exception:
         return False
 

@@ -245,6 +245,8 @@ def load_images(training_set: TrainingSet, config):
                 tuple(facts["source_size"]),
                 facts["resize"],
                 from_cache=True,
+                # The pixel-art profile travels into checkpoints and the published generator.
+                pixel_art=facts["pixel_art"],
             )
     sources = []
     for token in tokens:
@@ -256,6 +258,7 @@ def load_images(training_set: TrainingSet, config):
             "fingerprint": images.fingerprint,
             "source_size": list(images.source_size),
             "resize": images.resize,
+            "pixel_art": images.pixel_art,
         }
         tmp = index.with_name(f".{index.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(facts))
@@ -266,7 +269,12 @@ def load_images(training_set: TrainingSet, config):
 def _index_path(cache: Path, tokens, config) -> Path | None:
     if not tokens or any(not t.image_sha256 for t in tokens):
         return None
-    digest = hashlib.sha256(f"{config.resolution}|{config.background}|{config.resize}".encode())
+    from gan_app.gan.data import PREPROCESSING_VERSION
+
+    settings_key = (
+        f"v{PREPROCESSING_VERSION}|{config.resolution}|{config.background}|{config.resize}"
+    )
+    digest = hashlib.sha256(settings_key.encode())
     for token in tokens:
         digest.update(f"{token.image_sha256}:{token.image.name}\n".encode())
     return cache / f"set-{digest.hexdigest()}.json"

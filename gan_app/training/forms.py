@@ -3,6 +3,7 @@
 import json
 
 from django import forms
+from django.conf import settings
 
 from collections_app.models import Collection, TrainingSet
 
@@ -16,6 +17,15 @@ class StartRunForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     resolution = forms.TypedChoiceField(
         choices=[(32, "32 px"), (64, "64 px"), (128, "128 px")], coerce=int, initial=32
+    )
+    preset = forms.ChoiceField(
+        choices=[
+            ("nff", "nff: EMA generator + R1 penalty (best measured)"),
+            ("seed-dcgan", "seed-dcgan: the original project's DCGAN"),
+        ],
+        initial=lambda: settings.TRAIN_DEFAULT_PRESET,
+        required=False,  # left out: the site's default recipe (TRAIN_DEFAULT_PRESET)
+        help_text="The recipe; the fields below and 'More hyperparameters' go on top of it.",
     )
     epochs = forms.IntegerField(min_value=1, initial=100)
     batch_size = forms.IntegerField(min_value=1, initial=64)
@@ -48,6 +58,7 @@ class StartRunForm(forms.Form):
     )
 
     HYPERPARAMETERS = (
+        "preset",
         "resolution",
         "epochs",
         "batch_size",

@@ -63,18 +63,22 @@ def create_run(
 
 
 def make_config(hyperparameters: dict):
+    """A new run's ``GANConfig``: the named ``preset`` (default ``TRAIN_DEFAULT_PRESET``) with
+    the given hyperparameters on top."""
     from gan_app.gan import ConfigError
 
     values = {k: v for k, v in hyperparameters.items() if v is not None}
+    preset = values.pop("preset", None) or settings.TRAIN_DEFAULT_PRESET
     try:
-        return config_from_json(values)
+        return config_from_json(values, preset=preset)
     except ConfigError as exc:
         raise TrainingSetupError(f"bad hyperparameters: {exc}") from None
 
 
-def config_from_json(data: dict):
-    """``GANConfig`` from stored JSON. PostgreSQL's jsonb gives ``1e30`` back as an integer, and
-    Keras wants floats for rates: float fields are made floats again."""
+def config_from_json(data: dict, preset: str | None = None):
+    """``GANConfig`` from stored JSON (or, with ``preset``, that recipe with ``data`` on top).
+    PostgreSQL's jsonb gives ``1e30`` back as an integer, and Keras wants floats for rates:
+    float fields are made floats again."""
     import dataclasses
 
     from gan_app.gan import GANConfig
@@ -84,7 +88,7 @@ def config_from_json(data: dict):
         k: float(v) if k in floats and isinstance(v, int) and not isinstance(v, bool) else v
         for k, v in data.items()
     }
-    return GANConfig.from_dict(fixed)
+    return GANConfig.from_preset(preset, **fixed) if preset else GANConfig.from_dict(fixed)
 
 
 def check_training_set(training_set: TrainingSet, config) -> None:

@@ -119,10 +119,13 @@ def test_it_computes_on_the_real_worker_after_an_ingest_commits(celery_worker):
         collection.bump_data_version()
         collection_data_changed.send(sender=None, collection=collection)
 
+    # The analytics are stored first and the job finishes in its own commit right after: wait
+    # for both (under load the second can trail the first by a poll or two).
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         collection.refresh_from_db()
-        if collection.analytics_fresh:
+        ended = analytics_jobs().exclude(status=IngestJob.Status.RUNNING).exists()
+        if collection.analytics_fresh and ended:
             break
         time.sleep(0.2)
     assert collection.analytics_fresh, celery_worker.log()[-3000:]

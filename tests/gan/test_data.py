@@ -36,14 +36,25 @@ def test_it_composites_transparency_on_the_background_colour():
     assert tuple(image[0, 31]) == (0, 127, 128)  # half-transparent blue over green
 
 
-def test_it_enlarges_pixel_art_with_nearest_neighbour():
+def test_it_enlarges_pixel_art_cell_for_cell():
     checker = Image.new("RGB", (2, 2), (0, 0, 0))
     checker.putpixel((1, 0), (255, 255, 255))
     images = prepare_images([png(checker)], GANConfig(resolution=32, batch_size=1))
 
-    assert images.resize == "nearest"
+    assert images.resize == "native"
+    assert images.pixel_art["grid"] == [2, 2]
     assert set(np.unique(images.images)) == {0, 255}  # no blended edge pixels
     assert tuple(images.images[0, 0, 16]) == (255, 255, 255)
+
+
+def test_it_enlarges_other_images_with_nearest_neighbour():
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)  # ~1,000 colours: no palette
+    images = prepare_images([png(Image.fromarray(noise))], GANConfig(resolution=64, batch_size=1))
+
+    assert images.resize == "nearest"
+    assert images.pixel_art is None
+    assert np.array_equal(images.images[0], noise.repeat(2, 0).repeat(2, 1))
 
 
 def test_it_shrinks_with_area_averaging():

@@ -49,9 +49,12 @@ def test_it_reports_every_figure_beside_its_real_baseline(
     assert report["counts"] == {"real": 120, "generated": 60, "reference": 60, "compared": 60}
     for side in (report, report["baseline"]):
         assert set(side["inception"]) == {
-            "fid", "kid_mean", "kid_std", "is_mean", "is_std", "input_size"
+            "fid", "kid_mean", "kid_std", "is_mean", "is_std", "input_size",
+            "precision", "recall", "density", "coverage",
         }  # fmt: skip
         assert side["domain"]["fid"] >= 0 and "kid_std" in side["domain"]
+        assert 0 <= side["domain"]["precision"] <= 1 and 0 <= side["domain"]["coverage"] <= 1
+        assert 0 <= side["quality"]["valid_token_rate"] <= 1
         assert set(side["traits"]["tv_per_type"]) == {"colour", "mark"}
         assert 0 <= side["traits"]["tv_mean"] <= 1
         assert set(side["memorisation"]) == {"pixel", "domain"}
@@ -142,3 +145,16 @@ def test_it_passes_over_checkpoints_that_copy_training_images():
     assert best["epoch"] == 2 and "1 checkpoint(s) left out for near-copies" in best["reason"]
     assert select_best_checkpoint([(1, report(2.0, near_copies=0.5))])["epoch"] == 1
     assert select_best_checkpoint([(1, {"domain": {}})]) is None
+
+
+def test_it_reports_palette_conformity_for_pixel_art(collection, untrained_classifier):
+    images, traits = collection
+    palette = np.unique(images.reshape(-1, 3), axis=0)
+    noise = np.random.default_rng(1).integers(0, 256, (60, 16, 16, 3), dtype=np.uint8)
+
+    report = evaluate_generator(
+        images, traits, noise, untrained_classifier, palette=palette, **FAST
+    )
+
+    assert report["baseline"]["quality"]["palette_conformity"] == 1.0
+    assert report["quality"]["palette_conformity"] < 0.1

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_app.fabrication.scoring import collection_rarity
+from collections_app.analytics.rarity import score_records
 from gan_app.gan.conditioning import ConditionVocabulary
 from gan_app.gan.fabrication import (
     EMBED_WIDTH,
@@ -79,7 +79,7 @@ def vocabulary():
 
 def _run(generator, writers=(), state=None, **options):
     fabricator = Fabricator(generator, FabricationOptions(**{"count": 40, "seed": 3, **options}))
-    return fabricate(fabricator, writers, state=state, rarity=collection_rarity), fabricator
+    return fabricate(fabricator, writers, state=state, rarity=score_records), fabricator
 
 
 def _tokens(generator, **options):
@@ -222,7 +222,7 @@ def test_it_steers_a_conditional_generator_by_a_table(vocabulary):
 def test_it_labels_tokens_and_scores_rarity_within_the_collection(generator, classifier, tmp_path):
     fabricator = Fabricator(generator, FabricationOptions(count=20, seed=3), classifier=classifier)
     result = fabricate(
-        fabricator, [SeedArchiveWriter(tmp_path, "fab", name="Fab")], rarity=collection_rarity
+        fabricator, [SeedArchiveWriter(tmp_path, "fab", name="Fab")], rarity=score_records
     )
     assert not any("without traits" in note for note in result.notes)
     with zipfile.ZipFile(tmp_path / "fab_metadata_archive.zip") as zf:
@@ -254,9 +254,7 @@ def test_it_reimports_the_seed_archive_with_the_same_tokens_and_traits(
 
     fabricator = Fabricator(generator, FabricationOptions(count=15, seed=3), classifier=classifier)
     result = fabricate(
-        fabricator,
-        [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")],
-        rarity=collection_rarity,
+        fabricator, [SeedArchiveWriter(tmp_path, "fabbed", name="Fabbed")], rarity=score_records
     )
     summary = import_archive(
         tmp_path / "fabbed_archive.zip", tmp_path / "fabbed_metadata_archive.zip"

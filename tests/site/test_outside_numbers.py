@@ -35,3 +35,9 @@ def test_it_redirects_a_seed_with_leading_zeros_to_its_canonical_url(client, mad
 
     assert response.status_code == 301
     assert response["Location"] == "/g/tiny-v1/42.png?download=1"
+
+
+def test_it_answers_a_trait_search_for_a_nul_character(client, collection):
+    response = client.get(f"/c/{collection.slug}/", {"trait_q": "a\x00b"})
+
+    assert response.status_code == 200

@@ -36,6 +36,11 @@ class Command(BaseCommand):
             "target", nargs="?", help="Training set id, COLLECTION/SET, or collection slug."
         )
         parser.add_argument("--resume", type=int, metavar="RUN_ID", help="Continue a run.")
+        parser.add_argument(
+            "--preset",
+            choices=["nff", "seed-dcgan"],
+            help="Recipe (default: the TRAIN_DEFAULT_PRESET setting, nff).",
+        )
         parser.add_argument("--resolution", type=int, choices=[32, 64, 128])
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--batch-size", type=int)
@@ -89,6 +94,8 @@ class Command(BaseCommand):
 
     def hyperparameters(self, options):
         values = {key: options[opt] for opt, key in OPTIONS.items() if options[opt] is not None}
+        if options["preset"]:
+            values["preset"] = options["preset"]
         if options["augment"]:
             values["augment"] = True
         if options["conditional"]:
