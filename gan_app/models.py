@@ -259,20 +259,14 @@ class GeneratedImage(models.Model):
 
 
 class FabricationJob(Job):
-    """A whole new collection fabricated by a generator (issue 16): ``gan_app.fabrication``.
+    """A whole new collection fabricated by a generator: ``gan_app.fabrication``.
 
     The worker stores each token's PNG, then every few tokens the fabricator's state
     (``state_file``), so a run whose worker was killed continues where the state left off.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        SUCCEEDED = "succeeded", "Finished"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
+    # The same life as a training run's: queued, running, paused, finished, failed, cancelled.
+    Status = TrainingRun.Status
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     task_name = "gan_app.tasks.fabricate_collection"
     lease_kind = "fabrication"

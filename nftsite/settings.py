@@ -389,7 +389,7 @@ JOB_LEASE_SECONDS = {
     # A fabrication beats at each checkpoint (every FABRICATE_CHECKPOINT_EVERY tokens).
     "fabrication": _positive_int("FABRICATION_LEASE_SECONDS", 300),
 }
-# Fabrication (issue 16): the most tokens one job may make, and how often it checkpoints.
+# Fabrication: the most tokens one job may make, and how often it checkpoints.
 FABRICATE_MAX_COUNT = _positive_int("FABRICATE_MAX_COUNT", 10_000)
 FABRICATE_CHECKPOINT_EVERY = _positive_int("FABRICATE_CHECKPOINT_EVERY", 50)
 WATCHDOG_SECONDS = _positive_int("WATCHDOG_SECONDS", 30)

@@ -1,4 +1,4 @@
-"""Fabrication stage (issue 16): a whole new collection from a published generator.
+"""Fabrication stage: a whole new collection from a published generator.
 
 runs.py (create a job from checked options, pause/resume/cancel; web, admin and CLI side),
 worker.py (the ``generate`` queue's side: fabricate with checkpoints, build the export, import
