@@ -20,6 +20,7 @@ from gan_app.fabrication import runs, worker
 from gan_app.models import FabricationJob
 
 from .generate import Command as GenerateCommand
+from .generate import make_folder
 
 
 class Command(BaseCommand):
@@ -40,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args, generator, count, seed, traits, image_uri, out, **options):
         gen = GenerateCommand().find_generator(generator)
         plan = self.trait_plan(traits)
-        folder = self.out_folder(out)
+        folder = make_folder(out) if out is not None else None
         try:
             job = runs.create_job(gen, count, seed, plan, image_uri, send=False)
         except runs.FabricationSetupError as exc:
@@ -69,18 +70,6 @@ class Command(BaseCommand):
             return runs.parse_traits(path.read_text(encoding="utf-8"))
         except (runs.FabricationSetupError, UnicodeDecodeError) as exc:
             raise CommandError(f"--traits {path}: {exc}") from None
-
-    def out_folder(self, out):
-        if out is None:
-            return None
-        folder = Path(out)
-        if folder.exists() and not folder.is_dir():
-            raise CommandError(f"{folder} exists and is not a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CommandError(f"cannot create {folder}: {exc.strerror}") from None
-        return folder
 
     def report(self, job):
         result = job.result
