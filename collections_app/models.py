@@ -21,6 +21,7 @@ class Collection(models.Model):
         ARCHIVE = "archive", "Seed archive"
         DEMO = "demo", "Synthetic demo"
         MANUAL = "manual", "Manual"
+        FABRICATED = "fabricated", "Fabricated by a generator"
 
     slug = models.SlugField(max_length=200, unique=True)
     name = models.CharField(max_length=300)
@@ -36,6 +37,11 @@ class Collection(models.Model):
         help_text="Token count the source reports (used to reconcile ingests).",
     )
     cover_image = models.FileField(upload_to="covers/", blank=True)
+    # A fabricated collection's original (its generator is on gan_app's FabricationJob: the
+    # catalog knows nothing of generators).
+    source_collection = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fabrications"
+    )
     is_public = models.BooleanField(default=True)
     # Bumped whenever tokens, traits or sales change; analytics record the version they saw.
     data_version = models.PositiveIntegerField(default=0)
@@ -53,6 +59,10 @@ class Collection(models.Model):
 
     def get_absolute_url(self):
         return reverse("collections:detail", args=[self.slug])
+
+    @property
+    def is_fabricated(self):
+        return self.source == self.Source.FABRICATED
 
     @property
     def analytics_fresh(self):

@@ -16,9 +16,11 @@ from . import publishing
 from .evaluation import admin as admin_evaluation
 from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
+from .fabrication.admin import FabricationJobAdmin, fabricate_action
 from .generation import moderation
 from .models import (
     Checkpoint,
+    FabricationJob,
     GeneratedImage,
     GenerationRequest,
     Generator,
@@ -322,7 +324,7 @@ class GeneratorAdmin(admin.ModelAdmin):
     )
     # manifest and metrics are written by publishing and evaluation; shown as tables.
     exclude = ("gate_verdict", "manifest", "metrics")
-    actions = ["export_zip", "unlist"]
+    actions = ["export_zip", "unlist", fabricate_action]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
     def get_urls(self):
@@ -559,3 +561,6 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     def unhide(self, request, queryset):
         count = queryset.update(is_hidden=False)
         self.message_user(request, f"{count} image(s) visible again.", messages.SUCCESS)
+
+
+admin.site.register(FabricationJob, FabricationJobAdmin)

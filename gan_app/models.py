@@ -325,3 +325,72 @@ class ImageReport(models.Model):
 
     def __str__(self):
         return f"Report #{self.pk} on {self.image}"
+
+
+class FabricationJob(Job):
+    """A whole new collection fabricated by a generator: ``gan_app.fabrication``.
+
+    The worker stores each token's PNG, then every few tokens the fabricator's state
+    (``state_file``), so a run whose worker was killed continues where the state left off.
+    """
+
+    # The same life as a training run's: queued, running, paused, finished, failed, cancelled.
+    Status = TrainingRun.Status
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    task_name = "gan_app.tasks.fabricate_collection"
+    lease_kind = "fabrication"
+    message_field = "error"
+
+    generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="fabrications")
+    collection = models.OneToOneField(
+        Collection,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fabrication",
+        help_text="The fabricated collection, once made.",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    count = models.PositiveIntegerField(help_text="Tokens requested.")
+    seed = models.BigIntegerField(default=0)
+    traits = models.JSONField(
+        null=True, blank=True, help_text='"source", "uniform" or a {type: {value: weight}} table.'
+    )
+    image_uri = models.CharField(
+        max_length=500, default="{id}.png", help_text="ERC-721 image URI template with {id}."
+    )
+    made = models.PositiveIntegerField(default=0)
+    candidates = models.PositiveIntegerField(default=0)
+    state_file = models.FileField(upload_to="fabrication/", blank=True, max_length=300)
+    export_file = models.FileField(upload_to="fabrication/", blank=True, max_length=300)
+    result = models.JSONField(default=dict, blank=True, help_text="Rejections, provenance, ...")
+    notes = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Fabrication #{self.pk} ({self.generator.slug}, {self.count:,} tokens)"
+
+    @property
+    def percent(self):
+        return 100.0 * self.made / self.count if self.count else 0.0
+
+    def pause(self) -> bool:
+        """Queued or running -> paused; the worker stops at its next checkpoint."""
+        rows = FabricationJob.objects.filter(pk=self.pk, status__in=self.ACTIVE)
+        paused = rows.update(status=self.Status.PAUSED) == 1
+        self.refresh_from_db()
+        return paused
+
+    def resume(self) -> bool:
+        """Paused (or failed) -> queued, and send the task again; the state file continues it."""
+        rows = FabricationJob.objects.filter(
+            pk=self.pk, status__in=(self.Status.PAUSED, self.Status.FAILED)
+        )
+        resumed = rows.update(status=self.Status.QUEUED, error="", finished_at=None) == 1
+        self.refresh_from_db()
+        if resumed:
+            self.dispatch()
+        return resumed

@@ -118,3 +118,16 @@ def evaluate_run(run_id, force=False):
     for checkpoint_id in ids:
         evaluate_checkpoint.delay(checkpoint_id, force=force)
     return {"run": run_id, "checkpoints": len(ids)}
+
+
+# --- Fabrication (queue: generate) -------------------------------------------------------------
+# acks_late (settings): a fabrication whose worker was killed is delivered again, or re-sent by
+# the watchdog once its lease ran out; either continues from the stored state.
+
+
+@shared_task(bind=True, name="gan_app.tasks.fabricate_collection")
+def fabricate_collection(self, job_id):
+    """Fabricate (or continue) a FabricationJob. Not queued or running: nothing."""
+    from .fabrication import worker
+
+    return worker.process(job_id, task_id=self.request.id or "")

@@ -4,6 +4,7 @@ from django.http import HttpResponsePermanentRedirect
 from django.urls import path, register_converter, reverse
 
 from . import views
+from .fabrication import views as fabrication_views
 
 
 class SeedConverter:
@@ -57,4 +58,10 @@ urlpatterns = [
     path("gallery/", views.gallery, name="gallery"),
     # Evaluation: a collection's generators side by side.
     path("c/<slug:slug>/generators/", views.compare_generators, name="compare_generators"),
+    path(
+        "c/<slug:slug>/compare-source/",
+        fabrication_views.compare_source,
+        name="fabrication_compare",
+    ),
+    path("c/<slug:slug>/fabrication.zip", fabrication_views.export_zip, name="fabrication_zip"),
 ]

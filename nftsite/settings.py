@@ -399,7 +399,12 @@ JOB_LEASE_SECONDS = {
     "analytics": _positive_int("ANALYTICS_LEASE_SECONDS", 1200),
     "training": TRAIN_LEASE_SECONDS,
     "generation": _positive_int("GENERATION_LEASE_SECONDS", 120),
+    # A fabrication beats at each checkpoint (every FABRICATE_CHECKPOINT_EVERY tokens).
+    "fabrication": _positive_int("FABRICATION_LEASE_SECONDS", 300),
 }
+# Fabrication: the most tokens one job may make, and how often it checkpoints.
+FABRICATE_MAX_COUNT = _positive_int("FABRICATE_MAX_COUNT", 10_000)
+FABRICATE_CHECKPOINT_EVERY = _positive_int("FABRICATE_CHECKPOINT_EVERY", 50)
 WATCHDOG_SECONDS = _positive_int("WATCHDOG_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "resend-stale-jobs": {

@@ -25,6 +25,18 @@ CHUNK = 64  # seeds per forward pass
 MAX_COUNT = 100_000
 
 
+def make_folder(path) -> Path:
+    """``path`` as an existing folder (created if missing), or a one-line CommandError."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create {folder}: {exc.strerror}") from None
+    return folder
+
+
 class Command(BaseCommand):
     help = "Generate images (PNG + ERC-721 metadata JSON) from a generator into a folder."
 
@@ -45,13 +57,7 @@ class Command(BaseCommand):
         gen = self.find_generator(generator)
         seeds = self.plan(seed, count)
         traits = self.traits(gen, trait)
-        folder = Path(outdir)
-        if folder.exists() and not folder.is_dir():
-            raise CommandError(f"{folder} exists and is not a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CommandError(f"cannot create {folder}: {exc.strerror}") from None
+        folder = make_folder(outdir)
         bar = tqdm(total=len(seeds), unit="img", disable=not sys.stderr.isatty(), file=sys.stderr)
         try:
             for start in range(0, len(seeds), CHUNK):
