@@ -1,5 +1,6 @@
 """Training runs and their checkpoints, published generators, generation requests and images."""
 
+import uuid
 from urllib.parse import urlencode
 
 from django.db import models
@@ -190,6 +191,9 @@ class GenerationRequest(Job):
     message_field = "error"
 
     generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="requests")
+    # What status, page and ZIP URLs name: the pk is sequential, so it would let anyone walk
+    # through every visitor's requests.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SINGLE)
     seeds = models.JSONField(default=list, help_text="Seeds asked for (walk: the two ends).")
     params = models.JSONField(default=dict, blank=True, help_text="Walk steps, traits, ...")
