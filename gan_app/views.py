@@ -192,7 +192,9 @@ def request_status(request, public_id):
 
 def request_pk(public_id):
     """The pk behind a public id (the long poll waits by pk), or None."""
-    return GenerationRequest.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    return (
+        GenerationRequest.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    )
 
 
 def wait_until_finished(pk, timeout):
@@ -226,7 +228,8 @@ def request_page(request, public_id):
 @require_GET
 def request_zip(request, public_id):
     """A batch as a ZIP: ``<generator>-<seed>.png`` + ERC-721 ``.json`` per image."""
-    req = get_object_or_404(GenerationRequest.objects.select_related("generator"), public_id=public_id
+    req = get_object_or_404(
+        GenerationRequest.objects.select_related("generator"), public_id=public_id
     )
     if req.status != Status.DONE or req.kind == GenerationRequest.Kind.WALK:
         raise Http404("This request has no images to download yet.")

@@ -112,7 +112,7 @@ def test_it_finishes_a_generation_on_a_new_worker_after_a_kill(machines, client,
 
     redelivery_due(killed_at)
     second = machines("generate-2", ("generate",), env=env).start()
-    status = reverse("gan:request_status", args=[request.pk])
+    status = reverse("gan:request_status", args=[request.public_id])
     body = client.get(status).json()
     deadline = time.monotonic() + 120
     while body["status"] in ("queued", "running") and time.monotonic() < deadline:

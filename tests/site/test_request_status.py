@@ -132,7 +132,9 @@ def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    assert f'filename="{generator.slug}-batch-{req.public_id}.zip"' in response["Content-Disposition"]
+    assert (
+        f'filename="{generator.slug}-batch-{req.public_id}.zip"' in response["Content-Disposition"]
+    )
     with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
         names = sorted(zf.namelist())
         assert names == sorted(

@@ -56,7 +56,10 @@ def test_it_generates_through_the_worker_and_serves_the_png(
 def test_it_batches_requests_queued_together(generate_worker, client, collection, tiny_artifact):
     generator = make_generator(collection, tiny_artifact)
     with transaction.atomic():  # all six are queued before the first task runs
-        ids = [generation.submit(generator, kind="single", seeds=[1000 + i]).public_id for i in range(6)]
+        ids = [
+            generation.submit(generator, kind="single", seeds=[1000 + i]).public_id
+            for i in range(6)
+        ]
 
     bodies = [wait_done(client, pk) for pk in ids]
 
