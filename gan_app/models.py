@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
 from nftsite.jobs import Job
+from nftsite.storage import private_storage
 
 
 class TrainingRun(Job):
@@ -100,7 +101,7 @@ class Checkpoint(models.Model):
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
     epoch = models.PositiveIntegerField()
-    state_file = models.FileField(upload_to="checkpoints/", max_length=300)
+    state_file = models.FileField(upload_to="checkpoints/", storage=private_storage, max_length=300)
     grid = models.FileField(upload_to="grids/", blank=True, max_length=300)
     losses = models.JSONField(default=dict, blank=True, help_text="Losses of this epoch.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation results.")
@@ -136,7 +137,7 @@ class Generator(models.Model):
     resolution = models.PositiveSmallIntegerField()
     latent_dim = models.PositiveSmallIntegerField()
     conditional = models.BooleanField(default=False)
-    model_file = models.FileField(upload_to="generators/", max_length=300)
+    model_file = models.FileField(upload_to="generators/", storage=private_storage, max_length=300)
     model_sha256 = models.CharField(max_length=64, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     sample_grid = models.FileField(upload_to="generators/", blank=True, max_length=300)
