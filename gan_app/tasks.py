@@ -14,6 +14,7 @@ from .evaluation import labelling
 from .evaluation import reports as evaluation
 from .generation import (
     generator_cache,  # noqa: F401
+    orphans,
     render,
 )
 from .models import Checkpoint, Generator, TrainingRun
@@ -118,3 +119,9 @@ def evaluate_run(run_id, force=False):
     for checkpoint_id in ids:
         evaluate_checkpoint.delay(checkpoint_id, force=force)
     return {"run": run_id, "checkpoints": len(ids)}
+
+
+@shared_task(name="gan_app.tasks.collect_orphan_images", soft_time_limit=120, time_limit=150)
+def collect_orphan_images():
+    """Celery beat's sweep of generated PNGs left without a row (generation/orphans.py)."""
+    return len(orphans.collect())

@@ -414,11 +414,20 @@ JOB_LEASE_SECONDS = {
     "generation": _positive_int("GENERATION_LEASE_SECONDS", 120),
 }
 WATCHDOG_SECONDS = _positive_int("WATCHDOG_SECONDS", 30)
+ORPHAN_COLLECT_SECONDS = _positive_int("ORPHAN_COLLECT_SECONDS", 600)
+ORPHAN_MIN_AGE_SECONDS = _positive_int("ORPHAN_MIN_AGE_SECONDS", 1800)
 CELERY_BEAT_SCHEDULE = {
     "resend-stale-jobs": {
         "task": "nftsite.tasks.resend_stale_jobs",
         "schedule": float(WATCHDOG_SECONDS),
         # Its own queue if an operator wants one (tests do, to pick the worker that runs it).
+        "options": {"queue": env.str("WATCHDOG_QUEUE", default="default")},
+    },
+    # Generated PNGs whose row never landed (a worker killed mid-render): gan_app/generation/
+    # orphans.py. Only files older than ORPHAN_MIN_AGE_SECONDS, well past any render's limit.
+    "collect-orphan-images": {
+        "task": "gan_app.tasks.collect_orphan_images",
+        "schedule": float(ORPHAN_COLLECT_SECONDS),
         "options": {"queue": env.str("WATCHDOG_QUEUE", default="default")},
     },
 }

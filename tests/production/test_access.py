@@ -70,8 +70,7 @@ def routes():
 ADMIN_ROUTES = [
     r
     for r in routes()
-    if r.startswith(("/admin/", "/private-media/"))
-    and r not in ("/admin/login/", "/admin/logout/")
+    if r.startswith(("/admin/", "/private-media/")) and r not in ("/admin/login/", "/admin/logout/")
 ]
 
 
