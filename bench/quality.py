@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from collections_app import demo
+from collections_app.demo import build as demo
 from gan_app.gan import GANConfig, Trainer, load_generator, prepare_images
 from gan_app.gan.evaluation import evaluate_generator
 from gan_app.gan.memorisation import NearCopyIndex

@@ -1,4 +1,4 @@
-"""One strict integer parser for every number that comes from outside (issue 18, item 4).
+"""One strict integer parser for every number that comes from outside.
 
 ``str.isdigit()`` and ``int()`` accept far more than ASCII digits: ``"²".isdigit()`` is true
 and then ``int("²")`` raises, while ``int()`` quietly reads fullwidth and Arabic-Indic

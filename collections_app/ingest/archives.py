@@ -198,7 +198,7 @@ def _check_member(info, kind):
         return "nested deeper than one top folder", None
     stem, ext = os.path.splitext(parts[-1])
     ext = ext.lower()
-    # ASCII digits only: "²".isdigit() is true and int("²") raises (issue 18).
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
     token_id = str(int(stem)) if is_ascii_int(stem) and len(stem) <= MAX_DIGITS else None
     if token_id is None:
         return "file name is not a token id", None

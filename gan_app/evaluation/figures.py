@@ -43,6 +43,13 @@ def headline_figures(report: dict) -> dict:
         "trait_tv_baseline": baseline.get("traits", {}).get("tv_mean"),
         "near_copy_share": report.get("memorisation", {}).get("pixel", {}).get("near_copy_share"),
         "inception_fid": report.get("inception", {}).get("fid"),
+        # Fidelity / diversity in the trait features, and per-image validity (reports made
+        # before these figures existed show them as missing).
+        "precision": report.get("domain", {}).get("precision"),
+        "recall": report.get("domain", {}).get("recall"),
+        "valid_token_rate": report.get("quality", {}).get("valid_token_rate"),
+        "valid_token_rate_baseline": baseline.get("quality", {}).get("valid_token_rate"),
+        "palette_conformity": report.get("quality", {}).get("palette_conformity"),
     }
 
 

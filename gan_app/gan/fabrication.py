@@ -1,4 +1,4 @@
-"""Fabricating a whole collection: N unique new tokens from a published generator (issue 16).
+"""Fabricating a whole collection: N unique new tokens from a published generator.
 
 Django-free: the generate-queue job, the admin form and ``manage.py fabricate`` wrap this.
 

@@ -1,4 +1,4 @@
-"""Streaming, byte-identical exports of a fabricated collection (issue 16), without Django.
+"""Streaming, byte-identical exports of a fabricated collection, without Django.
 
 Writers take each accepted token as it is made (``add``: its PNG goes straight to the zip or
 folder and is dropped) and finish with ``close(records, result)`` once rarity is known, so the

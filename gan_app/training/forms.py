@@ -24,6 +24,7 @@ class StartRunForm(forms.Form):
             ("seed-dcgan", "seed-dcgan: the original project's DCGAN"),
         ],
         initial=lambda: settings.TRAIN_DEFAULT_PRESET,
+        required=False,  # left out: the site's default recipe (TRAIN_DEFAULT_PRESET)
         help_text="The recipe; the fields below and 'More hyperparameters' go on top of it.",
     )
     epochs = forms.IntegerField(min_value=1, initial=100)

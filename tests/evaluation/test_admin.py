@@ -57,6 +57,10 @@ def test_it_charts_metrics_and_publishes_the_recommended_epoch(
     assert 'id="run-metrics-data" type="application/json"' in page
     assert "vendor/plotly" in page and "<script>" not in page  # CSP: no inline scripts
     assert f"Publish epoch {best['epoch']}" in page
+    # The quality figures beside the distances: precision / recall and valid tokens vs real.
+    report = evaluated.checkpoints.get(pk=best["checkpoint"]).metrics
+    assert "Precision / recall" in page and "Valid tokens" in page
+    assert f"{round(100 * report['quality']['valid_token_rate'])}%" in page
     publish = reverse("admin:gan_app_trainingrun_publish", args=[evaluated.pk, best["checkpoint"]])
     assert admin_client.get(publish).status_code == 405
 
