@@ -256,6 +256,7 @@ def _publish_bench_generator(resolution):
         epoch=0,
         model_sha256=sha,
         is_published=True,
+        is_listed=True,
         published_at=timezone.now(),
     )
     generator.model_file.save("bench.zip", ContentFile(artifact.getvalue()), save=False)

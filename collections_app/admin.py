@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from nftsite.admin_forms import form_page
+from nftsite.admin_forms import ReasonForm, form_page
 
 from .analytics.subsets import SubsetError, build_training_set
 from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
@@ -214,10 +214,36 @@ class TokenAdmin(admin.ModelAdmin):
 
 @admin.register(Trait)
 class TraitAdmin(admin.ModelAdmin):
-    list_display = ("trait_type", "value", "collection", "count")
-    list_filter = ("collection", "trait_type")
+    list_display = ("trait_type", "value", "collection", "count", "is_excluded", "excluded_reason")
+    list_filter = ("is_excluded", "collection", "trait_type")
     search_fields = ("trait_type", "value")
-    readonly_fields = ("count",)
+    readonly_fields = ("count", "is_excluded", "excluded_reason", "excluded_at")
+    actions = ["exclude_values", "allow_values"]
+
+    @admin.action(description="Exclude (offensive): leave out of training and generation")
+    def exclude_values(self, request, queryset):
+        """Asks for the reason on a second page, then marks the values excluded."""
+        form = ReasonForm(
+            request.POST if "apply" in request.POST else None,
+            help_text="Required: why these values must not be trained on or generated.",
+        )
+        if form.is_bound and form.is_valid():
+            count = Trait.exclude_values(queryset, form.cleaned_data["reason"])
+            self.message_user(request, f"Excluded {count} trait value(s).", messages.SUCCESS)
+            return None
+        return form_page(
+            self,
+            request,
+            "admin/collections_app/trait/exclude.html",
+            "Exclude trait values",
+            form,
+            traits=queryset,
+        )
+
+    @admin.action(description="Allow again (undo an exclusion)")
+    def allow_values(self, request, queryset):
+        count = queryset.update(is_excluded=False, excluded_reason="", excluded_at=None)
+        self.message_user(request, f"Allowed {count} trait value(s) again.", messages.SUCCESS)
 
 
 @admin.register(Sale)

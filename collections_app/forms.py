@@ -163,6 +163,12 @@ class TrainingSetBuildForm(forms.Form):
         help_text="One TYPE=VALUE per line.",
     )
     sold_only = forms.BooleanField(required=False)
+    # Unticked (the default), tokens carrying an excluded (offensive) trait value are left out.
+    keep_excluded = forms.BooleanField(
+        required=False,
+        label="Keep excluded traits",
+        help_text="Keep tokens that carry a trait value an admin excluded as offensive.",
+    )
 
     def __init__(self, *args, **kwargs):
         from .models import Collection
@@ -182,6 +188,7 @@ class TrainingSetBuildForm(forms.Form):
                 include_traits=_traits(data.get("include_traits")),
                 exclude_traits=_traits(data.get("exclude_traits")),
                 sold_only=bool(data.get("sold_only")),
+                leave_out_excluded=not data.get("keep_excluded"),
             )
             spec.validate()
         except SubsetError as exc:

@@ -71,6 +71,13 @@ class Trait(models.Model):
     value = models.CharField(max_length=500)
     display_type = models.CharField(max_length=50, blank=True)
     count = models.PositiveIntegerField(default=0, help_text="Tokens in the collection with it.")
+    # Content safeguard: an offensive value is left out of training sets (by default), refused
+    # by conditional generation, and a generated image labelled with it is withheld.
+    is_excluded = models.BooleanField(
+        default=False, help_text="Offensive: not trained on, not generated, images withheld."
+    )
+    excluded_reason = models.TextField(blank=True)
+    excluded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["trait_type", "value"]
@@ -83,6 +90,20 @@ class Trait(models.Model):
 
     def __str__(self):
         return f"{self.trait_type}: {self.value}"
+
+    @classmethod
+    def exclude_values(cls, traits, reason: str) -> int:
+        """Mark trait values excluded; the reason is required and kept."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a reason is required to exclude a trait value")
+        return traits.update(is_excluded=True, excluded_reason=reason, excluded_at=timezone.now())
+
+    @classmethod
+    def excluded_pairs(cls, collection) -> set[tuple[str, str]]:
+        """(trait_type, value) of the collection's excluded values."""
+        rows = cls.objects.filter(collection=collection, is_excluded=True)
+        return set(rows.values_list("trait_type", "value"))
 
 
 class Token(models.Model):

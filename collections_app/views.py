@@ -55,7 +55,9 @@ def detail(request, slug):
             "filter_problems": browse.filter_problems(request.GET, form, selected, page),
             "page": page,
             "cards": browse.token_cards(page.object_list, slug),
-            "published_generators": list(collection.generators.filter(is_published=True)),
+            "published_generators": list(
+                collection.generators.filter(is_published=True, is_listed=True)
+            ),
             "token_url_template": reverse("collections:token", args=[slug, "__id__"]),
         },
     )

@@ -8,12 +8,21 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from nftsite.admin_forms import form_page
+from nftsite.admin_forms import ReasonForm, form_page
 
 from . import publishing
 from .evaluation import admin as admin_evaluation
+from .evaluation import gate as quality_gate
 from .evaluation.admin import evaluation_link
-from .models import Checkpoint, GeneratedImage, GenerationRequest, Generator, TrainingRun
+from .generation import moderation
+from .models import (
+    Checkpoint,
+    GeneratedImage,
+    GenerationRequest,
+    Generator,
+    ImageReport,
+    TrainingRun,
+)
 from .training import runs as training
 from .training.forms import GeneratorImportForm, StartRunForm
 
@@ -251,21 +260,67 @@ class GeneratorAdmin(admin.ModelAdmin):
         "resolution",
         "epoch",
         "is_published",
+        "is_listed",
+        "gate",
         "created_at",
     )
-    list_filter = ("is_published", "collection", "conditional", "resolution")
+    list_filter = ("is_published", "is_listed", "collection", "conditional", "resolution")
     search_fields = ("name", "slug", "collection__slug")
     raw_id_fields = ("collection", "training_run", "checkpoint")
-    readonly_fields = ("model_sha256", "published_at", "created_at")
-    actions = ["export_zip"]
+    readonly_fields = (
+        "model_sha256",
+        "published_at",
+        "created_at",
+        "is_listed",
+        "gate",
+        "listed_reason",
+        "listed_by",
+        "listed_at",
+    )
+    exclude = ("gate_verdict",)
+    actions = ["export_zip", "unlist"]
     change_list_template = "admin/gan_app/generator/change_list.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("import/", view(self.import_view), name="gan_app_generator_import"),
+            path("<int:pk>/list/", view(self.list_anyway_view), name="gan_app_generator_list"),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Quality gate")
+    def gate(self, obj):
+        """Passed, or the failing checks (what keeps it unlisted), or not evaluated yet."""
+        if not obj.gate_verdict:
+            return "not evaluated yet"
+        if obj.gate_verdict.get("passed"):
+            return "passed"
+        return "failed: " + "; ".join(quality_gate.failing(obj))
+
+    @admin.action(description="Unlist (hide from the public; staff can still preview)")
+    def unlist(self, request, queryset):
+        for generator in queryset:
+            generator.unlist()
+        self.message_user(request, f"Unlisted {queryset.count()} generator(s).", messages.SUCCESS)
+
+    def list_anyway_view(self, request, pk):
+        """List a generator whatever the gate said, with a required, recorded reason."""
+        generator = get_object_or_404(Generator, pk=pk)
+        if not self.has_change_permission(request, generator):
+            raise PermissionDenied
+        form = ReasonForm(
+            request.POST if request.method == "POST" else None,
+            help_text="Required: why it should be public although the gate did not pass it.",
+        )
+        if request.method == "POST" and form.is_valid():
+            generator.list_anyway(request.user, form.cleaned_data["reason"])
+            self.message_user(request, f"Listed {generator.slug}.", messages.SUCCESS)
+            return redirect("admin:gan_app_generator_change", generator.pk)
+        failing = quality_gate.failing(generator)
+        template = "admin/gan_app/generator/list_anyway.html"
+        title = f"List {generator.slug} anyway"
+        return form_page(self, request, template, title, form, generator=generator, failing=failing)
 
     @admin.action(description="Download as {slug}_generator.zip")
     def export_zip(self, request, queryset):
@@ -364,6 +419,33 @@ class GenerationRequestAdmin(admin.ModelAdmin):
         if not obj.finished_at:
             return "—"
         return f"{(obj.finished_at - obj.created_at).total_seconds() * 1000:.0f} ms"
+
+
+@admin.register(ImageReport)
+class ImageReportAdmin(admin.ModelAdmin):
+    """Visitors' reports, newest first: hide the image (410 for everyone) or dismiss."""
+
+    list_display = ("thumbnail", "image", "reason", "status", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("image", "reason", "client_key", "created_at")
+    actions = ["hide_image", "dismiss"]
+
+    def has_add_permission(self, request):
+        return False  # reports come from the public image pages
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj):
+        return image_thumbnail(obj.image)
+
+    @admin.action(description="Hide the image (and close its reports)")
+    def hide_image(self, request, queryset):
+        count = moderation.hide(queryset)
+        self.message_user(request, f"Hid {count} image(s).", messages.SUCCESS)
+
+    @admin.action(description="Dismiss (the image stays)")
+    def dismiss(self, request, queryset):
+        count = moderation.dismiss(queryset)
+        self.message_user(request, f"Dismissed {count} report(s).", messages.SUCCESS)
 
 
 @admin.register(GeneratedImage)

@@ -66,10 +66,15 @@ class GenerateForm(forms.Form):
 
     TRAIT_PREFIX = "trait."  # one select per trait type: trait.<type> = value or "any"
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user  # staff may generate with an unlisted generator (a preview)
+
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
         generator = Generator.objects.select_related("collection").filter(slug=slug).first()
-        if generator is None or not generator.is_published or not generator.collection.is_public:
+        visible = generator is not None and generator.collection.is_public
+        if not visible or not generator.visible_to(self.user):
             raise forms.ValidationError(f"There is no published generator called {slug!r}.")
         return generator
 

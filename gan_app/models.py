@@ -3,6 +3,7 @@
 import uuid
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -144,6 +145,18 @@ class Generator(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     is_published = models.BooleanField(default=False)
     published_at = models.DateTimeField(null=True, blank=True)
+    # --- The quality gate (gan_app.evaluation.gate): published but unlisted until it passes ---
+    is_listed = models.BooleanField(
+        default=False, help_text="Shown to the public (published and past the quality gate)."
+    )
+    gate_verdict = models.JSONField(
+        default=dict, blank=True, help_text="The gate's checks: name, value, threshold, passed."
+    )
+    listed_reason = models.TextField(blank=True, help_text="Why an admin listed it anyway.")
+    listed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    listed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,14 +174,40 @@ class Generator(models.Model):
     def get_absolute_url(self):
         return reverse("gan:generator", args=[self.slug])
 
+    @property
+    def is_public(self) -> bool:
+        """What visitors may see and use: published and listed."""
+        return self.is_published and self.is_listed
+
+    def visible_to(self, user) -> bool:
+        """Public, or published-but-unlisted for staff to preview."""
+        return self.is_public or bool(self.is_published and user and user.is_staff)
+
     def publish(self):
+        """Published; listed at once only while the quality gate is off (otherwise the
+        evaluation that publishing queues lists it when it passes)."""
         self.is_published = True
         self.published_at = self.published_at or timezone.now()
-        self.save(update_fields=["is_published", "published_at"])
+        self.is_listed = self.is_listed or not settings.QUALITY_GATE
+        self.save(update_fields=["is_published", "published_at", "is_listed"])
 
     def unpublish(self):
         self.is_published = False
         self.save(update_fields=["is_published"])
+
+    def list_anyway(self, user, reason: str):
+        """An admin lists it whatever the gate said; the reason is required and recorded."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a reason is required to list a generator the gate did not pass")
+        self.is_listed = True
+        self.listed_reason, self.listed_by, self.listed_at = reason, user, timezone.now()
+        self.save(update_fields=["is_listed", "listed_reason", "listed_by", "listed_at"])
+
+    def unlist(self):
+        self.is_listed = False
+        self.listed_reason, self.listed_by, self.listed_at = "", None, None
+        self.save(update_fields=["is_listed", "listed_reason", "listed_by", "listed_at"])
 
 
 class GenerationRequest(Job):
@@ -231,6 +270,11 @@ class GeneratedImage(models.Model):
     rarity_score = models.FloatField(null=True, blank=True)
     nearest_distance = models.FloatField(null=True, blank=True)
     is_near_copy = models.BooleanField(default=False)
+    excluded_traits = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Excluded trait values the labelling read ("type: value"): withheld.',
+    )
     is_hidden = models.BooleanField(default=False, help_text="Hidden from the public gallery.")
     views = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -261,3 +305,28 @@ class GeneratedImage(models.Model):
 
     def count_view(self):
         GeneratedImage.objects.filter(pk=self.pk).update(views=F("views") + 1)
+
+
+class ImageReport(models.Model):
+    """A visitor's "Report" on a public image: queued for moderation in the admin."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        HIDDEN = "hidden", "Image hidden"
+        DISMISSED = "dismissed", "Dismissed"
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="reports")
+    reason = models.TextField(blank=True, max_length=1000)
+    client_key = models.CharField(max_length=64, help_text="Hashed client address.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["client_key", "created_at"], name="report_client_created"),
+            models.Index(fields=["status", "created_at"], name="report_status_created"),
+        ]
+
+    def __str__(self):
+        return f"Report #{self.pk} on {self.image}"

@@ -126,6 +126,8 @@ def _checkpoint_grid_bytes(checkpoint) -> bytes:
 def _maybe_publish(generator: Generator, publish: bool) -> Generator:
     if publish and not generator.is_published:
         generator.publish()
+        if not generator.is_listed:  # the gate lists it once an evaluation passes
+            transaction.on_commit(lambda: queue_evaluation(generator))
     return generator
 
 
@@ -151,13 +153,16 @@ def _new_generator(collection, artifact, grid, *, name, publish, **fields) -> Ge
         manifest=manifest,
         is_published=publish,
         published_at=timezone.now() if publish else None,
+        # Gate on: unlisted until its evaluation passes (gan_app.evaluation.gate).
+        is_listed=publish and not settings.QUALITY_GATE,
         **fields,
     )
     generator.model_file.save(f"{slug}.zip", ContentFile(artifact), save=False)
     if grid:
         generator.sample_grid.save(f"{slug}-grid.png", ContentFile(grid), save=False)
     generator.save()
-    if settings.EVALUATE_ON_PUBLISH:
+    # The quality gate lists a generator only after an evaluation: publishing evaluates first.
+    if settings.EVALUATE_ON_PUBLISH or (publish and settings.QUALITY_GATE):
         transaction.on_commit(lambda: queue_evaluation(generator))
     return generator
 

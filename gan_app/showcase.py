@@ -5,6 +5,9 @@ import math
 from django.conf import settings
 from django.db.models import Prefetch
 
+from collections_app.models import Trait
+
+from .evaluation.labelling import excluded_read
 from .models import GeneratedImage, Generator, TrainingRun
 from .training.runs import loss_figure  # noqa: F401  (the run pages draw it)
 
@@ -27,28 +30,55 @@ def home_context(collections) -> dict:
 
 
 def public_images():
-    """Generated images anyone may see: not hidden, from a published generator of a public
-    collection, newest first; near-copies of training images left out while
+    """Generated images anyone may see: not hidden, from a published and listed generator of a
+    public collection, newest first; near-copies of training images left out while
     ``REFUSE_NEAR_COPIES`` is on."""
     images = GeneratedImage.objects.filter(
         is_hidden=False,
         generator__is_published=True,
+        generator__is_listed=True,
         generator__collection__is_public=True,
     )
     if settings.REFUSE_NEAR_COPIES:
         images = images.exclude(is_near_copy=True)
+    images = images.filter(excluded_traits=[])  # content safeguard: always withheld
     return images.select_related("generator", "generator__collection").order_by(
         "-created_at", "-pk"
     )
 
 
+NEAR_COPY_MESSAGE = (
+    "This image was withheld: it is a near-copy of one of the collection's own images, "
+    "so it is not released as a new one."
+)
+
+
 def withheld(image) -> bool:
-    """True when the site must not serve this image (a flagged near-copy, refusal on)."""
-    return bool(settings.REFUSE_NEAR_COPIES and image.is_near_copy)
+    """True when the site must not serve this image (a flagged near-copy, refusal on; or the
+    labelling read a trait value an admin excluded)."""
+    return bool(withheld_reason(image))
+
+
+def withheld_reason(image) -> str:
+    """Why the image is withheld, in words for visitors ("" when it is not)."""
+    excluded = list(image.excluded_traits or [])
+    if not excluded and image.traits:
+        # Values excluded after the image was labelled count too.
+        excluded = excluded_read(image.traits, Trait.excluded_pairs(image.generator.collection_id))
+    if excluded:
+        return (
+            "This image was withheld: it shows a trait this site does not publish ("
+            + ", ".join(excluded)
+            + ")."
+        )
+    if settings.REFUSE_NEAR_COPIES and image.is_near_copy:
+        return NEAR_COPY_MESSAGE
+    return ""
 
 
 def public_generators():
-    return Generator.objects.filter(is_published=True, collection__is_public=True)
+    """Published generators the quality gate (or an admin) listed, in public collections."""
+    return Generator.objects.filter(is_published=True, is_listed=True, collection__is_public=True)
 
 
 def attach_generators(collections) -> list:

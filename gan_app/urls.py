@@ -47,6 +47,8 @@ urlpatterns = [
     path("g/<slug:slug>/<seed:seed>.png", canonical_seeds(views.image_png), name="image_png"),
     path("g/<slug:slug>/<seed:seed>.json", canonical_seeds(views.image_json), name="image_json"),
     path("g/<slug:slug>/<seed:seed>/", canonical_seeds(views.image_page), name="image"),
+    # A POST: no redirect to a canonical seed (it would drop the form).
+    path("g/<slug:slug>/<seed:seed>/report/", views.report_image, name="report_image"),
     path(
         "g/<slug:slug>/walk/<seed:start>-<seed:end>-<int:steps>.png",
         canonical_seeds(views.walk_png),

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import showcase
 from .forms import GenerateForm
-from .generation import conditions, ratelimit, upscale
+from .generation import conditions, moderation, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk
@@ -45,7 +45,7 @@ def base_url(request) -> str:
 
 @require_POST
 def generate(request):
-    form = GenerateForm(request.POST)
+    form = GenerateForm(request.POST, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     data = form.cleaned_data
@@ -74,9 +74,9 @@ def invalid(request, form):
     return render(request, "gan/invalid.html", {"form": form, "max_seed": MAX_SEED}, status=400)
 
 
-def rate_limited(request, exc):
+def rate_limited(request, exc, did="generated a lot"):
     message = (
-        f"You have generated a lot in a short time (the limit is {exc.rate.describe()}). "
+        f"You have {did} in a short time (the limit is {exc.rate.describe()}). "
         f"Please try again in {exc.retry_after} second{'s' if exc.retry_after != 1 else ''}."
     )
     if wants_json(request):
@@ -138,7 +138,7 @@ def image_links(slug, seed, image, traits=None, generator=None):
     if image is None:
         return {"seed": seed, "removed": True}
     if showcase.withheld(image):
-        return {"seed": seed, "removed": True, "reason": NEAR_COPY_MESSAGE}
+        return {"seed": seed, "removed": True, "reason": showcase.withheld_reason(image)}
     key = image.condition_key
     links = {
         "seed": seed,
@@ -219,7 +219,9 @@ def request_page(request, public_id):
             "generator": req.generator,
             "collection": req.generator.collection,
             "finished": req.status in FINISHED,
-            "published_generators": [req.generator] if req.generator.is_published else [],
+            "published_generators": (
+                [req.generator] if req.generator.visible_to(request.user) else []
+            ),
             "panel_seed": "",
         },
     )
@@ -259,18 +261,13 @@ class Gone(Exception):
 
 
 class Withheld(Exception):
-    """A near-copy of a training image while ``REFUSE_NEAR_COPIES`` is on."""
+    """A near-copy of a training image while ``REFUSE_NEAR_COPIES`` is on, or an image the
+    labelling read an excluded trait in; the message says which (``showcase.withheld_reason``)."""
 
 
-NEAR_COPY_MESSAGE = (
-    "This image was withheld: it is a near-copy of one of the collection's own images, "
-    "so it is not released as a new one."
-)
-
-
-def visible_image(slug, seed, key="") -> GeneratedImage:
-    """The stored image for (generator, seed, condition key); 404 if never made or withdrawn,
-    Gone if hidden."""
+def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
+    """The stored image for (generator, seed, condition key); 404 if never made, withdrawn or
+    unlisted (staff ``user``: a preview), Gone if hidden."""
     image = (
         GeneratedImage.objects.select_related("generator", "generator__collection")
         .filter(
@@ -282,20 +279,21 @@ def visible_image(slug, seed, key="") -> GeneratedImage:
         )
         .first()
     )
-    if image is None:
+    if image is None or not image.generator.visible_to(user):
         raise Http404("No image has been generated for this seed yet.")
     if image.is_hidden:
         raise Gone
-    if showcase.withheld(image):
-        raise Withheld
+    reason = showcase.withheld_reason(image)
+    if reason:
+        raise Withheld(reason)
     return image
 
 
-def withheld(request, as_page=False):
-    # 451: the image exists but is kept back for rights reasons (it copies a real token).
+def withheld(request, reason, as_page=False):
+    # 451: the image exists but is kept back (it copies a real token, or shows an excluded trait).
     if as_page:
-        return render(request, "gan/withheld.html", {"message": NEAR_COPY_MESSAGE}, status=451)
-    return HttpResponse(NEAR_COPY_MESSAGE + "\n", status=451, content_type="text/plain")
+        return render(request, "gan/withheld.html", {"message": reason}, status=451)
+    return HttpResponse(f"{reason}\n", status=451, content_type="text/plain")
 
 
 def gone(request, as_page=False):
@@ -311,11 +309,11 @@ def image_png(request, slug, seed):
     """``/g/<generator>/<seed>.png[?traits=<key>][&scale=N]``: the stored PNG (never
     re-rendered), or with ``scale`` its nearest-neighbour upscale for full-size use."""
     try:
-        image = visible_image(slug, seed, request.GET.get("traits", ""))
+        image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
-    except Withheld:
-        return withheld(request)
+    except Withheld as exc:
+        return withheld(request, str(exc))
     try:
         scale = upscale.parse_scale(request.GET.get("scale"), image.generator.resolution)
     except upscale.ScaleError as exc:
@@ -346,11 +344,11 @@ def image_png(request, slug, seed):
 def image_json(request, slug, seed):
     """``/g/<generator>/<seed>.json[?traits=<key>]``: its ERC-721 metadata, absolute links."""
     try:
-        image = visible_image(slug, seed, request.GET.get("traits", ""))
+        image = visible_image(slug, seed, request.GET.get("traits", ""), request.user)
     except Gone:
         return gone(request)
-    except Withheld:
-        return withheld(request)
+    except Withheld as exc:
+        return withheld(request, str(exc))
     response = HttpResponse(
         dumps(absolute(image.metadata, base_url(request))), content_type="application/json"
     )
@@ -364,17 +362,19 @@ def image_json(request, slug, seed):
 def image_page(request, slug, seed):
     """``/g/<generator>/<seed>/``: the image with its metadata, or an offer to generate it."""
     generator = showcase.generator_for_page(slug)
-    if generator is None or not generator.is_published or not generator.collection.is_public:
+    if generator is None or not generator.collection.is_public:
+        raise Http404("No such generator.")
+    if not generator.visible_to(request.user):  # unlisted: staff preview only
         raise Http404("No such generator.")
     if seed > MAX_SEED:
         raise Http404("Seeds go up to 2^53 - 1.")
     key = request.GET.get("traits", "")
     try:
-        image = visible_image(slug, seed, key)
+        image = visible_image(slug, seed, key, request.user)
     except Gone:
         return gone(request, as_page=True)
-    except Withheld:
-        return withheld(request, as_page=True)
+    except Withheld as exc:
+        return withheld(request, str(exc), as_page=True)
     except Http404:
         image = None
     metadata = None
@@ -394,6 +394,8 @@ def image_page(request, slug, seed):
             "published_generators": [generator],
             "panel_seed": seed,
             "condition_key": key,
+            "reported": bool(request.GET.get("reported")),
+            "report_url": reverse("gan:report_image", args=[slug, seed]),
             "png_url": generation.with_traits(reverse("gan:image_png", args=[slug, seed]), key),
             "json_url": generation.with_traits(reverse("gan:image_json", args=[slug, seed]), key),
             "trait_choices": conditions.choices_for_key(generator, key),
@@ -404,6 +406,27 @@ def image_page(request, slug, seed):
             else [],
         },
     )
+
+
+@require_POST
+def report_image(request, slug, seed):
+    """``POST /g/<generator>/<seed>/report/``: queue a public image for moderation."""
+    key = request.POST.get("traits", "")
+    try:
+        image = visible_image(slug, seed, key, request.user)
+    except (Gone, Withheld):
+        raise Http404("This image is not shown, so there is nothing to report.") from None
+    try:
+        moderation.report_image(
+            image, request.POST.get("reason", ""), ratelimit.client_key(request)
+        )
+    except ratelimit.RateLimited as exc:
+        return rate_limited(request, exc, did="reported several images")
+    message = "Thank you: a moderator will look at this image."
+    if wants_json(request):
+        return JsonResponse({"reported": True, "message": message}, status=202)
+    page = image.get_absolute_url()
+    return redirect(f"{page}{'&' if '?' in page else '?'}reported=1")
 
 
 @require_GET
@@ -428,7 +451,8 @@ def walk_png(request, slug, start, end, steps):
 def generator_page(request, slug):
     generator = showcase.generator_for_page(slug)
     visible = generator is not None and generator.collection.is_public
-    if not visible or not (generator.is_published or request.user.is_staff):
+    # Staff see unpublished and unlisted generators (a preview); visitors listed ones only.
+    if not visible or not (generator.is_public or request.user.is_staff):
         raise Http404("No such generator.")
     run = generator.training_run
     walk_req = (
@@ -450,7 +474,7 @@ def generator_page(request, slug):
             "loss_figure": showcase.loss_figure(run),
             "walk": payload(walk_req) if walk_req else None,
             "recent": list(showcase.public_images().filter(generator=generator)[:12]),
-            "published_generators": [generator] if generator.is_published else [],
+            "published_generators": [generator] if generator.visible_to(request.user) else [],
             "siblings": [g for g in generator.collection.generators.all() if g.pk != generator.pk],
             "panel_seed": "",
             "trait_choices": conditions.trait_choices(generator),

@@ -44,6 +44,17 @@ def _positive_float(name, default):
     return _positive(name, default, env.float, "a number")
 
 
+def _fraction(name, default):
+    """A number from 0 to 1 (a share or a rate)."""
+    try:
+        value = env.float(name, default=default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number from 0 to 1: {exc}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ImproperlyConfigured(f"{name} must be a number from 0 to 1, got {value}")
+    return value
+
+
 def _bool(name, default):
     raw = env.str(name, default=str(default)).strip().lower()
     truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
@@ -375,6 +386,8 @@ def _rate(name, default):
 # Generate requests per client (hashed address) in the window; counted in the database, so the
 # limit holds across every web process and node.
 GENERATION_RATE_LIMIT = _rate("GENERATION_RATE_LIMIT", "30/m")
+# "Report this image" posts per client in the window (counted over the moderation queue).
+REPORT_RATE_LIMIT = _rate("REPORT_RATE_LIMIT", "5/h")
 # Behind a reverse proxy, the header that carries the visitor's address (e.g. X-Forwarded-For;
 # its last entry, the one the proxy appended, is used). Empty: the connection's own address.
 # Only set it when every request comes through that proxy, or clients could forge the header.
@@ -446,6 +459,15 @@ EVALUATION_KID_SUBSETS = _positive_int("EVALUATION_KID_SUBSETS", 100)
 # Evaluate every newly published generator on the train queue (trains the collection's trait
 # classifier the first time), so its page shows metrics and its images get labelled.
 EVALUATE_ON_PUBLISH = _bool("EVALUATE_ON_PUBLISH", True)
+# The quality gate: a published generator is listed publicly only once its evaluation passes
+# these (gan_app.evaluation.gate); off, publishing lists it at once.
+QUALITY_GATE = _bool("QUALITY_GATE", True)
+# Domain FID / the real-vs-real domain FID of the same collection.
+QUALITY_GATE_MAX_FID_RATIO = _positive_float("QUALITY_GATE_MAX_FID_RATIO", 4.0)
+# Share of generated images the classifier labels confidently for every trait type.
+QUALITY_GATE_MIN_VALID_TOKEN_RATE = _fraction("QUALITY_GATE_MIN_VALID_TOKEN_RATE", 0.5)
+# Share of generated images that are pixel near-copies of a training image.
+QUALITY_GATE_MAX_NEAR_COPY_SHARE = _fraction("QUALITY_GATE_MAX_NEAR_COPY_SHARE", 0.0)
 
 # --- Auth, i18n, logging ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

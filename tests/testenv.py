@@ -52,6 +52,8 @@ os.environ.update(
         "TF_CPP_MIN_LOG_LEVEL": "2",
         # Tests that publish should not start minutes of evaluation; tests/evaluation asks.
         "EVALUATE_ON_PUBLISH": "false",
+        # ... nor wait for the quality gate before they are listed; the gate's tests turn it on.
+        "QUALITY_GATE": "false",
         # Tests train tiny models on the seed recipe (fast, no EMA copy); tests/training asks
         # for the default recipe where it matters.
         "TRAIN_DEFAULT_PRESET": "seed-dcgan",

@@ -4,7 +4,9 @@ Filters apply in this order, each to what the previous ones left (the *pool*):
 
 1. ``include_traits``: values of one trait type are alternatives (``type=Alien`` or
    ``type=Ape``), different types must all match (``type=Male`` and ``accessory=Earring``).
-2. ``exclude_traits``: a token holding any of them is dropped.
+2. ``exclude_traits``: a token holding any of them is dropped; and, unless
+   ``leave_out_excluded`` is off, a token holding a trait value an admin excluded as offensive
+   (``Trait.is_excluded``, the content safeguard).
 3. ``sold_only``: tokens with a recorded last sale.
 4. ``min_rarity_rank`` / ``max_rarity_rank``: an inclusive rank range (1 = rarest) on the
    chosen metric (rarity.tools ``rarity`` or OpenRarity ``openrarity``).
@@ -26,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
-from ..models import Collection, Token, TokenTrait, TrainingSet
+from ..models import Collection, Token, TokenTrait, TrainingSet, Trait
 
 # GANs trained on a few thousand images or fewer tend to collapse onto a handful of outputs.
 COLLAPSE_RISK_BELOW = 3000
@@ -47,6 +49,8 @@ class SubsetSpec:
     include_traits: list[tuple[str, str]] = field(default_factory=list)
     exclude_traits: list[tuple[str, str]] = field(default_factory=list)
     sold_only: bool = False
+    # Content safeguard: leave out tokens carrying a trait value an admin excluded.
+    leave_out_excluded: bool = True
 
     def validate(self) -> None:
         for label, pct in (("top price", self.top_price_pct), ("top rarity", self.top_rarity_pct)):
@@ -78,6 +82,8 @@ class SubsetSpec:
     def describe(self) -> str:
         parts = [f"{t}={v}" for t, v in self.include_traits]
         parts += [f"not {t}={v}" for t, v in self.exclude_traits]
+        if not self.leave_out_excluded:
+            parts.append("excluded traits kept")
         if self.sold_only:
             parts.append("sold")
         if self.min_rarity_rank or self.max_rarity_rank:
@@ -175,6 +181,11 @@ def select(collection: Collection, spec: SubsetSpec) -> Selection:
             filter_by_traits(queryset, {}, exclude),
             "without " + " or ".join(f"{t}={v}" for t, v in spec.exclude_traits),
         )
+    excluded = list(
+        Trait.objects.filter(collection=collection, is_excluded=True).values_list("pk", flat=True)
+    )
+    if spec.leave_out_excluded and excluded:
+        queryset = narrow(filter_by_traits(queryset, {}, excluded), "without excluded traits")
     if spec.sold_only:
         queryset = narrow(queryset.filter(last_sale_amount__isnull=False), "sold")
     if spec.min_rarity_rank is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from collections_app.models import TokenTrait
+from collections_app.models import TokenTrait, Trait
 
 from ..models import GeneratedImage
 from .reports import (
@@ -28,6 +28,7 @@ class Label:
     rarity_score: float | None  # OpenRarity-style information content vs the collection
     nearest_distance: float | None  # RMS pixel distance to the nearest training image
     is_near_copy: bool
+    excluded: list = ()  # "type: value" of read traits an admin excluded (content safeguard)
 
 
 def trait_frequencies(collection):
@@ -84,10 +85,21 @@ def label_pixels(generator, pixels):
         distances, flags = index.check(pixels)
     else:
         distances, flags = [None] * len(pixels), [False] * len(pixels)
+    banned = Trait.excluded_pairs(collection)
     return [
-        Label(t, s, None if d is None else float(d), bool(f))
+        Label(t, s, None if d is None else float(d), bool(f), excluded_read(t, banned))
         for t, s, d, f in zip(traits, scores, distances, flags, strict=True)
     ]
+
+
+def excluded_read(traits: dict, banned: set) -> list[str]:
+    """The excluded (type, value) pairs among the traits a classifier read, as "type: value"."""
+    return sorted(
+        f"{trait_type}: {entry['value']}"
+        for trait_type, entries in (traits or {}).items()
+        for entry in entries
+        if (trait_type, entry["value"]) in banned
+    )
 
 
 def label_attributes(label):
@@ -114,6 +126,7 @@ def apply_label(image, label):
     image.rarity_score = label.rarity_score
     image.nearest_distance = label.nearest_distance
     image.is_near_copy = label.is_near_copy
+    image.excluded_traits = list(label.excluded)
     metadata = dict(image.metadata or {})
     own = {"collection", "generator", "generator_version", "seed", "resolution", "epoch"}
     kept = [a for a in metadata.get("attributes", []) if a.get("trait_type") in own]
@@ -150,6 +163,7 @@ def label_missing(generator, batch=256):
                         "rarity_score",
                         "nearest_distance",
                         "is_near_copy",
+                        "excluded_traits",
                         "metadata",
                     ]
                 )

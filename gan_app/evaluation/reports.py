@@ -35,6 +35,7 @@ from collections_app.models import TokenTrait
 from nftsite.storage import private_storage
 
 from ..models import Checkpoint, Generator, TrainingRun
+from . import gate
 from .figures import recommended_checkpoint
 
 log = logging.getLogger(__name__)
@@ -361,6 +362,7 @@ def evaluate_generator(generator, *, force=False, **fit_options):
     count = _sample_count(real)
     key = _evaluation_key(generator.collection, real, count)
     if not force and (generator.metrics or {}).get("evaluation_key") == key:
+        gate.apply(generator, generator.metrics)  # the thresholds may have changed since
         return generator.metrics
     with generator.model_file.open("rb") as handle:
         loaded = load_generator(handle.read())
@@ -375,6 +377,7 @@ def evaluate_generator(generator, *, force=False, **fit_options):
     )
     Generator.objects.filter(pk=generator.pk).update(metrics=report)
     generator.metrics = report
+    gate.apply(generator, report)
     return report
 
 
@@ -423,6 +426,8 @@ def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
     Checkpoint.objects.filter(pk=checkpoint.pk).update(metrics=report)
     # Generators published from this checkpoint draw the very same images: same report.
     Generator.objects.filter(checkpoint=checkpoint).update(metrics=report)
+    for generator in Generator.objects.filter(checkpoint=checkpoint):
+        gate.apply(generator, report)
     checkpoint.metrics = report
     return report
 

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
+from collections_app.models import Trait
 from collections_app.traits import NO_TRAIT
 
 ANY = "any"
@@ -32,6 +33,7 @@ class TraitChoice:
     multi: bool
     rare: tuple[str, ...] = ()  # the values grouped as "other"
     selected: tuple[str, ...] = ()  # preselected in the page's select ("any" when empty)
+    excluded: tuple[str, ...] = ()  # excluded by an admin (content safeguard): never offered
 
     @property
     def field_name(self) -> str:
@@ -39,12 +41,20 @@ class TraitChoice:
 
 
 def trait_choices(generator) -> list[TraitChoice]:
-    """The trait types and values a visitor can ask this generator for ([] if unconditional)."""
+    """The trait types and values a visitor can ask this generator for ([] if unconditional);
+    values an admin excluded are left out of ``values`` (kept in ``excluded`` to name them)."""
     vocabulary = (generator.manifest or {}).get("conditions") if generator.conditional else None
     if not vocabulary:
         return []
+    banned = Trait.excluded_pairs(generator.collection_id)
     return [
-        TraitChoice(t["name"], tuple(t["values"]), bool(t["multi"]), tuple(t.get("rare", ())))
+        TraitChoice(
+            t["name"],
+            tuple(v for v in t["values"] if (t["name"], v) not in banned),
+            bool(t["multi"]),
+            tuple(t.get("rare", ())),
+            excluded=tuple(v for v in t["values"] if (t["name"], v) in banned),
+        )
         for t in vocabulary["types"]
     ]
 
@@ -88,6 +98,12 @@ def _is_any(value) -> bool:
 
 def _value(choice: TraitChoice, value) -> str:
     text = str(value).strip()
+    for banned in choice.excluded:
+        if banned.lower() == text.lower():
+            raise TraitRequestError(
+                f"{choice.name} {banned!r} is excluded on this site (content safeguard): "
+                "it cannot be generated"
+            )
     for known in choice.values:
         if known.lower() == text.lower():
             return known

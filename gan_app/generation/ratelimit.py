@@ -129,3 +129,16 @@ def check(key: str, rate: Rate | None = None, now=None, images: int = 1) -> None
     freed = next(i for i, total in enumerate(accumulate(costs)) if used - total <= allowed)
     wait = (rows[freed][0] - since).total_seconds()
     raise RateLimited(rate, max(1, math.ceil(wait)))
+
+
+def check_rows(rows, key: str, rate: Rate, now=None) -> None:
+    """Raise RateLimited when ``key`` already has ``rate.count`` of ``rows`` (a queryset with
+    client_key and created_at, one action a row, e.g. image reports) in the window."""
+    now = now or timezone.now()
+    since = now - timedelta(seconds=rate.seconds)
+    recent = rows.filter(client_key=key, created_at__gt=since).order_by("-created_at")
+    times = list(recent.values_list("created_at", flat=True)[: rate.count])
+    if len(times) < rate.count:
+        return
+    # A slot frees when the oldest of the last rate.count ages out of the window.
+    raise RateLimited(rate, max(1, math.ceil((times[-1] - since).total_seconds())))

@@ -276,6 +276,7 @@ def test_it_shows_the_generate_panel_only_with_a_published_generator(client, pun
         latent_dim=64,
         model_file="generators/punks.keras",
         is_published=True,
+        is_listed=True,
     )
     assert 'id="generate"' in client.get(detail_url(punks)).content.decode()
 

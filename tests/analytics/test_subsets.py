@@ -16,7 +16,7 @@ from collections_app.analytics.subsets import (
     parse_trait,
     top_count,
 )
-from collections_app.models import Token, TrainingSet
+from collections_app.models import Token, TrainingSet, Trait
 
 from .factory import make_collection, punks_like
 
@@ -263,3 +263,79 @@ def test_it_shows_subset_stats_for_an_analysed_collection():
         training_set.stats["subset"]["rarity_score"]
         == training_set.stats["collection"]["rarity_score"]
     )
+
+
+# --- Content safeguard: excluded trait values ---------------------------------------------------
+
+
+def holders(collection, value):
+    return set(
+        Token.objects.filter(collection=collection, traits__value=value).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def exclude_pipe(collection):
+    pipe = Trait.objects.filter(collection=collection, trait_type="accessory", value="Pipe")
+    assert Trait.exclude_values(pipe, "offensive in this collection") == 1
+    return holders(collection, "Pipe")
+
+
+def test_it_leaves_out_tokens_with_an_excluded_trait_by_default():
+    collection = punks_like(n=60)
+    piped = exclude_pipe(collection)
+    assert piped
+
+    left_out, _ = build_training_set(collection, "safe", SubsetSpec())
+    kept, _ = build_training_set(collection, "all", SubsetSpec(leave_out_excluded=False))
+
+    assert not piped & set(left_out.tokens.values_list("pk", flat=True))
+    assert left_out.token_count == 60 - len(piped)
+    assert {"step": "without excluded traits", "remaining": 60 - len(piped)} in left_out.stats[
+        "funnel"
+    ]
+    assert kept.token_count == 60
+    assert kept.filter_spec["leave_out_excluded"] is False
+
+
+def test_it_keeps_excluded_traits_only_when_asked_on_the_command_line():
+    collection = punks_like(n=40)
+    piped = exclude_pipe(collection)
+
+    call_command("make_training_set", collection.slug, "cli-safe")
+    call_command("make_training_set", collection.slug, "cli-all", "--keep-excluded")
+
+    assert TrainingSet.objects.get(name="cli-safe").token_count == 40 - len(piped)
+    assert TrainingSet.objects.get(name="cli-all").token_count == 40
+
+
+def test_it_keeps_excluded_traits_only_when_the_admin_form_says_so(admin_client):
+    collection = punks_like(n=40)
+    piped = exclude_pipe(collection)
+    url = reverse("admin:collections_app_trainingset_build")
+    form = {"collection": collection.pk, "rarity_metric": "rarity"}
+
+    admin_client.post(url, {**form, "name": "form-safe"})
+    admin_client.post(url, {**form, "name": "form-all", "keep_excluded": "on"})
+
+    assert TrainingSet.objects.get(name="form-safe").token_count == 40 - len(piped)
+    assert TrainingSet.objects.get(name="form-all").token_count == 40
+
+
+def test_it_excludes_trait_values_from_the_admin_with_a_required_reason(admin_client):
+    collection = punks_like(n=20)
+    pipe = Trait.objects.get(collection=collection, trait_type="accessory", value="Pipe")
+    url = reverse("admin:collections_app_trait_changelist")
+    chosen = {"action": "exclude_values", "_selected_action": [pipe.pk]}
+
+    asked = admin_client.post(url, chosen)
+    refused = admin_client.post(url, {**chosen, "apply": "1", "reason": "  "})
+    pipe.refresh_from_db()
+    assert asked.status_code == 200 and "Pipe" in asked.content.decode()
+    assert refused.status_code == 200 and not pipe.is_excluded
+
+    done = admin_client.post(url, {**chosen, "apply": "1", "reason": "Glorifies smoking"})
+    pipe.refresh_from_db()
+    assert done.status_code == 302
+    assert pipe.is_excluded and pipe.excluded_reason == "Glorifies smoking" and pipe.excluded_at

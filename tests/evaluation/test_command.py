@@ -49,3 +49,17 @@ def test_it_evaluates_every_checkpoint_of_a_run_and_recommends_one(demo, db):
 def test_it_names_what_it_could_not_find(db):
     with pytest.raises(CommandError, match="no generator with slug 'nope'"):
         evaluate("nope", "--json")
+
+
+def test_it_prints_the_quality_gates_verdict(demo, db, settings):
+    settings.QUALITY_GATE = True
+    settings.QUALITY_GATE_MAX_FID_RATIO = 1.0  # an epoch-20 generator is further than that
+    _, _, run = demo
+    generator = publish_checkpoint(run.checkpoints.get(epoch=20))
+
+    result = json.loads(evaluate(generator.slug, "--json")[0])
+    text, _ = evaluate(generator.slug)
+
+    assert result["gate"]["passed"] is False and result["gate"]["listed"] is False
+    assert {c["name"] for c in result["gate"]["checks"]} >= {"fid_ratio"}
+    assert "quality gate: failed (fid_ratio" in text and text.rstrip().endswith("; unlisted")

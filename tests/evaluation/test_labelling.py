@@ -75,3 +75,30 @@ def test_it_labels_images_made_before_the_classifier_existed(generator):
     assert image.traits and image.rarity_score > 0
     assert any(a["trait_type"] == "rarity_score" for a in image.metadata["attributes"])
     assert labelling.label_missing(generator) == 0
+
+
+def test_it_withholds_an_image_the_classifier_reads_an_excluded_trait_in(demo, generator, client):
+    from collections_app.models import Trait
+
+    collection, _, _ = demo
+    first = render.ensure_images(generator, [31])[31]
+    known = Trait.objects.filter(collection=collection)
+    trait_type, value = next(
+        (t, e["value"])
+        for t, entries in sorted(first.traits.items())
+        for e in entries
+        if known.filter(trait_type=t, value=e["value"]).exists()
+    )
+    Trait.exclude_values(known.filter(trait_type=trait_type, value=value), "offensive")
+    with first.image.open("rb") as handle:
+        again = handle.read()
+
+    # The same picture under another seed: the worker's labelling reads the same traits.
+    render.store_images(generator, [(313131, again, None, 0)])
+
+    image = GeneratedImage.objects.get(generator=generator, seed=313131)
+    assert f"{trait_type}: {value}" in image.excluded_traits
+    png = client.get(f"/g/{generator.slug}/313131.png")
+    assert png.status_code == 451 and f"{trait_type}: {value}".encode() in png.content
+    assert client.get(f"/g/{generator.slug}/31.png").status_code == 451  # labelled before
+    assert "313131" not in client.get("/gallery/").content.decode()

@@ -62,3 +62,37 @@ def test_it_says_why_a_collection_cannot_be_evaluated(db):
 
     with pytest.raises(evaluation.EvaluationError, match="has 0 token image"):
         evaluation.classifier_for(empty)
+
+
+def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, db, settings):
+    from gan_app.evaluation import gate
+    from gan_app.publishing import publish_checkpoint
+
+    settings.QUALITY_GATE = True
+    _, _, run = demo
+    generator = publish_checkpoint(run.checkpoints.get(epoch=40))
+    assert generator.is_published and not generator.is_listed
+
+    report = evaluation.evaluate_generator(generator)
+
+    generator.refresh_from_db()
+    checks = {c["name"]: c for c in generator.gate_verdict["checks"]}
+    assert set(checks) == {"fid_ratio", "valid_token_rate", "near_copy_share"}
+    ratio = report["domain"]["fid"] / report["baseline"]["domain"]["fid"]
+    assert checks["fid_ratio"]["value"] == pytest.approx(ratio)
+    assert checks["fid_ratio"]["passed"] == (ratio <= 4.0)
+    assert generator.gate_verdict["evaluated_at"] == report["evaluated_at"]
+    assert generator.is_listed == generator.gate_verdict["passed"]
+
+    # Looser thresholds apply at the next evaluation (an unchanged report is reused).
+    settings.QUALITY_GATE_MAX_FID_RATIO = 1e9
+    settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE = 0.0
+    settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE = 1.0
+    evaluation.evaluate_generator(generator)
+    generator.refresh_from_db()
+    measured = "valid_token_rate" in (report.get("quality") or {})
+    assert generator.is_listed == measured  # an unmeasured rate fails closed
+    if not measured:
+        assert gate.failing(generator) == [
+            "not measured: the report has no quality.valid_token_rate"
+        ]

@@ -29,6 +29,11 @@ def load_settings(**env):
         ("GENERATOR_CACHE_SIZE", "0"),
         ("LOG_LEVEL", "LOUD"),
         ("AWS_S3_ENDPOINT_URL", "127.0.0.1:9000"),
+        ("QUALITY_GATE", "sometimes"),
+        ("QUALITY_GATE_MAX_FID_RATIO", "-1"),
+        ("QUALITY_GATE_MAX_FID_RATIO", "four"),
+        ("QUALITY_GATE_MIN_VALID_TOKEN_RATE", "1.5"),
+        ("QUALITY_GATE_MAX_NEAR_COPY_SHARE", "lots"),
     ],
 )
 def test_it_refuses_to_start_with_a_bad_value_and_names_it(name, value):

@@ -197,6 +197,7 @@ def tiny_generator(collection, *, slug, resolution=32, latent_dim=8, width=4, pu
         epoch=1,
         model_sha256=sha,
         is_published=published,
+        is_listed=published,
         published_at=timezone.now() if published else None,
     )
     generator.model_file.save(f"{slug}.zip", ContentFile(buffer.getvalue()), save=False)

@@ -58,6 +58,7 @@ def make_conditional_generator(collection, artifact, slug="cond-v1"):
         model_sha256=sha,
         manifest=manifest,
         is_published=True,
+        is_listed=True,
         published_at=timezone.now(),
     )
     generator.model_file.save(f"{slug}.zip", ContentFile(data), save=False)

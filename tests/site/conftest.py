@@ -46,6 +46,7 @@ def make_generator(collection, artifact, *, slug="tiny-v1", version=1, published
         model_sha256=fields.pop("model_sha256", sha),
         manifest={"training_set": {"slug": "tiny", "count": 12}, "epoch": 3},
         is_published=published,
+        is_listed=fields.pop("is_listed", published),  # past the quality gate unless told
         published_at=timezone.now() if published else None,
         **fields,
     )

@@ -50,6 +50,11 @@ class Command(BaseCommand):
             help="Drop tokens with it; repeat.",
         )
         parser.add_argument("--sold-only", action="store_true", help="Only tokens with a sale.")
+        parser.add_argument(
+            "--keep-excluded",
+            action="store_true",
+            help="Keep tokens carrying a trait value an admin excluded (left out by default).",
+        )
 
     def handle(self, slug, name, **options):
         collection = Collection.objects.filter(slug=slug).first()
@@ -65,6 +70,7 @@ class Command(BaseCommand):
                 include_traits=[parse_trait(t) for t in options["trait"]],
                 exclude_traits=[parse_trait(t) for t in options["exclude_trait"]],
                 sold_only=options["sold_only"],
+                leave_out_excluded=not options["keep_excluded"],
             )
             with tqdm(
                 total=3, desc="training set", disable=not sys.stderr.isatty(), file=sys.stderr

@@ -42,7 +42,12 @@ class Command(BaseCommand):
 
     def generator(self, generator, force):
         report = evaluation.evaluate_generator(generator, force=force)
-        return {"generator": generator.slug, "report": report}
+        listed = generator.is_published and generator.is_listed
+        return {
+            "generator": generator.slug,
+            "report": report,
+            "gate": {**generator.gate_verdict, "listed": listed},
+        }
 
     def run(self, run, force, quiet):
         def progress(checkpoint):
@@ -83,6 +88,13 @@ def describe(result):
                 if "fid" in inception
                 else f"Inception figures unavailable: {inception['unavailable']}"
             )
+        )
+    if "gate" in result:
+        gate, listed = result["gate"], "listed" if result["gate"]["listed"] else "unlisted"
+        failing = [c.get("note") or c["name"] for c in gate["checks"] if not c["passed"]]
+        lines.append(
+            f"quality gate: {'passed' if gate['passed'] else 'failed (' + ', '.join(failing) + ')'}"
+            f"; {listed}"
         )
     if "recommended" in result:
         best = result["recommended"]

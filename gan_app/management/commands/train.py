@@ -165,4 +165,6 @@ class Command(BaseCommand):
         if run.status == TrainingRun.Status.PAUSED:
             self.stdout.write(f"Continue with: manage.py train --resume {run.pk}")
         for generator in run.generators.all():
-            self.stdout.write(f"Published generator: {generator.slug}")
+            # Unlisted until the quality gate passes its evaluation (or an admin lists it).
+            listed = "" if generator.is_listed else " (unlisted until the quality gate passes)"
+            self.stdout.write(f"Published generator: {generator.slug}{listed}")

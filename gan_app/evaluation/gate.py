@@ -1,0 +1,98 @@
+"""The quality gate: a published generator is listed publicly only when its evaluation passes
+the thresholds in settings (``QUALITY_GATE_*``), so a minute-long run on 43 tokens never becomes
+the home page mosaic. Applied at the end of every generator evaluation.
+
+A figure missing from the report (an older report, a metric this evaluation could not measure)
+fails its check: the gate fails closed and the verdict says "not measured".
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from gan_app.models import Generator
+
+
+def _number(value):
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _fid_ratio(report):
+    fid = _number((report.get("domain") or {}).get("fid"))
+    baseline = _number(((report.get("baseline") or {}).get("domain") or {}).get("fid"))
+    if fid is None or baseline is None:
+        return None
+    if baseline <= 0:
+        return float("inf") if fid > 0 else 1.0
+    return fid / baseline
+
+
+def _check(name, value, threshold, passes, what):
+    if value is None:
+        return {
+            "name": name,
+            "value": None,
+            "threshold": threshold,
+            "passed": False,
+            "note": f"not measured: the report has no {what}",
+        }
+    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passes(value))}
+
+
+def verdict(report: dict) -> dict:
+    """Each check (name, value, threshold, passed) and whether all passed."""
+    memorisation = (report.get("memorisation") or {}).get("pixel") or {}
+    checks = [
+        _check(
+            "fid_ratio",
+            _fid_ratio(report),
+            settings.QUALITY_GATE_MAX_FID_RATIO,
+            lambda v: v <= settings.QUALITY_GATE_MAX_FID_RATIO,
+            "domain FID and real-vs-real baseline",
+        ),
+        _check(
+            "valid_token_rate",
+            _number((report.get("quality") or {}).get("valid_token_rate")),
+            settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE,
+            lambda v: v >= settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE,
+            "quality.valid_token_rate",
+        ),
+        _check(
+            "near_copy_share",
+            _number(memorisation.get("near_copy_share")),
+            settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE,
+            lambda v: v <= settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE,
+            "memorisation.pixel.near_copy_share",
+        ),
+    ]
+    return {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "evaluated_at": report.get("evaluated_at") or timezone.now().isoformat(),
+    }
+
+
+def apply(generator: Generator, report: dict) -> dict:
+    """Store the verdict; list the generator when it passes, unlist it when it fails (unless an
+    admin listed it anyway, with a reason). Gate off: the verdict is still stored."""
+    result = verdict(report)
+    fields = {"gate_verdict": result}
+    if settings.QUALITY_GATE and generator.is_published and not generator.listed_reason:
+        fields["is_listed"] = result["passed"]
+    Generator.objects.filter(pk=generator.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(generator, name, value)
+    return result
+
+
+def failing(generator: Generator) -> list[str]:
+    """The failed checks in words, for the admin."""
+    rows = []
+    for check in (generator.gate_verdict or {}).get("checks", []):
+        if not check["passed"]:
+            rows.append(
+                check.get("note")
+                or f"{check['name']} {check['value']:.4g} (threshold {check['threshold']:.4g})"
+            )
+    return rows
