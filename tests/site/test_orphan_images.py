@@ -1,6 +1,6 @@
 """Generated PNGs whose row never landed (a worker killed between the file and the row) are
 collected once they are older than a render can take; files with a row, files still being
-written and walk strips (which have no rows by design) stay (issue 18, item 2)."""
+written and walk strips (which have no rows by design) stay."""
 
 import os
 import time

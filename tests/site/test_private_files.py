@@ -1,4 +1,4 @@
-"""Trained models, classifiers and uploads are not public media (issue 18, item 5): nothing of
+"""Trained models, classifiers and uploads are not public media: nothing of
 them answers under MEDIA_URL; staff download them through the private-file view."""
 
 from pathlib import Path
