@@ -1,5 +1,6 @@
 """Training runs and their checkpoints, published generators, generation requests and images."""
 
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from collections_app.models import Collection, TrainingSet
 from nftsite.jobs import Job
+from nftsite.storage import private_storage
 
 
 class TrainingRun(Job):
@@ -100,7 +102,7 @@ class Checkpoint(models.Model):
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
     epoch = models.PositiveIntegerField()
-    state_file = models.FileField(upload_to="checkpoints/", max_length=300)
+    state_file = models.FileField(upload_to="checkpoints/", storage=private_storage, max_length=300)
     grid = models.FileField(upload_to="grids/", blank=True, max_length=300)
     losses = models.JSONField(default=dict, blank=True, help_text="Losses of this epoch.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation results.")
@@ -136,7 +138,7 @@ class Generator(models.Model):
     resolution = models.PositiveSmallIntegerField()
     latent_dim = models.PositiveSmallIntegerField()
     conditional = models.BooleanField(default=False)
-    model_file = models.FileField(upload_to="generators/", max_length=300)
+    model_file = models.FileField(upload_to="generators/", storage=private_storage, max_length=300)
     model_sha256 = models.CharField(max_length=64, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     sample_grid = models.FileField(upload_to="generators/", blank=True, max_length=300)
@@ -229,6 +231,9 @@ class GenerationRequest(Job):
     message_field = "error"
 
     generator = models.ForeignKey(Generator, on_delete=models.CASCADE, related_name="requests")
+    # What status, page and ZIP URLs name: the pk is sequential, so it would let anyone walk
+    # through every visitor's requests.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SINGLE)
     seeds = models.JSONField(default=list, help_text="Seeds asked for (walk: the two ends).")
     params = models.JSONField(default=dict, blank=True, help_text="Walk steps, traits, ...")

@@ -14,6 +14,7 @@ from .evaluation import labelling
 from .evaluation import reports as evaluation
 from .generation import (
     generator_cache,  # noqa: F401
+    orphans,
     render,
 )
 from .models import Checkpoint, Generator, TrainingRun
@@ -131,3 +132,9 @@ def fabricate_collection(self, job_id):
     from .fabrication import worker
 
     return worker.process(job_id, task_id=self.request.id or "")
+
+
+@shared_task(name="gan_app.tasks.collect_orphan_images", soft_time_limit=120, time_limit=150)
+def collect_orphan_images():
+    """Celery beat's sweep of generated PNGs left without a row (generation/orphans.py)."""
+    return len(orphans.collect())

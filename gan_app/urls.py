@@ -41,9 +41,9 @@ app_name = "gan"
 
 urlpatterns = [
     path("generate/", views.generate, name="generate"),
-    path("generate/r/<int:pk>/", views.request_page, name="request"),
-    path("generate/r/<int:pk>.json", views.request_status, name="request_status"),
-    path("generate/r/<int:pk>.zip", views.request_zip, name="request_zip"),
+    path("generate/r/<uuid:public_id>/", views.request_page, name="request"),
+    path("generate/r/<uuid:public_id>.json", views.request_status, name="request_status"),
+    path("generate/r/<uuid:public_id>.zip", views.request_zip, name="request_zip"),
     path("gen/<slug:slug>/", views.generator_page, name="generator"),
     path("g/<slug:slug>/<seed:seed>.png", canonical_seeds(views.image_png), name="image_png"),
     path("g/<slug:slug>/<seed:seed>.json", canonical_seeds(views.image_json), name="image_json"),

@@ -63,9 +63,9 @@ def generate(request):
     if wants_json(request):
         status = 200 if req.status == Status.DONE else 202
         response = JsonResponse(payload(req), status=status)
-        response["Location"] = reverse("gan:request_status", args=[req.pk])
+        response["Location"] = reverse("gan:request_status", args=[req.public_id])
         return response
-    return redirect(reverse("gan:request", args=[req.pk]), permanent=False)
+    return redirect(reverse("gan:request", args=[req.public_id]), permanent=False)
 
 
 def invalid(request, form):
@@ -99,15 +99,15 @@ def payload(req: GenerationRequest) -> dict:
     """The JSON a page polls: status, and links to the images once done."""
     generator = req.generator
     data = {
-        "id": req.pk,
+        "id": str(req.public_id),
         "kind": req.kind,
         "status": req.status,
         "generator": generator.slug,
         "generator_name": generator.name,
         "seeds": req.seeds,
         "traits": conditions.describe(req.params.get("traits") or {}),
-        "status_url": reverse("gan:request_status", args=[req.pk]),
-        "page_url": reverse("gan:request", args=[req.pk]),
+        "status_url": reverse("gan:request_status", args=[req.public_id]),
+        "page_url": reverse("gan:request", args=[req.public_id]),
     }
     if req.finished_at:
         data["elapsed_ms"] = round((req.finished_at - req.created_at).total_seconds() * 1000)
@@ -130,7 +130,7 @@ def payload(req: GenerationRequest) -> dict:
         for seed, image in generation.request_images(req)
     ]
     if len(req.seeds) > 1:
-        data["zip_url"] = reverse("gan:request_zip", args=[req.pk])
+        data["zip_url"] = reverse("gan:request_zip", args=[req.public_id])
     return data
 
 
@@ -175,18 +175,26 @@ def public_error(req):
 
 @never_cache
 @require_GET
-def request_status(request, pk):
+def request_status(request, public_id):
     """Status JSON. ``?since=<status>[,<status>...]&wait=<s>``: answers as soon as the status
     is none of ``since`` (long poll), or after ``wait`` seconds with it unchanged."""
     try:
         wait = min(max(float(request.GET.get("wait") or 0), 0.0), LONG_POLL_MAX)
     except ValueError:
         wait = 0.0
-    req = generation.wait_for_change(pk, request.GET.get("since", ""), wait)
+    pk = request_pk(public_id)
+    req = pk and generation.wait_for_change(pk, request.GET.get("since", ""), wait)
     if req is None:
         return JsonResponse({"error": "No such request."}, status=404)
     generation.requeue_if_stuck(req)
     return JsonResponse(payload(req))
+
+
+def request_pk(public_id):
+    """The pk behind a public id (the long poll waits by pk), or None."""
+    return (
+        GenerationRequest.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    )
 
 
 def wait_until_finished(pk, timeout):
@@ -195,9 +203,10 @@ def wait_until_finished(pk, timeout):
 
 @never_cache
 @require_GET
-def request_page(request, pk):
+def request_page(request, public_id):
     """The result page (what the form leads to without JavaScript); refreshes until done."""
-    req = wait_until_finished(pk, NO_JS_WAIT)
+    pk = request_pk(public_id)
+    req = pk and wait_until_finished(pk, NO_JS_WAIT)
     if req is None:
         raise Http404("No such request.")
     data = payload(req)
@@ -219,9 +228,11 @@ def request_page(request, pk):
 
 
 @require_GET
-def request_zip(request, pk):
+def request_zip(request, public_id):
     """A batch as a ZIP: ``<generator>-<seed>.png`` + ERC-721 ``.json`` per image."""
-    req = get_object_or_404(GenerationRequest.objects.select_related("generator"), pk=pk)
+    req = get_object_or_404(
+        GenerationRequest.objects.select_related("generator"), public_id=public_id
+    )
     if req.status != Status.DONE or req.kind == GenerationRequest.Kind.WALK:
         raise Http404("This request has no images to download yet.")
     images = [
@@ -237,7 +248,7 @@ def request_zip(request, pk):
             items.append((image, fh.read()))
     response = HttpResponse(batch_zip(items, base_url(request)), content_type="application/zip")
     response["Content-Disposition"] = (
-        f'attachment; filename="{req.generator.slug}-batch-{req.pk}.zip"'
+        f'attachment; filename="{req.generator.slug}-batch-{req.public_id}.zip"'
     )
     return response
 

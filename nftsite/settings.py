@@ -191,6 +191,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Files ----------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Checkpoints, generators, classifiers, uploads (nftsite/storage.py): never under MEDIA_URL.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
+PRIVATE_MEDIA_URL = "/private-media/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -203,6 +206,7 @@ AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
 AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
 AWS_LOCATION = env.str("AWS_LOCATION", default="nft-assets")
+AWS_PRIVATE_LOCATION = env.str("AWS_PRIVATE_LOCATION", default="nft-private")
 AWS_DEFAULT_ACL = None
 AWS_QUERYSTRING_AUTH = True
 AWS_S3_FILE_OVERWRITE = False
@@ -214,8 +218,30 @@ _default_storage = (
     if AWS_STORAGE_BUCKET_NAME
     else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 )
+
+
+def private_storage_config(on_s3):
+    """The "private" storage alias: a private prefix with signed URLs in S3, else a folder
+    that no URL serves (staff download through nftsite.views.private_file)."""
+    if on_s3:
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "location": AWS_PRIVATE_LOCATION,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "custom_domain": None,
+            },
+        }
+    return {
+        "BACKEND": "nftsite.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"base_url": PRIVATE_MEDIA_URL},
+    }
+
+
 STORAGES = {
     "default": _default_storage,
+    "private": private_storage_config(bool(AWS_STORAGE_BUCKET_NAME)),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -406,11 +432,20 @@ JOB_LEASE_SECONDS = {
 FABRICATE_MAX_COUNT = _positive_int("FABRICATE_MAX_COUNT", 10_000)
 FABRICATE_CHECKPOINT_EVERY = _positive_int("FABRICATE_CHECKPOINT_EVERY", 50)
 WATCHDOG_SECONDS = _positive_int("WATCHDOG_SECONDS", 30)
+ORPHAN_COLLECT_SECONDS = _positive_int("ORPHAN_COLLECT_SECONDS", 600)
+ORPHAN_MIN_AGE_SECONDS = _positive_int("ORPHAN_MIN_AGE_SECONDS", 1800)
 CELERY_BEAT_SCHEDULE = {
     "resend-stale-jobs": {
         "task": "nftsite.tasks.resend_stale_jobs",
         "schedule": float(WATCHDOG_SECONDS),
         # Its own queue if an operator wants one (tests do, to pick the worker that runs it).
+        "options": {"queue": env.str("WATCHDOG_QUEUE", default="default")},
+    },
+    # Generated PNGs whose row never landed (a worker killed mid-render): gan_app/generation/
+    # orphans.py. Only files older than ORPHAN_MIN_AGE_SECONDS, well past any render's limit.
+    "collect-orphan-images": {
+        "task": "gan_app.tasks.collect_orphan_images",
+        "schedule": float(ORPHAN_COLLECT_SECONDS),
         "options": {"queue": env.str("WATCHDOG_QUEUE", default="default")},
     },
 }

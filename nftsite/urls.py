@@ -5,11 +5,19 @@ from django.views.static import serve
 
 from . import views
 
+# Checkpoints, generators, uploads (nftsite/storage.py): to staff only, never under MEDIA_URL.
+PRIVATE_FILES = settings.PRIVATE_MEDIA_URL.strip("/") + "/<path:path>"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
+    path(
+        f"{settings.PRIVATE_MEDIA_URL.strip('/')}/<path:path>",
+        views.private_file,
+        name="private_file",
+    ),
     path("", include("gan_app.urls")),
     path("", include("collections_app.urls")),
 ]

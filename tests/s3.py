@@ -6,9 +6,13 @@ REGION = "us-east-1"
 
 
 def use_s3_media(settings, bucket="media"):
-    """Django's default storage becomes the bucket (the endpoint is set by ``s3_client``)."""
+    """Django's default and private storages become the bucket (the endpoint is set by
+    ``s3_client``); private files under their own prefix, as production configures them."""
+    from nftsite.settings import private_storage_config
+
     settings.AWS_STORAGE_BUCKET_NAME = bucket
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+        "private": private_storage_config(on_s3=True),
     }

@@ -28,6 +28,7 @@ from django.utils.text import slugify
 
 from collections_app.models import Collection, IngestJob, Token
 from nftsite.parsing import MAX_DIGITS, is_ascii_int
+from nftsite.storage import private_storage
 
 from .images import EXTENSION_FORMATS, FORMAT_EXTENSIONS, original_name, read_original
 from .importer import RawItem, import_items
@@ -116,9 +117,9 @@ def _download_s3(url, local):
 
 
 def _copy_from_storage(name, local):
-    if not default_storage.exists(name):
+    if not private_storage().exists(name):
         raise ArchiveError(f"uploaded archive {name} is gone")
-    with default_storage.open(name, "rb") as src, open(local, "wb") as dst:
+    with private_storage().open(name, "rb") as src, open(local, "wb") as dst:
         shutil.copyfileobj(src, dst, 1024 * 1024)
 
 

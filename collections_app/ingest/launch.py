@@ -13,6 +13,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from collections_app.models import Collection, IngestJob
+from nftsite.storage import private_storage
 
 from .archives import ArchiveError, archive_names, export_archive, import_archive
 from .jobs import JobBusy, JobCancelled, fail, finish
@@ -91,9 +92,9 @@ def queue_resume(job):
 
 
 def store_upload(uploaded):
-    """Save an uploaded archive through Django storage; returns the ``storage:`` source."""
+    """Save an uploaded archive in the private storage; returns the ``storage:`` source."""
     name = f"{UPLOAD_PREFIX}/{uuid.uuid4().hex}/{os.path.basename(uploaded.name) or 'archive.zip'}"
-    return "storage:" + default_storage.save(name, uploaded)
+    return "storage:" + private_storage().save(name, uploaded)
 
 
 # --- What the tasks run ----------------------------------------------------------------------
@@ -105,23 +106,23 @@ def run_archive_import(job):
         )
     except ArchiveError as exc:
         fail(job, str(exc))
-        # An unusable upload (not a zip, a zip bomb...) fails the same way every time: it is
-        # not kept around. Archives named by s3:// URL are the owner's and stay.
-        _delete_uploads(params)
         return
     except JobCancelled:
         return
     except Exception as exc:
         fail(job, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        # However the job ends, an uploaded archive is not left lying around (an admin starts
+        # a new import with a new upload). Archives named by s3:// URL are the owner's and stay.
+        _delete_uploads(params)
     finish(job, summary.message)
-    _delete_uploads(params)
 
 
 def _delete_uploads(params):
     for source in (params["images"], params["metadata"]):
         if source.startswith(f"storage:{UPLOAD_PREFIX}/"):
-            default_storage.delete(source.removeprefix("storage:"))
+            private_storage().delete(source.removeprefix("storage:"))
 
 
 def run_archive_export(job):

@@ -32,6 +32,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from collections_app.models import TokenTrait
+from nftsite.storage import private_storage
 
 from ..models import Checkpoint, Generator, TrainingRun
 from . import gate
@@ -186,11 +187,12 @@ def clear_caches():
 
 
 def _save_once(name, data):
-    """Write ``data`` under ``name`` unless present (two workers may race; same content)."""
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(data))
+    """Write ``data`` under ``name`` in the private storage unless present (two workers may
+    race; same content). Classifiers and indexes are trained models: never public media."""
+    if not private_storage().exists(name):
+        saved = private_storage().save(name, ContentFile(data))
         if saved != name:
-            default_storage.delete(saved)
+            private_storage().delete(saved)
     return name
 
 
@@ -214,8 +216,8 @@ def classifier_for(collection, *, train=True, **fit_options):
     def make():
         from gan_app.gan.trait_classifier import TraitClassifier
 
-        if default_storage.exists(name):
-            with default_storage.open(name, "rb") as handle:
+        if private_storage().exists(name):
+            with private_storage().open(name, "rb") as handle:
                 return TraitClassifier.load(io.BytesIO(handle.read()))
         if not train:
             return None
@@ -269,8 +271,8 @@ def near_copy_index_for(real, collection):
     def make():
         from gan_app.gan.memorisation import NearCopyIndex
 
-        if default_storage.exists(name):
-            with default_storage.open(name, "rb") as handle:
+        if private_storage().exists(name):
+            with private_storage().open(name, "rb") as handle:
                 return NearCopyIndex.load(io.BytesIO(handle.read()))
         index = NearCopyIndex.fit(real.images)
         _save_once(name, index.to_bytes())

@@ -208,16 +208,15 @@ def save_checkpoint(run: TrainingRun, data) -> Checkpoint:
     """Store a ``CheckpointData`` as the run's row for that epoch (replacing a killed chunk's)."""
     existing = Checkpoint.objects.filter(run=run, epoch=data.epoch).first()
     checkpoint = existing or Checkpoint(run=run, epoch=data.epoch)
-    old_files = [f.name for f in (checkpoint.state_file, checkpoint.grid) if f]
+    old_files = [(f, f.name) for f in (checkpoint.state_file, checkpoint.grid) if f]
     stem = f"run-{run.pk}/epoch-{data.epoch:05d}"
     checkpoint.state_file.save(f"{stem}.zip", ContentFile(data.data), save=False)
     checkpoint.grid.save(f"{stem}.png", ContentFile(data.grid_png), save=False)
     checkpoint.losses = {**data.losses, "reason": data.reason}
     checkpoint.save()
-    storage = checkpoint.state_file.storage
-    for name in old_files:
-        if name not in (checkpoint.state_file.name, checkpoint.grid.name):
-            storage.delete(name)
+    for field, name in old_files:
+        if name != field.name:
+            field.storage.delete(name)
     return checkpoint
 
 

@@ -1,11 +1,11 @@
 """Evaluation services on the small demo collection (see conftest)."""
 
 import pytest
-from django.core.files.storage import default_storage
 
 from collections_app.models import Collection
 from gan_app.evaluation import figures
 from gan_app.evaluation import reports as evaluation
+from nftsite.storage import private_storage
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -18,7 +18,7 @@ def test_it_stores_one_classifier_per_collection_data_version(demo, db):
     loaded = evaluation.classifier_for(collection, train=False)
     summary = evaluation.classifier_summary(collection)
 
-    assert default_storage.exists(name) and loaded is not None
+    assert private_storage().exists(name) and loaded is not None
     assert summary["heldout_count"] > 0
     assert set(summary["per_type_accuracy"]) >= {"background", "type", "eyes"}
     # The demo draws every trait at fixed pixels: the backgrounds are easy to read.

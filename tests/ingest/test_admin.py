@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from collections_app.demo import build as demo
 from collections_app.models import Collection, IngestJob, Token
+from nftsite.storage import private_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def test_it_imports_an_uploaded_archive_pair(admin_client, demo_pair, run_tasks)
     assert job.status == IngestJob.Status.SUCCEEDED, job.message
     assert Token.objects.filter(collection__slug="tiny-fakes").count() == 24
     upload_name = job.params["images"].removeprefix("storage:")
-    assert not default_storage.exists(upload_name)  # the upload is removed once imported
+    assert not private_storage().exists(upload_name)  # the upload is removed once imported
 
 
 @pytest.mark.parametrize(
@@ -162,3 +163,19 @@ def test_it_will_not_start_a_second_ingest_of_the_same_collection(admin_client):
 
     assert f"Job #{running.pk} is already ingesting busy" in response.content.decode()
     assert IngestJob.objects.exclude(kind=IngestJob.Kind.ANALYTICS).count() == 1
+
+
+def test_it_removes_the_upload_of_an_import_cancelled_midway(demo_pair):
+    from collections_app.ingest import launch
+
+    sources = [launch.store_upload(upload(path)) for path in demo_pair]
+    job = IngestJob.objects.create(
+        kind=IngestJob.Kind.ARCHIVE_IMPORT,
+        status=IngestJob.Status.CANCELLED,  # the admin cancelled it while it ran
+        params={"images": sources[0], "metadata": sources[1]},
+    )
+
+    launch.run_archive_import(job)
+
+    for source in sources:
+        assert not private_storage().exists(source.removeprefix("storage:"))

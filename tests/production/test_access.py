@@ -24,7 +24,14 @@ from tests.workers import database_url
 
 from .conftest import free_port, tiny_generator, wait_until
 
-SAMPLE = {"path": "1", "int": "1", "slug": "x", "str": "1", "seed": "1"}
+SAMPLE = {
+    "path": "1",
+    "int": "1",
+    "slug": "x",
+    "str": "1",
+    "seed": "1",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+}
 # What a form in the admin might take: enough that a view which forgot its checks would act.
 POST_DATA = {
     "slug": "intruder",
@@ -58,9 +65,12 @@ def routes():
     return sorted(set(walk(get_resolver().url_patterns, "")))
 
 
-# Logging in and out is open to anyone; everything else in the admin is for staff.
+# Logging in and out is open to anyone; everything else in the admin is for staff, and so
+# are private files (checkpoints, generators, uploads).
 ADMIN_ROUTES = [
-    r for r in routes() if r.startswith("/admin/") and r not in ("/admin/login/", "/admin/logout/")
+    r
+    for r in routes()
+    if r.startswith(("/admin/", "/private-media/")) and r not in ("/admin/login/", "/admin/logout/")
 ]
 
 
@@ -81,6 +91,7 @@ def test_it_lists_the_admin_routes_it_guards():
     assert "/admin/collections_app/collection/ingest-opensea/" in ADMIN_ROUTES
     assert "/admin/gan_app/trainingrun/start/" in ADMIN_ROUTES
     assert "/admin/operations/" in ADMIN_ROUTES
+    assert "/private-media/1" in ADMIN_ROUTES
     assert len(ADMIN_ROUTES) > 80
 
 

@@ -98,7 +98,7 @@ def test_it_finishes_a_generation_on_a_new_worker_after_a_kill(machines, client,
         **JSON,
     )
     assert response.status_code == 202, response.content
-    request = GenerationRequest.objects.get(pk=response.json()["id"])
+    request = GenerationRequest.objects.get(public_id=response.json()["id"])
     wait_until(
         lambda: GenerationRequest.objects.get(pk=request.pk).status != "queued",
         timeout=60,
@@ -112,7 +112,7 @@ def test_it_finishes_a_generation_on_a_new_worker_after_a_kill(machines, client,
 
     redelivery_due(killed_at)
     second = machines("generate-2", ("generate",), env=env).start()
-    status = reverse("gan:request_status", args=[request.pk])
+    status = reverse("gan:request_status", args=[request.public_id])
     body = client.get(status).json()
     deadline = time.monotonic() + 120
     while body["status"] in ("queued", "running") and time.monotonic() < deadline:

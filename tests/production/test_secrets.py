@@ -151,7 +151,7 @@ def test_it_keeps_secrets_out_of_worker_logs_task_messages_and_job_rows(
     generator = tiny_generator(collection, slug="keyed-v1")
     made = client.post(reverse("gan:generate"), {"generator": generator.slug}, **JSON)
     assert made.status_code == 202
-    request = GenerationRequest.objects.get(pk=made.json()["id"])
+    request = GenerationRequest.objects.get(public_id=made.json()["id"])
     wait_until(lambda: GenerationRequest.objects.get(pk=request.pk).status == "done", timeout=120)
     time.sleep(0.5)  # the worker's last log lines
 

@@ -77,7 +77,7 @@ def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
     body = wait_done(admin_client, response.json()["id"], timeout=240)
 
     assert body["status"] == "done", body
-    request = GenerationRequest.objects.get(pk=body["id"])
+    request = GenerationRequest.objects.get(public_id=body["id"])
     assert f"[{request.task_id}] succeeded" in gpu_node.worker.log()
     assert request.task_id not in ingest_node.worker.log()
     image = GeneratedImage.objects.get(generator=generator, seed=2718)

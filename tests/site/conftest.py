@@ -90,6 +90,7 @@ def isolated_media(request, settings, tmp_path):
         request.node.get_closest_marker("worker") or request.node.get_closest_marker("browser")
     ):
         settings.MEDIA_ROOT = str(tmp_path / "media")
+        settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
 
 
 @pytest.fixture

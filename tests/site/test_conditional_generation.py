@@ -154,7 +154,7 @@ def test_it_reports_which_requested_traits_the_classifier_recognises(client, gen
     evaluation.classifier_for(generator.collection, epochs=1, width=8, feature_dim=16)
 
     req = make(generator, [3], {"type": "Alien", "headwear": "Cap"})
-    body = client.get(reverse("gan:request_status", args=[req.pk])).json()
+    body = client.get(reverse("gan:request_status", args=[req.public_id])).json()
 
     check = body["images"][0]["trait_check"]
     assert [(r["trait_type"], r["value"]) for r in check] == [
@@ -171,7 +171,7 @@ def test_it_reports_which_requested_traits_the_classifier_recognises(client, gen
 def test_it_says_when_no_classifier_has_checked_the_traits(client, generator):
     req = make(generator, [4], {"eyes": "Laser"})
 
-    body = client.get(reverse("gan:request_status", args=[req.pk])).json()
+    body = client.get(reverse("gan:request_status", args=[req.public_id])).json()
 
     assert body["images"][0]["trait_check"] == [
         {"trait_type": "eyes", "value": "Laser", "seen": None}

@@ -53,7 +53,7 @@ def test_it_refuses_a_scale_it_does_not_serve_with_a_reason(client, made, scale,
 
 def test_the_result_offers_the_large_download_beside_the_native_one(client, made):
     req = GenerationRequest.objects.get(seeds=[42])
-    data = client.get(f"/generate/r/{req.pk}.json").json()
+    data = client.get(f"/generate/r/{req.public_id}.json").json()
 
     assert data["images"][0]["large"] == {"url": "/g/tiny-v1/42.png?scale=16", "side": 512}
     page = client.get("/g/tiny-v1/42/").content.decode()

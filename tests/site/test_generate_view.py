@@ -28,8 +28,8 @@ def test_it_queues_a_request_and_answers_202_with_its_status_url(
     req = GenerationRequest.objects.get()
     assert response.status_code == 202
     body = response.json()
-    assert body["id"] == req.pk and body["status"] == "queued" and body["seeds"] == [42]
-    assert body["status_url"] == reverse("gan:request_status", args=[req.pk])
+    assert body["id"] == str(req.public_id) and body["status"] == "queued" and body["seeds"] == [42]
+    assert body["status_url"] == reverse("gan:request_status", args=[req.public_id])
     assert response["Location"] == body["status_url"]
     assert (req.kind, req.seeds, req.status) == ("single", [42], "queued")
     assert len(req.client_key) == 64 and "127.0.0.1" not in req.client_key
@@ -78,7 +78,7 @@ def test_it_redirects_a_plain_form_post_to_the_result_page(client, generator):
 
     req = GenerationRequest.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("gan:request", args=[req.pk])
+    assert response["Location"] == reverse("gan:request", args=[req.public_id])
 
 
 @pytest.mark.parametrize(

@@ -116,4 +116,6 @@ def test_it_serves_a_drawn_walk_strip(client, generator):
 
     assert response.status_code == 200
     assert body(response).startswith(b"\x89PNG")
-    assert client.get(reverse("gan:request_status", args=[req.pk])).json()["strip_url"] == url
+    assert (
+        client.get(reverse("gan:request_status", args=[req.public_id])).json()["strip_url"] == url
+    )

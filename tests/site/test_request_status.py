@@ -26,7 +26,7 @@ def queued(generator, seeds, kind="batch", **params):
 
 def status_url(req, **params):
     query = "&".join(f"{k}={v}" for k, v in params.items())
-    return reverse("gan:request_status", args=[req.pk]) + (f"?{query}" if query else "")
+    return reverse("gan:request_status", args=[req.public_id]) + (f"?{query}" if query else "")
 
 
 def test_it_reports_a_queued_request_without_waiting(client, generator):
@@ -52,7 +52,7 @@ def test_it_lists_permalinks_and_the_zip_once_done(client, generator):
     assert [i["png"] for i in body["images"]] == [f"/g/{generator.slug}/{s}.png" for s in (5, 6)]
     assert body["images"][0]["json"] == f"/g/{generator.slug}/5.json"
     assert body["images"][0]["page"] == f"/g/{generator.slug}/5/"
-    assert body["zip_url"] == reverse("gan:request_zip", args=[req.pk])
+    assert body["zip_url"] == reverse("gan:request_zip", args=[req.public_id])
 
 
 def finish_in_a_while(req, delay=0.3):
@@ -94,15 +94,15 @@ def test_it_gives_up_a_long_poll_after_the_wait(client, generator):
 
 
 def test_it_answers_404_for_an_unknown_request(client):
-    assert client.get("/generate/r/999999.json").status_code == 404
-    assert client.get("/generate/r/999999/").status_code == 404
+    assert client.get("/generate/r/00000000-0000-4000-8000-000000000000.json").status_code == 404
+    assert client.get("/generate/r/00000000-0000-4000-8000-000000000000/").status_code == 404
 
 
 def test_it_shows_the_result_page_with_downloads(client, generator):
     req = queued(generator, [3], kind="single")
     render.process(req.pk)
 
-    response = client.get(reverse("gan:request", args=[req.pk]))
+    response = client.get(reverse("gan:request", args=[req.public_id]))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -117,7 +117,7 @@ def test_it_asks_a_page_without_javascript_to_refresh_while_queued(client, gener
     monkeypatch.setattr(views, "NO_JS_WAIT", 0.05)
     req = queued(generator, [3], kind="single")
 
-    response = client.get(reverse("gan:request", args=[req.pk]))
+    response = client.get(reverse("gan:request", args=[req.public_id]))
 
     assert response.status_code == 200
     assert b'<meta http-equiv="refresh" content="1">' in response.content
@@ -128,11 +128,13 @@ def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
     req = queued(generator, [20, 21, 22])
     render.process(req.pk)
 
-    response = client.get(reverse("gan:request_zip", args=[req.pk]))
+    response = client.get(reverse("gan:request_zip", args=[req.public_id]))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    assert f'filename="{generator.slug}-batch-{req.pk}.zip"' in response["Content-Disposition"]
+    assert (
+        f'filename="{generator.slug}-batch-{req.public_id}.zip"' in response["Content-Disposition"]
+    )
     with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
         names = sorted(zf.namelist())
         assert names == sorted(
@@ -162,7 +164,7 @@ def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
 def test_it_has_no_zip_before_the_batch_is_done(client, generator):
     req = queued(generator, [1, 2])
 
-    assert client.get(reverse("gan:request_zip", args=[req.pk])).status_code == 404
+    assert client.get(reverse("gan:request_zip", args=[req.public_id])).status_code == 404
 
 
 def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():

@@ -45,7 +45,7 @@ def test_it_generates_through_the_worker_and_serves_the_png(
     png = client.get(body["images"][0]["png"])
     data = b"".join(png.streaming_content)
     assert png.status_code == 200 and data.startswith(b"\x89PNG")
-    assert GeneratedImage.objects.get(seed=314).request_id == body["id"]
+    assert str(GeneratedImage.objects.get(seed=314).request.public_id) == body["id"]
     again = client.post(
         reverse("gan:generate"), {"generator": generator.slug, "seed": "314"}, **JSON
     )
@@ -56,7 +56,10 @@ def test_it_generates_through_the_worker_and_serves_the_png(
 def test_it_batches_requests_queued_together(generate_worker, client, collection, tiny_artifact):
     generator = make_generator(collection, tiny_artifact)
     with transaction.atomic():  # all six are queued before the first task runs
-        ids = [generation.submit(generator, kind="single", seeds=[1000 + i]).pk for i in range(6)]
+        ids = [
+            generation.submit(generator, kind="single", seeds=[1000 + i]).public_id
+            for i in range(6)
+        ]
 
     bodies = [wait_done(client, pk) for pk in ids]
 
