@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from functools import lru_cache
 from math import gcd
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 MAX_PALETTE = 256  # more colours than this and it is not palette art
 MAX_NATIVE_SIDE = 128  # a grid larger than the biggest model cannot be trained cell for cell
 DEFAULT_UPSCALE = 512
 DETECTION_SAMPLE = 64  # images looked at by detect_pixel_art (spread over the collection)
 
-_SNAP_WEIGHTS = np.sqrt([2.0, 4.0, 3.0])
+# Colour distance weights: green differences show most, blue least ("redmean", dark colours).
+_SNAP_WEIGHTS = np.array([2.0, 4.0, 3.0])
 
 
 class PixelArtError(ValueError):
@@ -153,14 +152,14 @@ def snap_to_local_palette(images: np.ndarray, palette: np.ndarray, allowed) -> n
     """Like ``snap_to_palette``, but each cell only takes a colour ``allowed[y, x]`` permits."""
     images = np.asarray(images, dtype=np.uint8)
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    colours = _weighted(palette).astype(np.float32)
-    barred = np.where(allowed, 0.0, np.inf).astype(np.float32)  # (h, w, k)
+    barred = np.where(allowed, 0.0, np.inf).reshape(-1, len(palette))  # (h*w, k)
     out = np.empty_like(images)
-    for start in range(0, len(images), 16):
-        chunk = _weighted(images[start : start + 16].reshape(-1, 3)).astype(np.float32)
-        distance = ((chunk[:, None, :] - colours[None, :, :]) ** 2).sum(-1)
-        distance = distance.reshape(-1, *barred.shape) + barred
-        out[start : start + 16] = palette[distance.argmin(-1)]
+    cells = images.shape[1] * images.shape[2]
+    for start in range(0, len(images), 64):
+        chunk = images[start : start + 64]
+        distance = _distances(chunk.reshape(-1, 3), palette)
+        distance = distance.reshape(len(chunk), cells, -1) + barred[None]
+        out[start : start + 64] = palette[distance.argmin(-1)].reshape(chunk.shape)
     return out
 
 
@@ -224,19 +223,24 @@ def snap_to_palette(images: np.ndarray, palette: np.ndarray) -> np.ndarray:
     packed = _pack(images.reshape(-1, 3))
     # Snap each distinct colour once: a token has a few hundred colours at most.
     colours, inverse = np.unique(packed, return_inverse=True)
-    _, nearest = _palette_tree(palette.tobytes()).query(_weighted(_unpack(colours)))
+    nearest = _distances(_unpack(colours), palette).argmin(1)
     return palette[nearest[inverse.reshape(-1)]].reshape(images.shape)
 
 
-@lru_cache(maxsize=32)
-def _palette_tree(palette_bytes: bytes) -> cKDTree:
-    palette = np.frombuffer(palette_bytes, dtype=np.uint8).reshape(-1, 3)
-    return cKDTree(_weighted(palette))
+def _distances(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(n, k) weighted squared colour distances, computed exactly.
 
-
-def _weighted(rgb: np.ndarray) -> np.ndarray:
-    # Green differences show most, blue least (the "redmean" weights for darker colours).
-    return rgb.astype(np.float64) * _SNAP_WEIGHTS
+    sum w (p - c)^2 = sum w p^2 + sum w c^2 - 2 sum w p c, with integer pixels and weights:
+    every term is an integer far below 2**53, so the float64 matrix product is exact in any
+    summation order, and the nearest colour (ties: the first) is the same on every machine.
+    """
+    p = pixels.astype(np.float64)
+    c = palette.astype(np.float64)
+    return (
+        (p * p) @ _SNAP_WEIGHTS[:, None]
+        + ((c * c) @ _SNAP_WEIGHTS)[None, :]
+        - 2.0 * (p * _SNAP_WEIGHTS) @ c.T
+    )
 
 
 def clean_background(images: np.ndarray, background) -> np.ndarray:

@@ -12,6 +12,7 @@ from gan_app.gan.pixelart import (
     crop_from_model,
     detect_pixel_art,
     pad_to_model,
+    snap_to_local_palette,
     snap_to_palette,
     upscale,
 )
@@ -152,3 +153,16 @@ def test_it_snaps_each_cell_only_to_colours_used_there():
     assert np.array_equal(rendered, native)
     again = PixelArtProfile.from_dict(profile.to_dict())
     assert np.array_equal(again.local, profile.local)
+
+
+def test_it_snaps_to_exactly_the_nearest_colour_with_the_first_on_ties():
+    rng = np.random.default_rng(5)
+    palette = rng.integers(0, 256, (40, 3), dtype=np.uint8)
+    palette[1] = palette[0]  # a tie: the first of equal colours wins
+    images = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    weights = np.array([2, 4, 3])
+    diff = images.reshape(-1, 1, 3).astype(np.int64) - palette[None].astype(np.int64)
+    expected = palette[(diff**2 * weights).sum(-1).argmin(1)].reshape(images.shape)
+    assert np.array_equal(snap_to_palette(images, palette), expected)
+    everywhere = np.ones((8, 8, len(palette)), dtype=bool)
+    assert np.array_equal(snap_to_local_palette(images, palette, everywhere), expected)
