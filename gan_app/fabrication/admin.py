@@ -18,7 +18,7 @@ from . import runs
 
 class FabricateForm(forms.Form):
     generator = forms.ModelChoiceField(
-        queryset=Generator.objects.filter(is_published=True).order_by("slug"),
+        queryset=Generator.objects.filter(is_published=True, is_listed=True).order_by("slug"),
         help_text="A listed (published) generator.",
     )
     count = forms.IntegerField(min_value=1, initial=1000, help_text="Tokens to make.")

@@ -40,8 +40,11 @@ def parse_traits(text: str | None):
 
 def check_options(generator: Generator, count, seed=0, traits="source", image_uri="{id}.png"):
     """Raise FabricationSetupError for anything the worker would refuse."""
-    if not generator.is_published:
-        raise FabricationSetupError(f"generator {generator.slug!r} is not published")
+    if not generator.is_public:
+        raise FabricationSetupError(
+            f"generator {generator.slug!r} is not listed: only generators that are published "
+            "and passed the quality gate (or were listed by an admin) fabricate collections"
+        )
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise FabricationSetupError(f"count must be a positive whole number, got {count!r}")
     if count > settings.FABRICATE_MAX_COUNT:

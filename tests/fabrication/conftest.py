@@ -99,6 +99,7 @@ def make_generator(collection, artifact, slug, *, conditions=None, latent_dim=2)
         conditional=conditions is not None,
         manifest={"conditions": conditions} if conditions else {},
         is_published=True,
+        is_listed=True,
         published_at=timezone.now(),
     )
     generator.model_file.save(f"{slug}.zip", ContentFile(artifact), save=False)

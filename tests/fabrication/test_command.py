@@ -50,3 +50,11 @@ def test_it_names_an_unknown_trait_of_a_table_file(conditional, tmp_path):
 def test_it_names_an_unknown_generator(db):
     with pytest.raises(CommandError, match="no generator 'missing'"):
         call_command("fabricate", "missing", "--count", "3")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_a_generator_the_quality_gate_kept_unlisted(spread):
+    spread.is_listed = False
+    spread.save(update_fields=["is_listed"])
+    with pytest.raises(CommandError, match="is not listed"):
+        call_command("fabricate", spread.slug, "--count", "3")
