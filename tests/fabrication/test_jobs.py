@@ -83,16 +83,18 @@ def test_it_stops_a_collapsed_generator_with_the_rejection_rate(collapsed):
 @pytest.mark.django_db(transaction=True)
 def test_it_fabricates_without_traits_and_says_so_without_a_classifier(spread):
     from gan_app.evaluation import reports as evaluation
+    from nftsite.storage import private_storage
 
+    storage = private_storage()  # classifiers are private files
     name = evaluation.classifier_name(spread.collection)
-    with default_storage.open(name, "rb") as handle:
+    with storage.open(name, "rb") as handle:
         kept = handle.read()  # the session's classifier: other tests need it back
-    default_storage.delete(name)
+    storage.delete(name)
     evaluation.clear_caches()
     try:
         job = fabricate(spread, count=5)
     finally:
-        default_storage.save(name, ContentFile(kept))
+        storage.save(name, ContentFile(kept))
         evaluation.clear_caches()
     assert job.status == "succeeded", job.error
     assert "without traits" in job.notes
