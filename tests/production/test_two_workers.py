@@ -65,11 +65,12 @@ def test_it_ingests_on_one_machine_and_trains_and_generates_on_another(
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.task_id in gpu_node.worker.log() and run.task_id not in ingest_node.worker.log()
-    checkpoint_keys = {f"nft-assets/{c.state_file.name}" for c in run.checkpoints.all()}
+    # Checkpoints and generator artifacts are private files: the bucket's private prefix.
+    checkpoint_keys = {f"nft-private/{c.state_file.name}" for c in run.checkpoints.all()}
     assert len(checkpoint_keys) == 2 and checkpoint_keys <= s3_keys(client)
     generator = run.generators.get()
     assert generator.is_published and generator.epoch == 2
-    assert f"nft-assets/{generator.model_file.name}" in s3_keys(client)
+    assert f"nft-private/{generator.model_file.name}" in s3_keys(client)
     response = admin_client.post(
         reverse("gan:generate"), {"generator": generator.slug, "seed": "2718"}, **JSON
     )
