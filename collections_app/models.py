@@ -10,6 +10,8 @@ from django.utils import timezone
 from nftsite.admin_display import native
 from nftsite.jobs import Job, lease_seconds
 
+from .traits import is_no_trait
+
 # Native amounts keep 18 decimals (wei precision for ETH); 60 digits leave room for absurd prices.
 NATIVE_AMOUNT = {"max_digits": 60, "decimal_places": 18}
 USD_AMOUNT = {"max_digits": 40, "decimal_places": 6}
@@ -184,14 +186,16 @@ class TokenTrait(models.Model):
 
     @classmethod
     def pairs_for(cls, token_pks) -> list[list[tuple[str, str]]]:
-        """Each token's (trait_type, value) pairs, sorted, in the order of ``token_pks``."""
+        """Each token's (trait_type, value) pairs, sorted, in the order of ``token_pks``; a
+        value that says the token lacks the type ("None", blank) is left out."""
         pairs = {pk: [] for pk in token_pks}
         rows = cls.objects.filter(token_id__in=list(pairs)).values_list(
             "token_id", "trait__trait_type", "trait__value"
         )
         rows = rows.order_by("trait__trait_type", "trait__value").iterator(chunk_size=5000)
         for token_id, trait_type, value in rows:
-            pairs[token_id].append((trait_type, value))
+            if not is_no_trait(value):
+                pairs[token_id].append((trait_type, value))
         return [pairs[pk] for pk in token_pks]
 
 

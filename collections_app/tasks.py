@@ -10,21 +10,14 @@ job is left alone), works for at most INGEST_CHUNK_SECONDS, and re-queues itself
 from celery import shared_task
 from django.conf import settings
 
+from nftsite import jobs
+
 from .analytics import refresh
 from .demo.build import run_demo_build
 from .ingest import launch
 from .ingest.collector import run_opensea_job
 from .ingest.jobs import Deadline
 from .models import IngestJob
-
-# The next chunk is sent from the worker, which may wait out a broker restart (about two
-# minutes) rather than drop the job half done. Web requests keep Celery's quick default.
-CONTINUE_RETRY_POLICY = {
-    "max_retries": 60,
-    "interval_start": 0.5,
-    "interval_step": 0.5,
-    "interval_max": 2.0,
-}
 
 
 def _claim(task, job_id):
@@ -40,10 +33,10 @@ def ingest_opensea(self, job_id):
     deadline = Deadline(settings.INGEST_CHUNK_SECONDS)
     if not run_opensea_job(job, api_key=settings.OPENSEA_API_KEY, deadline=deadline):
         # On the queue this chunk came from, so a job sent to a dedicated queue stays there.
+        # The kernel's broker-down policy: the worker waits out a broker restart, and a
+        # continuation that still cannot be sent leaves the job to the watchdog (its lease).
         queue = (self.request.delivery_info or {}).get("routing_key") or None
-        ingest_opensea.apply_async(
-            args=[job.pk], queue=queue, retry=True, retry_policy=CONTINUE_RETRY_POLICY
-        )
+        jobs.dispatch_now(job.task_name, *job.task_args(), queue=queue, from_worker=True)
 
 
 @shared_task(bind=True, name="collections_app.tasks.import_archive")

@@ -9,7 +9,7 @@ from . import browse, hooks
 from .analytics.charts import compare_figure
 from .forms import TokenFilterForm
 from .models import Collection, Token
-from .traits import NONE_VALUES
+from .traits import is_no_trait
 
 
 def home(request):
@@ -91,7 +91,7 @@ def token(request, slug, token_id):
         if t["trait_type"] not in held_types and t["tokens_missing"]
     ]
     # The trait count is scored as a trait too (rarity.py): how many tokens share this one's.
-    real = sum(1 for t in traits if t.value.strip().lower() not in NONE_VALUES)
+    real = sum(1 for t in traits if not is_no_trait(t.value))
     same_count = next(
         (
             c["tokens"]

@@ -9,6 +9,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from nftsite import jobs
+
 # generator_cache connects the signals that warm generators as a generate worker starts.
 from .evaluation import labelling
 from .evaluation import reports as evaluation
@@ -117,7 +119,7 @@ def evaluate_run(run_id, force=False):
         return {"run": run_id, "skipped": str(error)}
     ids = list(run.checkpoints.order_by("epoch").values_list("pk", flat=True))
     for checkpoint_id in ids:
-        evaluate_checkpoint.delay(checkpoint_id, force=force)
+        jobs.dispatch_now(evaluate_checkpoint.name, [checkpoint_id], {"force": force})
     return {"run": run_id, "checkpoints": len(ids)}
 
 

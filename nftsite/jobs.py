@@ -36,24 +36,40 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
-def dispatch_after_commit(task_name, args=(), kwargs=None, *, queue=None, task_id=None):
+def dispatch_after_commit(
+    task_name, args=(), kwargs=None, *, queue=None, task_id=None, from_worker=False
+):
     """Send ``task_name`` once the current transaction commits (at once outside one).
 
     Returns the task id. A broker that is down is logged, never raised: the caller's
     transaction has committed, and the job it describes is re-sent by the watchdog.
+    ``from_worker``: see :func:`dispatch_now`.
     """
     task_id = task_id or new_task_id()
-    transaction.on_commit(
-        lambda: dispatch_now(task_name, args, kwargs, queue=queue, task_id=task_id)
-    )
+    options = {"queue": queue, "task_id": task_id, "from_worker": from_worker}
+    transaction.on_commit(lambda: dispatch_now(task_name, args, kwargs, **options))
     return task_id
 
 
-def dispatch_now(task_name, args=(), kwargs=None, *, queue=None, task_id=None):
+# A worker sending a job's next step may wait out a broker restart (about two minutes) rather
+# than leave the job to the watchdog; a web request keeps Celery's quick default retries.
+WORKER_RETRY_POLICY = {
+    "max_retries": 60,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+
+
+def dispatch_now(task_name, args=(), kwargs=None, *, queue=None, task_id=None, from_worker=False):
     """Send ``task_name`` now, for a job whose row is already committed (or was just swapped
-    by a conditional update); the same broker-down policy as :func:`dispatch_after_commit`."""
+    by a conditional update); the same broker-down policy as :func:`dispatch_after_commit`.
+    ``from_worker``: a task sending its job's next step, which can afford to wait for the
+    broker (WORKER_RETRY_POLICY) before the watchdog has to step in."""
     task_id = task_id or new_task_id()
     options = {"task_id": task_id, **({"queue": queue} if queue else {})}
+    if from_worker:
+        options.update(retry=True, retry_policy=WORKER_RETRY_POLICY)
     args, kwargs = list(args), kwargs or {}
     try:
         if current_app.conf.task_always_eager:

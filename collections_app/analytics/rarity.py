@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from collections_app.traits import NONE_VALUES
+from collections_app.traits import is_no_trait
 
 TRAIT_COUNT_ATTRIBUTE = "meta_trait:trait_count"  # OpenRarity's name for the trait-count trait
 RANK_REL_TOL = 1e-9  # math.isclose's default, as OpenRarity uses it
@@ -189,7 +189,7 @@ class TraitPairs:
 
     def trait_counts(self) -> np.ndarray:
         """Per token: pairs whose value is a real trait (not "none" or empty)."""
-        real = np.array([v not in NONE_VALUES for v in self.value], dtype=np.int64)
+        real = np.array([not is_no_trait(v) for v in self.value], dtype=np.int64)
         weights = real[self.code] if len(self.code) else np.empty(0, np.int64)
         return np.bincount(self.pos, weights=weights, minlength=self.token_count).astype(np.int64)
 

@@ -35,10 +35,12 @@ import numpy as np
 
 from gan_app.gan.features import check_images, resize_images
 
+# The label of a trait type a token lacks: written as a value (any case) or as None in trait
+# sets, and the unit a single-valued type's absence gets. The catalog's wider set of such
+# values ("null", blank) is mapped before its pairs reach this package (TokenTrait.pairs_for).
 NONE = "none"
 FILE_FORMAT = "nff-trait-classifier"
 FILE_VERSION = 1
-_ABSENT = {"", "none", "null"}
 
 
 class TraitDataError(ValueError):
@@ -46,7 +48,8 @@ class TraitDataError(ValueError):
 
 
 def normalize_traits(item, index=None):
-    """One image's traits as ``{trait_type: frozenset(values)}`` (absent types left out)."""
+    """One image's traits as ``{trait_type: frozenset(values)}``; a type whose value is None
+    or ``NONE`` is absent and left out."""
     where = f"image {index}: " if index is not None else ""
     if isinstance(item, Mapping):
         pairs = []
@@ -77,9 +80,14 @@ def normalize_traits(item, index=None):
             raise TraitDataError(f"{where}trait type must be a non-empty string: {trait_type!r}")
         if isinstance(value, Mapping | list | tuple | set):
             raise TraitDataError(f"{where}trait value must be a scalar, got {value!r}")
-        text = "" if value is None else str(value).strip()
-        if text.lower() in _ABSENT:
+        if value is None or str(value).strip().lower() == NONE:
             continue
+        text = str(value).strip()
+        if not text:
+            raise TraitDataError(
+                f"{where}trait {trait_type!r} has a blank value (write None or {NONE!r} for a "
+                "trait the token lacks)"
+            )
         traits.setdefault(trait_type.strip(), set()).add(text)
     return {trait_type: frozenset(values) for trait_type, values in traits.items()}
 

@@ -314,7 +314,7 @@ def _after_chunk(run, task_id, result, chain, queue=None) -> ChunkOutcome:
             outcome.next_task_id = locked.task_id
         locked.save()
         if outcome.next_task_id:
-            _enqueue(locked.pk, locked.task_id, queue)
+            _enqueue(locked.pk, locked.task_id, queue, from_worker=True)
     outcome.status = locked.status
     return outcome
 
@@ -326,7 +326,7 @@ def _requeue(run, task_id, queue=None) -> None:
             locked.status, locked.heartbeat_at = Status.QUEUED, None
             locked.task_id = new_task_id()
             locked.save(update_fields=["status", "heartbeat_at", "task_id"])
-            _enqueue(locked.pk, locked.task_id, queue)
+            _enqueue(locked.pk, locked.task_id, queue, from_worker=True)
 
 
 # Publishing sits above training (it reads runs and checkpoints), so it hands training its

@@ -252,10 +252,13 @@ def resume_run(run: TrainingRun, *, enqueue: bool = True, task_id: str | None = 
 retry_run = resume_run
 
 
-def _enqueue(run_id: int, task_id: str, queue: str | None = None) -> None:
+def _enqueue(run_id: int, task_id: str, queue: str | None = None, from_worker=False) -> None:
     """Queue a chunk once the transaction commits; ``queue``: where the previous chunk came
-    from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route."""
-    dispatch_after_commit(TrainingRun.task_name, [run_id], queue=queue, task_id=task_id)
+    from (a run stays on the queue, e.g. the GPU pool, it was started on), else the route;
+    ``from_worker``: sent by the previous chunk, which may wait out a broker restart."""
+    dispatch_after_commit(
+        TrainingRun.task_name, [run_id], queue=queue, task_id=task_id, from_worker=from_worker
+    )
 
 
 def _lease_seconds() -> float:

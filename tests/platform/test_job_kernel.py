@@ -1,7 +1,9 @@
 """The job kernel (nftsite.jobs) as every job kind uses it: cancel wins over a late finish or
 failure, the lease is configured per kind, and the watchdog puts a stale job back in the queue."""
 
+import ast
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -10,6 +12,7 @@ from collections_app.models import Collection, IngestJob, TrainingSet
 from gan_app.generation import render
 from gan_app.models import GenerationRequest, Generator, TrainingRun
 from nftsite import jobs
+from tests.testenv import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +104,22 @@ def test_it_puts_a_stale_job_back_in_the_queue_under_a_new_task_id(
     assert job.status == IngestJob.Status.QUEUED and job.task_id != "lost-task"
     assert fresh.status == IngestJob.Status.RUNNING and fresh.task_id == "live-task"
     assert len(sends) == 1
+
+
+def test_every_task_is_sent_through_the_kernels_one_broker_down_policy():
+    # Health probes want the broker's error (they report it); every other send goes through
+    # nftsite.jobs, which logs a broker outage and leaves the job to the watchdog.
+    allowed = {Path("nftsite/jobs.py"), Path("nftsite/tasks.py")}
+    senders = []
+    for package in ("nftsite", "collections_app", "gan_app"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in {"apply_async", "delay", "send_task"}
+                    and path.relative_to(ROOT) not in allowed
+                ):
+                    senders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert senders == []
