@@ -99,10 +99,10 @@ def build_collection(n, seed=0):
         raw = cursor.cursor
         with raw.copy(
             f"COPY {Trait._meta.db_table} (id, collection_id, trait_type, value, display_type, "
-            "count) FROM STDIN"
+            "count, is_excluded, excluded_reason) FROM STDIN"
         ) as copy:
             for pk, trait_type, value in trait_rows:
-                copy.write_row((pk, collection.pk, trait_type, value, "", 0))
+                copy.write_row((pk, collection.pk, trait_type, value, "", 0, False, ""))
         cursor.execute(
             f"SELECT setval(pg_get_serial_sequence('{Trait._meta.db_table}', 'id'), %s)",
             [next_id],

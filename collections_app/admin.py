@@ -21,6 +21,9 @@ def _job_link(job):
     return format_html('<a href="{}">job #{}</a>', url, job.pk)
 
 
+PALETTE_SHOWN = 64  # swatches on the collection's admin page
+
+
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
     list_display = (
@@ -40,10 +43,11 @@ class CollectionAdmin(admin.ModelAdmin):
         "data_version",
         "analytics_version",
         "analytics_computed_at",
+        "images",
         "created_at",
         "updated_at",
     )
-    exclude = ("analytics",)
+    exclude = ("analytics", "image_profile")
     actions = ["reingest", "export_archives", "recompute_analytics"]
     change_list_template = "admin/collections_app/collection/change_list.html"
 
@@ -140,6 +144,35 @@ class CollectionAdmin(admin.ModelAdmin):
         if obj.analytics_fresh:
             return "fresh"
         return f"stale (v{obj.analytics_version} < v{obj.data_version})"
+
+    @admin.display(description="Images")
+    def images(self, obj):
+        """What analytics found in the images: pixel art's grid and palette, or why not."""
+        found = obj.image_profile or {}
+        if not found:
+            return "not profiled yet (analytics read the images)"
+        art = found.get("pixel_art")
+        if not art:
+            return f"{found.get('reason') or 'not pixel art'} ({found.get('images', 0)} read)"
+        width, height = art["grid"]
+        swatches = format_html_join(
+            "",
+            '<span title="{}" style="display:inline-block;width:12px;height:12px;'
+            'background:{};border:1px solid #8884"></span>',
+            ((c, c) for c in art["palette"][:PALETTE_SHOWN]),
+        )
+        more = len(art["palette"]) - PALETTE_SHOWN
+        return format_html(
+            "Pixel art: {} x {} cells of {} px, {} colours, background {} ({} images read)<br>{}{}",
+            width,
+            height,
+            art["block"],
+            len(art["palette"]),
+            art.get("background") or "none",
+            found.get("images", 0),
+            swatches,
+            f" and {more} more" if more > 0 else "",
+        )
 
     @admin.action(description="Recompute analytics (on a worker)")
     def recompute_analytics(self, request, queryset):

@@ -50,6 +50,10 @@ class Collection(models.Model):
     analytics = models.JSONField(default=dict, blank=True)
     analytics_version = models.PositiveIntegerField(null=True, blank=True)
     analytics_computed_at = models.DateTimeField(null=True, blank=True)
+    # What analytics found in the images (collections_app.hooks.IMAGE_PROFILE): "data_version",
+    # "images" (how many were read), "pixel_art" (native grid, cell size, palette, background;
+    # None when the images are not pixel art) and "reason" (why not, when it is None).
+    image_profile = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

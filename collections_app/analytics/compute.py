@@ -22,6 +22,7 @@ import pandas as pd
 from django.utils import timezone
 from scipy.stats import spearmanr
 
+from .. import hooks
 from ..models import Collection
 from . import charts, rarity
 from .load import SCORE_COLUMNS, CollectionData, load
@@ -75,7 +76,30 @@ def compute(collection: Collection, progress=None) -> dict | None:
     step("save")
     if not store(collection, version, scores, data, result):
         return None
+    step("images")
+    profile_images(collection, version)
     return result
+
+
+def profile_images(collection: Collection, version: int) -> dict:
+    """What the collection's images are (pixel art: grid and palette), once per data version,
+    stored on ``Collection.image_profile``; the readers are the ``hooks.IMAGE_PROFILE``
+    functions (none: nothing is read). A reader's failure is logged, never fatal: the
+    analytics above are stored already."""
+    stored = collection.image_profile or {}
+    if not hooks.IMAGE_PROFILE or stored.get("data_version") == version:
+        return stored
+    profile = {}
+    for read in hooks.IMAGE_PROFILE:
+        try:
+            profile.update(read(collection))
+        except Exception:
+            logger.exception("image profile of collection %s failed", collection.pk)
+            return stored
+    profile["data_version"] = version
+    Collection.objects.filter(pk=collection.pk, data_version=version).update(image_profile=profile)
+    collection.image_profile = profile
+    return profile
 
 
 def build(data: CollectionData, pairs, scores: pd.DataFrame) -> dict:

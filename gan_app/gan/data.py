@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from .config import GANConfig
+from .config import RESOLUTIONS, GANConfig
 from .pixelart import (
     MAX_NATIVE_SIDE,
     MAX_PALETTE,
@@ -138,6 +138,18 @@ def prepare_images(
         _save_atomically(cache_file, images)
         _write_atomically(facts_file, json.dumps({"resize": resize, "pixel_art": pixel_art}))
     return ImageSet(images, fingerprint, size, resize, False, pixel_art)
+
+
+def detect_set_pixel_art(sources: Iterable[ImageSource], background: str = "#ffffff"):
+    """A set's ``PixelArtProfile`` exactly as ``prepare_images(resize="auto")`` finds it for
+    the largest model (so any grid up to ``MAX_NATIVE_SIDE``), or None when the images are
+    not pixel art. Raises ``TrainingDataError`` for unreadable images or mixed sizes."""
+    named = [_name_and_bytes(i, source) for i, source in enumerate(sources)]
+    if not named:
+        raise EmptyTrainingSet("the set has no images")
+    config = GANConfig(resolution=max(RESOLUTIONS), background=background, batch_size=1)
+    native = _native_grid(named, _common_size(named), config)
+    return native[0] if native is not None else None
 
 
 def resolve_resize(mode: str, source_size: tuple[int, int], resolution: int) -> str:
