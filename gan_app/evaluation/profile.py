@@ -18,10 +18,6 @@ BACKGROUND = "#ffffff"  # what transparent pixels are composited on, as training
 
 def collection_profile(collection, limit: int = PROFILE_SAMPLE) -> dict:
     """``{"images": n, "pixel_art": profile dict or None, "reason": why not}``."""
-    # Here, not at the top: gan_app.gan brings TensorFlow, which page views never load.
-    from gan_app.gan.data import TrainingDataError, detect_set_pixel_art
-    from gan_app.gan.pixelart import MAX_NATIVE_SIDE, MAX_PALETTE
-
     names = list(
         collection.tokens.exclude(image="")
         .order_by("token_number", "token_id")
@@ -29,6 +25,11 @@ def collection_profile(collection, limit: int = PROFILE_SAMPLE) -> dict:
     )
     if not names:
         return {"images": 0, "pixel_art": None, "reason": "no token images yet"}
+
+    # Here, not at the top: gan_app.gan brings TensorFlow, which page views never load.
+    from gan_app.gan.data import TrainingDataError, detect_set_pixel_art
+    from gan_app.gan.pixelart import MAX_NATIVE_SIDE, MAX_PALETTE
+
     picked = np.unique(np.linspace(0, len(names) - 1, min(len(names), limit)).round().astype(int))
     named = []
     for index in picked:
