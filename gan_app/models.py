@@ -62,8 +62,13 @@ class TrainingRun(Job):
     auto_publish = models.BooleanField(
         default=False, help_text="Publish the final epoch's generator when the run finishes."
     )
+    # Private: a run's grids show what an unpublished (maybe withheld) generator draws.
     sample_grid = models.FileField(
-        upload_to="grids/live/", blank=True, max_length=300, help_text="The latest sample grid."
+        upload_to="grids/live/",
+        storage=private_storage,
+        blank=True,
+        max_length=300,
+        help_text="The latest sample grid.",
     )
 
     class Meta:
@@ -103,7 +108,7 @@ class Checkpoint(models.Model):
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
     epoch = models.PositiveIntegerField()
     state_file = models.FileField(upload_to="checkpoints/", storage=private_storage, max_length=300)
-    grid = models.FileField(upload_to="grids/", blank=True, max_length=300)
+    grid = models.FileField(upload_to="grids/", storage=private_storage, blank=True, max_length=300)
     losses = models.JSONField(default=dict, blank=True, help_text="Losses of this epoch.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation results.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -25,7 +25,10 @@ def checkpoint(generator):
     run = TrainingRun.objects.create(training_set=training_set, name="private run")
     row = Checkpoint(run=run, epoch=1)
     row.state_file.save("run-private/epoch-00001.zip", ContentFile(b"weights"), save=False)
+    # A run's sample grids show what an unpublished (maybe withheld) generator draws.
+    row.grid.save("run-private/epoch-00001.png", ContentFile(b"\x89PNG grid"), save=False)
     row.save()
+    run.sample_grid.save("run-private.png", ContentFile(b"\x89PNG live"))
     return row
 
 
@@ -36,6 +39,8 @@ def private_names(generator, checkpoint, collection):
     return [
         generator.model_file.name,
         checkpoint.state_file.name,
+        checkpoint.grid.name,
+        checkpoint.run.sample_grid.name,
         classifier,
         upload.removeprefix("storage:"),
     ]

@@ -31,8 +31,8 @@ def test_it_keeps_checkpoints_in_s3_and_resumes_from_them(media_bucket, settings
     keys = {o["Key"] for o in media_bucket.list_objects_v2(Bucket="media")["Contents"]}
     for checkpoint in run.checkpoints.all():
         assert f"nft-private/{checkpoint.state_file.name}" in keys
-        assert f"nft-assets/{checkpoint.grid.name}" in keys
-    assert f"nft-assets/{run.sample_grid.name}" in keys
+        assert f"nft-private/{checkpoint.grid.name}" in keys  # an unpublished model's grids
+    assert f"nft-private/{run.sample_grid.name}" in keys
     generator = publish_checkpoint(run.checkpoints.get(epoch=2))
     assert f"nft-private/{generator.model_file.name}" in {
         o["Key"] for o in media_bucket.list_objects_v2(Bucket="media")["Contents"]
