@@ -13,7 +13,9 @@ traits={type: value})`` resolves the request with the vocabulary in the manifest
 
 ``load_generator`` needs neither the training classes nor this package's model builders, and a
 seed always maps to the same latent vector (NumPy PCG64), so the same generator and seed give
-the same image, and the same PNG bytes, in any process.
+the same image, and the same PNG bytes, in any process: every process runs the forward pass
+with the same graph rewrites (``runtime.pin_numerics``) and at one batch shape, padded
+(``runtime.fixed_shape_batches``), whatever it ran before and however many seeds came together.
 """
 
 from __future__ import annotations
