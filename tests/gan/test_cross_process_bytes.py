@@ -78,10 +78,12 @@ def digests(artifacts, history="fresh", threads=0):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_it_draws_the_same_bytes_in_a_fresh_process_and_after_training(artifacts):
     assert digests(artifacts, "trained") == digests(artifacts, "fresh")
 
 
+@pytest.mark.slow
 def test_it_draws_a_seed_alone_as_in_a_batch_on_a_many_threaded_machine(artifacts):
     fresh = digests(artifacts, "fresh")
     many = digests(artifacts, "fresh", threads=32)
