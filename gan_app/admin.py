@@ -369,8 +369,7 @@ class GeneratorAdmin(admin.ModelAdmin):
         )
         if request.method == "POST" and form.is_valid():
             generator.list_anyway(request.user, form.cleaned_data["reason"])
-            self.message_user(request, f"Listed {generator.slug}.", messages.SUCCESS)
-            return redirect("admin:gan_app_generator_change", generator.pk)
+            return self._done(request, generator, "Listed")
         failing = quality_gate.failing(generator)
         template = "admin/gan_app/generator/list_anyway.html"
         title = f"List {generator.slug} anyway"
@@ -406,10 +405,14 @@ class GeneratorAdmin(admin.ModelAdmin):
             except publishing.GeneratorImportError as exc:
                 form.add_error("file", str(exc))
             else:
-                self.message_user(request, f"Imported {generator.slug}.", messages.SUCCESS)
-                return redirect("admin:gan_app_generator_change", generator.pk)
+                return self._done(request, generator, "Imported")
         template = "admin/gan_app/generator/import.html"
         return form_page(self, request, template, "Import a generator", form)
+
+    def _done(self, request, generator, verb):
+        """The end of a generator form page that succeeded: say so, show the generator."""
+        self.message_user(request, f"{verb} {generator.slug}.", messages.SUCCESS)
+        return redirect("admin:gan_app_generator_change", generator.pk)
 
 
 # --- Generation and moderation (public site) ---------------------------------------------------

@@ -32,10 +32,10 @@ from collections_app.ingest.archives import import_archive
 from collections_app.models import Collection
 from gan_app.gan.fabrication import FabricationError, FabricationState, Fabricator, summarise
 from gan_app.gan.fabrication_export import (
-    FIXED_ZIP_TIME,
     Erc721Writer,
     SeedArchiveWriter,
     dump_json,
+    zip_member,
 )
 
 from ..evaluation.reports import (
@@ -227,10 +227,7 @@ def zip_folder(folder: Path, target: Path, exclude: Path) -> None:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p != exclude)
     with zipfile.ZipFile(target, "w") as bundle:
         for path in files:
-            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=FIXED_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            bundle.writestr(info, path.read_bytes())
+            bundle.writestr(zip_member(path.relative_to(folder).as_posix()), path.read_bytes())
 
 
 def new_collection(job, slug, name, description) -> Collection:

@@ -41,7 +41,7 @@ from .models import (
     build_discriminator,
     build_generator,
 )
-from .runtime import Runtime, resolve_runtime
+from .runtime import Runtime, pin_numerics, resolve_runtime
 from .sampling import (
     GRID_SEEDS,
     GeneratorArtifactError,
@@ -67,6 +67,10 @@ from .training import (
     generator_from_checkpoint,
     read_checkpoint,
 )
+
+# Every process that imports this package runs its graphs with the same rewrites, set before
+# any of them runs: a seed's image must not depend on what else the process did (runtime).
+pin_numerics()
 
 __all__ = [
     "DCGAN",

@@ -3,8 +3,8 @@
 Writers take each accepted token as it is made (``add``: its PNG goes straight to the zip or
 folder and is dropped) and finish with ``close(records, result)`` once rarity is known, so the
 images of a 10k collection are never all in memory. Zip members carry a fixed timestamp and
-0644 permissions (as ``collections_app.ingest.archives`` writes them), so the same run gives the
-same bytes.
+0644 permissions (``zip_member``, as ``collections_app.ingest.archives`` writes them), so the same
+run gives the same bytes.
 
 - ``SeedArchiveWriter``: ``{slug}_archive.zip`` + ``{slug}_metadata_archive.zip`` in the seed
   archive format (OpenSea v1 asset JSON per token), which the archive importer reads back.
@@ -25,6 +25,19 @@ RARITY_KEY = "nff_rarity"  # the key the archive export/import keeps our rarity 
 FABRICATION_KEY = "nff_fabrication"
 
 
+def zip_member(name: str) -> zipfile.ZipInfo:
+    """A deflated zip member with the fixed time and 0644 permissions: the same bytes each run.
+
+    ``collections_app.ingest.archives`` writes its members the same way but cannot share this
+    (the catalog never imports ``gan_app``, and this package imports no app code); a test
+    keeps the two equal.
+    """
+    info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
 class _Sink:
     """Named files into a zip (``target`` ends in .zip) or a folder, written atomically."""
 
@@ -40,10 +53,7 @@ class _Sink:
 
     def write(self, name: str, data: bytes):
         if self.zipped:
-            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            self._zip.writestr(info, data)
+            self._zip.writestr(zip_member(name), data)
         else:
             path = self.target / name
             path.parent.mkdir(parents=True, exist_ok=True)

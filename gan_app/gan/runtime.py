@@ -1,10 +1,12 @@
-"""Where training runs and what that implies: mixed precision and XLA only on a GPU."""
+"""Where training runs and what that implies (mixed precision and XLA only on a GPU), and the
+process-wide numerics every graph of this package runs with (``pin_numerics``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import tensorflow as tf
 
 from .config import GANConfig
@@ -51,13 +53,49 @@ def resolve_runtime(config: GANConfig) -> Runtime:
     return Runtime(device=gpu[0] if gpu else "cpu", gpu=on_gpu, dtype_policy=policy, xla=xla)
 
 
-def skip_remapper() -> None:
-    """Turn off grappler's remapper for this process's training graphs.
+def pin_numerics() -> None:
+    """Give every process the same graph rewrites, whatever TensorFlow work it did before.
 
-    The remapper tries to fuse Conv2D + BiasAdd + LeakyRelu in the discriminator, but the
-    LeakyRelu's gradient (LeakyReluGrad) still reads the BiasAdd it fused away, so the pass gives
-    up on the whole graph and TensorFlow logs "remapper failed: ... fanout ... LeakyReluGrad
-    exist for missing node ... BiasAdd" at error level on every run. Skipping the pass changes
-    nothing else: it had already abandoned these graphs.
+    Grappler's options are process-wide and read each time a graph runs, so they are part of
+    the numbers: with the remapper on, a generator's Dense + BiasAdd + tanh runs as one fused
+    kernel, with it off as three, and the two differ in the last bit of some pixels (which a
+    rounding to uint8 sometimes shows). Training turned it off for its own sake, so a process
+    that had trained drew other bytes for the same seed than a fresh one. The package applies
+    this once on import, before any of its graphs runs, so every process agrees.
+
+    Why off: the remapper tries to fuse Conv2D + BiasAdd + LeakyRelu in the discriminator, but
+    the LeakyRelu's gradient (LeakyReluGrad) still reads the BiasAdd it fused away, so the pass
+    gives up on the whole graph and TensorFlow logs "remapper failed: ... fanout ...
+    LeakyReluGrad exist for missing node ... BiasAdd" at error level on every training run.
     """
     tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
+def fixed_shape_batches(function, arrays, batch: int):
+    """``function(*chunks)`` over the rows of ``arrays`` in chunks of exactly ``batch`` rows (the
+    last padded with zero rows), each result cut back to the real rows and concatenated.
+
+    oneDNN picks a convolution's algorithm by the batch size and the thread count: with a few
+    rows and many threads it splits the sum over input channels between threads, so a seed drawn
+    alone on a large server gave other pixels than the same seed in a batch of 64. One shape
+    for every call makes a row's result independent of the rows that came with it.
+    ``function`` returns one array or a tuple of them; the results are NumPy arrays. Needs at
+    least one row.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    total = len(arrays[0])
+    if not total:
+        raise ValueError("fixed_shape_batches needs at least one row")
+    parts = []
+    for start in range(0, total, batch):
+        chunks = [a[start : start + batch] for a in arrays]
+        rows = len(chunks[0])
+        if rows < batch:
+            chunks = [
+                np.concatenate([c, np.zeros((batch - rows, *c.shape[1:]), c.dtype)]) for c in chunks
+            ]
+        result = function(*chunks)
+        results = result if isinstance(result, tuple) else (result,)
+        parts.append([np.asarray(r)[:rows] for r in results])
+    joined = tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+    return joined if len(joined) > 1 else joined[0]

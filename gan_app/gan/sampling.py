@@ -13,7 +13,9 @@ traits={type: value})`` resolves the request with the vocabulary in the manifest
 
 ``load_generator`` needs neither the training classes nor this package's model builders, and a
 seed always maps to the same latent vector (NumPy PCG64), so the same generator and seed give
-the same image, and the same PNG bytes, in any process.
+the same image, and the same PNG bytes, in any process: every process runs the forward pass
+with the same graph rewrites (``runtime.pin_numerics``) and at one batch shape, padded
+(``runtime.fixed_shape_batches``), whatever it ran before and however many seeds came together.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from PIL import Image
 from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .pixelart import PixelArtProfile
+from .runtime import fixed_shape_batches
 
 ARTIFACT_FORMAT = "nff-generator"
 ARTIFACT_VERSION = 1
@@ -199,15 +202,15 @@ class LoadedGenerator:
                 )
         elif traits is not None:
             raise ConditionError("this generator is not trait-conditioned: it takes no traits")
-        batches = []
-        for i in range(0, len(latent), INFERENCE_BATCH):
-            args = [tf.constant(latent[i : i + INFERENCE_BATCH])]
-            if traits is not None:
-                args.append(tf.constant(traits[i : i + INFERENCE_BATCH]))
-            batches.append(self._forward(*args).numpy())
-        if not batches:
+        if not len(latent):
             return self.render(np.zeros((0, self.resolution, self.resolution, 3), np.uint8))
-        return self.render(np.concatenate(batches))
+        # Every forward pass is INFERENCE_BATCH rows (padded), so a seed's pixels do not depend
+        # on the batch it came in, even with many threads (``fixed_shape_batches``).
+        arrays = [latent] if traits is None else [latent, traits]
+        return self.render(fixed_shape_batches(self._run, arrays, INFERENCE_BATCH))
+
+    def _run(self, *arrays):
+        return self._forward(*(tf.constant(a) for a in arrays)).numpy()
 
     def render(self, model_images: np.ndarray) -> np.ndarray:
         """Model pixels -> the token as published: pixel-art generators crop the native grid,

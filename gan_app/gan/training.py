@@ -46,7 +46,7 @@ from .data import EpochBatches, ImageSet, TrainingSetTooSmall
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
 from .models import build_conditional_generator, build_generator
-from .runtime import Runtime, resolve_runtime, skip_remapper
+from .runtime import Runtime, resolve_runtime
 from .sampling import export_generator, pixel_art_profile, sample_grid_png
 
 CHECKPOINT_FORMAT = "nff-gan-checkpoint"
@@ -161,7 +161,6 @@ class Trainer:
             )
         self.config = config
         self.runtime = runtime or resolve_runtime(config)
-        skip_remapper()
         self.vocabulary, labels = _conditions(config, len(array), traits, vocabulary)
         self.batches = EpochBatches(array, config.batch_size, config.seed, labels=labels)
         self.model: DCGAN = build_dcgan(

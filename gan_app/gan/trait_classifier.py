@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from gan_app.gan.features import check_images, resize_images
+from gan_app.gan.runtime import fixed_shape_batches
 
 # The label of a trait type a token lacks: written as a value (any case) or as None in trait
 # sets, and the unit a single-valued type's absence gets. The catalog's wider set of such
@@ -41,6 +42,7 @@ from gan_app.gan.features import check_images, resize_images
 NONE = "none"
 FILE_FORMAT = "nff-trait-classifier"
 FILE_VERSION = 1
+PREDICT_BATCH = 64  # images per forward pass, always (padded): see ``_forward``
 
 
 class TraitDataError(ValueError):
@@ -368,17 +370,18 @@ class TraitClassifier:
         classifier.metrics = metrics
         return classifier
 
-    def _forward(self, images, batch_size=256):
+    def _forward(self, images):
         images = check_images(images)
-        features, probs = [], []
-        for start in range(0, len(images), batch_size):
-            batch = resize_images(images[start : start + batch_size], self.image_size)
+
+        def predict(batch):
             # The compiled predict function: an eager call costs ~10x more per small batch,
             # and the generation worker labels one image at a time.
-            f, p = self.model.predict_on_batch(batch)
-            features.append(f)
-            probs.append(p)
-        return np.concatenate(features).astype(np.float64), np.concatenate(probs).astype(np.float64)
+            return tuple(self.model.predict_on_batch(resize_images(batch, self.image_size)))
+
+        # One shape for every call: an image's traits (and their confidences, written into
+        # exports) must not depend on how many images were labelled with it.
+        features, probs = fixed_shape_batches(predict, [images], PREDICT_BATCH)
+        return features.astype(np.float64), probs.astype(np.float64)
 
     def features(self, images):
         """Penultimate activations ``(N, feature_dim)`` float64: the domain features."""

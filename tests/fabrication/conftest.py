@@ -7,42 +7,15 @@ same import finds it again. The generators are one dense layer each, made in the
 ``collapsed`` draws the same image for every seed, ``conditional`` knows the demo's traits.
 """
 
-import io
-
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from tests.generators import one_layer_artifact
 from tests.testenv import SERVICES_UP
 
 DEMO_SIZE = 48
 CLASSIFIER = {"epochs": 2, "width": 4, "feature_dim": 8}
-PIXELS = 32 * 32 * 3
-
-
-def one_layer_artifact(latent_dim=2, stddev=0.6, vocabulary=None, seed=0) -> bytes:
-    import keras
-
-    from gan_app.gan.sampling import export_generator
-
-    keras.utils.set_random_seed(seed)
-    latent = keras.Input((latent_dim,))
-    inputs, x = [latent], latent
-    if vocabulary is not None:
-        traits = keras.Input((vocabulary.size,))
-        inputs, x = [latent, traits], keras.layers.Concatenate()([latent, traits])
-    init = keras.initializers.RandomNormal(stddev=stddev, seed=seed)
-    x = keras.layers.Dense(PIXELS, activation="tanh", kernel_initializer=init)(x)
-    model = keras.Model(inputs if vocabulary else latent, keras.layers.Reshape((32, 32, 3))(x))
-    buffer = io.BytesIO()
-    export_generator(
-        model,
-        buffer,
-        config={"resolution": 32, "latent_dim": latent_dim},
-        epoch=1,
-        conditions=None if vocabulary is None else vocabulary.to_json(),
-    )
-    return buffer.getvalue()
 
 
 def demo_collection():

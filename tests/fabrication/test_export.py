@@ -39,3 +39,15 @@ def test_it_reimports_the_export_with_the_same_tokens_and_traits(spread, tmp_pat
     assert token_view(summary.collection) == original
     provenance = (tmp_path / "erc721" / "provenance.txt").read_text().strip()
     assert provenance == job.result["provenance"]
+
+
+def test_it_writes_zip_members_and_rarity_as_the_archive_export_does():
+    """The ML package cannot import the catalog's archive code, so it keeps its own copy of the
+    member format and rarity key: they must stay the archive export's."""
+    from collections_app.ingest import archives, records
+    from gan_app.gan import fabrication_export
+
+    ours, theirs = fabrication_export.zip_member("a/1.png"), archives._member("a/1.png")
+    fields = ("date_time", "compress_type", "external_attr")
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert fabrication_export.RARITY_KEY == records.RARITY_KEY

@@ -5,7 +5,6 @@ import io
 import json
 import zipfile
 
-import keras
 import numpy as np
 import pytest
 
@@ -24,32 +23,14 @@ from gan_app.gan.fabrication import (
 )
 from gan_app.gan.fabrication_export import Erc721Writer, SeedArchiveWriter
 from gan_app.gan.memorisation import NearCopyIndex
-from gan_app.gan.sampling import export_generator, load_generator
+from gan_app.gan.sampling import load_generator
 from gan_app.gan.trait_classifier import TraitClassifier
-
-PIXELS = 32 * 32 * 3
+from tests.generators import one_layer_artifact
 
 
 def _generator(latent_dim=2, stddev=0.6, vocabulary=None, seed=0):
     """A one-layer generator: a low latent_dim makes near-duplicates common, as in a real run."""
-    keras.utils.set_random_seed(seed)
-    latent = keras.Input((latent_dim,))
-    inputs, x = [latent], latent
-    if vocabulary is not None:
-        traits = keras.Input((vocabulary.size,))
-        inputs, x = [latent, traits], keras.layers.Concatenate()([latent, traits])
-    init = keras.initializers.RandomNormal(stddev=stddev, seed=seed)
-    x = keras.layers.Dense(PIXELS, activation="tanh", kernel_initializer=init)(x)
-    model = keras.Model(inputs if vocabulary else latent, keras.layers.Reshape((32, 32, 3))(x))
-    buffer = io.BytesIO()
-    export_generator(
-        model,
-        buffer,
-        config={},
-        epoch=1,
-        conditions=None if vocabulary is None else vocabulary.to_json(),
-    )
-    return load_generator(buffer.getvalue())
+    return load_generator(one_layer_artifact(latent_dim, stddev, vocabulary, seed))
 
 
 @pytest.fixture(scope="module")
