@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from collections_app.models import Collection, TrainingSet
+from nftsite.admin_forms import sentence
 
 from . import runs as training
 
@@ -114,14 +115,6 @@ class StartRunForm(forms.Form):
             raise forms.ValidationError(sentence(str(exc))) from None
         data["hyperparameters"] = hyperparameters
         return data
-
-
-def sentence(text: str) -> str:
-    """Service errors read as clauses ("training set x has ..."); forms show sentences."""
-    text = text.strip()
-    if not text:
-        return text
-    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 class GeneratorImportForm(forms.Form):
