@@ -29,7 +29,9 @@ class StartRunForm(forms.Form):
         help_text="The recipe; the fields below and 'More hyperparameters' go on top of it.",
     )
     epochs = forms.IntegerField(min_value=1, initial=100)
-    batch_size = forms.IntegerField(min_value=1, initial=64)
+    batch_size = forms.IntegerField(
+        min_value=1, initial=64, help_text="Images per step: at most the training set's images."
+    )
     checkpoint_every = forms.IntegerField(
         min_value=1, initial=15, help_text="Epochs between checkpoints (each has a sample grid)."
     )
@@ -78,11 +80,20 @@ class StartRunForm(forms.Form):
         if chosen is not None and not self.is_bound:
             defaults = training.suggested_defaults(chosen)
             self.initial.update(batch_size=defaults["batch_size"], augment=defaults["augment"])
-            self.fields[
-                "batch_size"
-            ].help_text = (
-                f"{chosen} has {defaults['image_count']} image(s); a batch is at most that many."
-            )
+            self.fields["batch_size"].help_text = batch_help(chosen, defaults["image_count"])
+
+    def set_defaults(self) -> dict[str, dict]:
+        """Each offered set's suggested batch size and augmentation, with the batch size's help
+        text, by primary key: the page applies them when the admin picks another set."""
+        sets = self.fields["training_set"].queryset
+        by_pk = training.suggested_defaults_by_set(sets)
+        return {
+            str(training_set.pk): {
+                **by_pk[training_set.pk],
+                "help": batch_help(training_set, by_pk[training_set.pk]["image_count"]),
+            }
+            for training_set in sets
+        }
 
     def _chosen_set(self):
         pk = self.initial.get("training_set")
@@ -115,6 +126,10 @@ class StartRunForm(forms.Form):
             raise forms.ValidationError(sentence(str(exc))) from None
         data["hyperparameters"] = hyperparameters
         return data
+
+
+def batch_help(training_set, image_count: int) -> str:
+    return f"{training_set} has {image_count} image(s); a batch is at most that many."
 
 
 class GeneratorImportForm(forms.Form):
