@@ -82,17 +82,24 @@ class StartRunForm(forms.Form):
             self.initial.update(batch_size=defaults["batch_size"], augment=defaults["augment"])
             self.fields["batch_size"].help_text = batch_help(chosen, defaults["image_count"])
 
-    def set_defaults(self) -> dict[str, dict]:
+    def set_defaults(self) -> dict:
         """Each offered set's suggested batch size and augmentation, with the batch size's help
-        text, by primary key: the page applies them when the admin picks another set."""
+        text, by primary key (``sets``), and the form's own (``initial``): the page applies a
+        set's when the admin picks it, and tells from them which fields were edited by hand."""
         sets = self.fields["training_set"].queryset
         by_pk = training.suggested_defaults_by_set(sets)
         return {
-            str(training_set.pk): {
-                **by_pk[training_set.pk],
-                "help": batch_help(training_set, by_pk[training_set.pk]["image_count"]),
-            }
-            for training_set in sets
+            "sets": {
+                str(training_set.pk): {
+                    **by_pk[training_set.pk],
+                    "help": batch_help(training_set, by_pk[training_set.pk]["image_count"]),
+                }
+                for training_set in sets
+            },
+            "initial": {
+                "batch_size": self.fields["batch_size"].initial,
+                "augment": bool(self.fields["augment"].initial),
+            },
         }
 
     def _chosen_set(self):

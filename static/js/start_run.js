@@ -1,6 +1,7 @@
 /* The start-run form: picking another training set fills in that set's suggested batch size
    and augmentation (the server's, from the JSON the page carries), unless the admin changed a
-   field by hand, that is, it no longer holds the value last suggested for it. */
+   field by hand: typed or ticked here, or, on a form sent back with errors, holding another
+   value than the one suggested for the set it was sent with. */
 (function () {
   "use strict";
 
@@ -12,19 +13,20 @@
     if (!data || !chosen || !batch || !augment) return;
     var defaults = JSON.parse(data.textContent);
     var help = batch.closest(".form-row").querySelector(".help");
-    // What the fields hold as suggestions now: the loaded set's, else what the page came with.
-    var first = defaults[chosen.value];
-    var suggested = {
-      batch: first ? String(first.batch_size) : batch.value,
-      augment: first ? first.augment : augment.checked
+    var start = defaults.sets[chosen.value] || defaults.initial;
+    var edited = {
+      batch: batch.value !== String(start.batch_size),
+      augment: augment.checked !== start.augment
     };
+    // Only the admin's own input fires these; the values set below do not.
+    batch.addEventListener("input", function () { edited.batch = true; });
+    augment.addEventListener("change", function () { edited.augment = true; });
 
     chosen.addEventListener("change", function () {
-      var next = defaults[chosen.value];
+      var next = defaults.sets[chosen.value];
       if (!next) return;
-      if (batch.value === suggested.batch) batch.value = String(next.batch_size);
-      if (augment.checked === suggested.augment) augment.checked = next.augment;
-      suggested = { batch: String(next.batch_size), augment: next.augment };
+      if (!edited.batch) batch.value = String(next.batch_size);
+      if (!edited.augment) augment.checked = next.augment;
       if (help) help.textContent = next.help;
     });
   });

@@ -193,7 +193,7 @@ def test_it_hands_the_page_every_sets_defaults_for_a_change_of_set(admin_client,
 
     response = admin_client.get(reverse("admin:gan_app_trainingrun_start"))
     page = response.content.decode()
-    defaults = response.context["set_defaults"]
+    defaults = response.context["set_defaults"]["sets"]
 
     assert '<script id="training-set-defaults" type="application/json">' in page
     assert "js/start_run." in page
@@ -207,6 +207,7 @@ def test_it_hands_the_page_every_sets_defaults_for_a_change_of_set(admin_client,
     assert defaults[str(sprite_set.pk)]["batch_size"] == 32
     assert defaults[str(small.pk)]["batch_size"] == 4
     assert defaults[str(empty.pk)]["image_count"] == 0
+    assert response.context["set_defaults"]["initial"] == {"batch_size": 64, "augment": False}
 
 
 def test_it_exports_and_imports_generator_zips(admin_client, trained_run):
