@@ -1,14 +1,17 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from nftsite.admin_display import json_table, native, usd
-from nftsite.admin_forms import ReasonForm, form_page
+from nftsite.admin_forms import ReasonForm, error_sentences, form_page, sentence
 
+from .analytics import subsets
 from .analytics.subsets import SubsetError, build_training_set
 from .forms import ArchiveImportForm, OpenSeaIngestForm, TrainingSetBuildForm
 from .ingest import launch
@@ -495,29 +498,42 @@ class TrainingSetAdmin(admin.ModelAdmin):
         return redirect(f"{start}?training_set={queryset.get().pk}")
 
     def get_urls(self):
-        build = path(
-            "build/",
-            self.admin_site.admin_view(self.build_view),
-            name="collections_app_trainingset_build",
-        )
-        return [build, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("build/", view(self.build_view), name="collections_app_trainingset_build"),
+            # The build page asks these as the admin changes the collection and the filters.
+            path(
+                "build/preview/",
+                view(self.preview_view),
+                name="collections_app_trainingset_preview",
+            ),
+            path(
+                "build/traits/",
+                view(self.traits_view),
+                name="collections_app_trainingset_traits",
+            ),
+            *super().get_urls(),
+        ]
 
     def add_view(self, request, form_url="", extra_context=None):
         # A training set is only ever built from filters, never typed in by hand.
         return redirect("admin:collections_app_trainingset_build")
 
     def build_view(self, request):
+        """The build form; its Preview button posts it back with the count and thumbnails."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = TrainingSetBuildForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        previewing = "_preview" in request.POST
+        initial = {"collection": request.GET.get("collection")}
+        form = TrainingSetBuildForm(request.POST or None, initial=initial, preview=previewing)
+        if request.method == "POST" and not previewing and form.is_valid():
             data = form.cleaned_data
             try:
                 training_set, warnings = build_training_set(
                     data["collection"], data["name"], data["spec"]
                 )
             except SubsetError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(None, sentence(str(exc)))
             else:
                 self.message_user(
                     request,
@@ -530,7 +546,70 @@ class TrainingSetAdmin(admin.ModelAdmin):
                     reverse("admin:collections_app_trainingset_change", args=[training_set.pk])
                 )
         template = "admin/collections_app/trainingset/build.html"
-        return form_page(self, request, template, "Build a training set", form)
+        return form_page(
+            self,
+            request,
+            template,
+            "Build a training set",
+            form,
+            picker=form.trait_picker(),
+            preview=self._preview(form) if previewing else None,
+        )
+
+    def preview_view(self, request):
+        """The preview for the posted filters as JSON (with its HTML), errors as sentences."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        preview = self._preview(TrainingSetBuildForm(request.POST, preview=True))
+        html = render_to_string(
+            "admin/collections_app/trainingset/_preview.html", {"preview": preview}, request
+        )
+        return JsonResponse({**preview, "ok": not preview["errors"], "html": html})
+
+    def traits_view(self, request):
+        """The trait picker of ``?collection=<pk>`` as JSON (with its HTML)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        picker = TrainingSetBuildForm(
+            initial={"collection": request.GET.get("collection")}
+        ).trait_picker()
+        html = render_to_string(
+            "admin/collections_app/trainingset/_trait_picker.html", {"picker": picker}, request
+        )
+        data = {"collection": None, "groups": [], "left_out": 0}
+        if picker is not None:
+            data = {**picker, "collection": picker["collection"].pk}
+            del data["unknown"]
+        return JsonResponse({**data, "html": html})
+
+    @staticmethod
+    def _preview(form) -> dict:
+        """What the posted filters select, or why they cannot be applied, in sentences."""
+        empty = {"count": None, "total": None, "funnel": [], "warnings": [], "thumbnails": []}
+        if not form.is_valid():
+            return {**empty, "errors": error_sentences(form)}
+        data = form.cleaned_data
+        try:
+            result = subsets.preview(data["collection"], data["spec"])
+        except SubsetError as exc:
+            return {**empty, "errors": [sentence(str(exc))]}
+        return {
+            "errors": [],
+            "count": result.count,
+            "total": result.total,
+            "funnel": result.funnel,
+            "warnings": result.warnings,
+            "thumbnails": [
+                {
+                    "token_id": token.token_id,
+                    "name": token.name or f"#{token.token_id}",
+                    "url": token.image.url if token.image else None,
+                }
+                for token in result.thumbnails
+            ],
+        }
 
     @admin.display(description="Filter spec")
     def filters(self, obj):

@@ -5,7 +5,16 @@ from django.conf import settings
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 
-from .analytics.subsets import RANK_FIELDS, SubsetError, SubsetSpec, filter_by_traits, parse_trait
+from nftsite.admin_forms import sentence
+
+from .analytics.subsets import (
+    RANK_FIELDS,
+    SubsetError,
+    SubsetSpec,
+    filter_by_traits,
+    parse_trait,
+    trait_groups,
+)
 from .ingest.archives import derive_slug
 from .models import USD_AMOUNT, Trait
 
@@ -132,6 +141,20 @@ class TokenFilterForm(forms.Form):
         return queryset.order_by(order, "token_number", "token_id")
 
 
+class TraitPairsField(forms.Field):
+    """TYPE=VALUE pairs: the picker's ticked boxes, or lines of text, one pair per line (so a
+    typed list still works). Each is parsed and checked against the collection in clean()."""
+
+    widget = forms.MultipleHiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        items = [value] if isinstance(value, str) else list(value or ())
+        return [line.strip() for item in items for line in str(item).splitlines() if line.strip()]
+
+
 class TrainingSetBuildForm(forms.Form):
     """Admin form that builds a TrainingSet through subsets.build_training_set."""
 
@@ -152,15 +175,13 @@ class TrainingSetBuildForm(forms.Form):
     )
     min_rarity_rank = forms.IntegerField(required=False, min_value=1)
     max_rarity_rank = forms.IntegerField(required=False, min_value=1)
-    include_traits = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One TYPE=VALUE per line. Values of one type are alternatives; types combine.",
+    # Ticked in the trait picker (one TYPE=VALUE per box); lines of text are read too.
+    include_traits = TraitPairsField(
+        label="Only tokens with",
+        help_text="Values of one type are alternatives; different types must all match.",
     )
-    exclude_traits = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One TYPE=VALUE per line.",
+    exclude_traits = TraitPairsField(
+        label="Leave out tokens with", help_text="A token holding any of these is left out."
     )
     sold_only = forms.BooleanField(required=False)
     # Unticked (the default), tokens carrying an excluded (offensive) trait value are left out.
@@ -170,11 +191,56 @@ class TrainingSetBuildForm(forms.Form):
         help_text="Keep tokens that carry a trait value an admin excluded as offensive.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, preview=False, **kwargs):
         from .models import Collection
 
         super().__init__(*args, **kwargs)
         self.fields["collection"].queryset = Collection.objects.order_by("name")
+        # A preview needs filters, not yet a name.
+        self.fields["name"].required = not preview
+
+    def chosen_collection(self):
+        """The collection the form is about, chosen or posted, even when the form is invalid."""
+        try:
+            return self.fields["collection"].clean(self["collection"].value())
+        except forms.ValidationError:
+            return None
+
+    def ticked(self, name) -> list[str]:
+        return self.fields[name].to_python(self[name].value())
+
+    def trait_picker(self) -> dict | None:
+        """The picker's content for the chosen collection: its trait values by type, each with
+        whether it is ticked to include or exclude. Ticked pairs the collection does not list
+        come back as ``unknown``, still ticked, so they are submitted (and refused) again."""
+        collection = self.chosen_collection()
+        if collection is None:
+            return None
+        groups, left_out = trait_groups(collection)
+        include, exclude = self.ticked("include_traits"), self.ticked("exclude_traits")
+        wanted = {_key(p) for p in include}, {_key(p) for p in exclude}
+        listed = set()
+        for group in groups:
+            ticked = False
+            for value in group["values"]:
+                value["pair"] = f"{group['trait_type']}={value['value']}"
+                key = _key(value["pair"])
+                listed.add(key)
+                value["include"], value["exclude"] = key in wanted[0], key in wanted[1]
+                ticked = ticked or value["include"] or value["exclude"]
+            group["open"] = ticked
+        unknown = [
+            {"pair": pair, "include": kind == "include", "exclude": kind == "exclude"}
+            for kind, pairs in (("include", include), ("exclude", exclude))
+            for pair in pairs
+            if _key(pair) not in listed
+        ]
+        return {
+            "collection": collection,
+            "groups": groups,
+            "left_out": left_out,
+            "unknown": unknown,
+        }
 
     def clean(self):
         data = super().clean()
@@ -192,13 +258,19 @@ class TrainingSetBuildForm(forms.Form):
             )
             spec.validate()
         except SubsetError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            raise forms.ValidationError(sentence(str(exc))) from None
         data["spec"] = spec
         return data
 
 
-def _traits(text):
-    return [parse_trait(line) for line in (text or "").splitlines() if line.strip()]
+def _traits(pairs):
+    return [parse_trait(pair) for pair in pairs or ()]
+
+
+def _key(pair: str) -> str:
+    """A pair as the picker matches it: case and spaces around the parts do not count."""
+    trait_type, _sep, value = pair.partition("=")
+    return f"{trait_type.strip().lower()}={value.strip().lower()}"
 
 
 class OpenSeaIngestForm(forms.Form):

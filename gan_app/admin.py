@@ -205,7 +205,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{run} queued.", messages.SUCCESS)
                 return redirect("admin:gan_app_trainingrun_change", run.pk)
         template = "admin/gan_app/trainingrun/start.html"
-        return form_page(self, request, template, "Start a training run", form)
+        return form_page(
+            self,
+            request,
+            template,
+            "Start a training run",
+            form,
+            set_defaults=form.set_defaults(),
+        )
 
     def status_view(self, request, object_id):
         run = get_object_or_404(TrainingRun, pk=object_id)

@@ -25,3 +25,22 @@ class ReasonForm(forms.Form):
     def __init__(self, *args, help_text="", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reason"].help_text = help_text  # the field strips: blank is refused
+
+
+def sentence(text: str) -> str:
+    """Service errors read as clauses ("training set x has ..."); forms show sentences."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def error_sentences(form) -> list[str]:
+    """A bound form's errors as sentences, each field's prefixed with its label (for pages and
+    JSON answers that show them away from the fields)."""
+    messages = [sentence(str(message)) for message in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name in form.fields:
+            label = form.fields[name].label or name.replace("_", " ").capitalize()
+            messages += [f"{label}: {sentence(str(message))}" for message in errors]
+    return messages

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import groupby
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
@@ -33,6 +34,9 @@ from ..models import Collection, Token, TokenTrait, TrainingSet, Trait
 # GANs trained on a few thousand images or fewer tend to collapse onto a handful of outputs.
 COLLAPSE_RISK_BELOW = 3000
 RANK_FIELDS = {"rarity": "rarity_rank", "openrarity": "ic_rank"}
+PREVIEW_THUMBNAILS = 24
+# The build form lists this many trait values at most (the CLI takes any TYPE=VALUE).
+PICKER_MAX_VALUES = 2000
 
 
 class SubsetError(ValueError):
@@ -290,13 +294,8 @@ def build_training_set(
     if not selection.token_ids:
         trail = " -> ".join(f"{s['step']}: {s['remaining']}" for s in selection.funnel)
         raise SubsetError(f"no tokens match {spec.describe()} ({trail})")
-    warnings = list(selection.warnings)
     count = len(selection.token_ids)
-    if count < COLLAPSE_RISK_BELOW:
-        warnings.append(
-            f"Only {count} token(s): GANs trained on a few thousand images or fewer tend to "
-            "collapse onto a handful of outputs. Consider a looser filter or augmentation."
-        )
+    warnings = [*selection.warnings, *_size_warnings(count)]
     step("freeze")
     stats = {
         "subset": token_stats(collection, selection.token_ids),
@@ -327,6 +326,67 @@ def build_training_set(
             f"collection {collection.slug} already has a training set named {name!r}"
         ) from None
     return training_set, warnings
+
+
+def _size_warnings(count: int) -> list[str]:
+    if not count or count >= COLLAPSE_RISK_BELOW:
+        return []
+    return [
+        f"Only {count} token(s): GANs trained on a few thousand images or fewer tend to "
+        "collapse onto a handful of outputs. Consider a looser filter or augmentation."
+    ]
+
+
+@dataclass
+class Preview:
+    count: int
+    total: int
+    funnel: list[dict]
+    warnings: list[str]
+    thumbnails: list[Token]  # spread evenly over the chosen tokens, in token order
+
+
+def preview(collection: Collection, spec: SubsetSpec, thumbnails=PREVIEW_THUMBNAILS) -> Preview:
+    """What ``build_training_set`` would freeze, seen before it does: the count, the funnel and
+    a strip of thumbnails. Writes nothing and never computes analytics (a page asks for this
+    as the filters change), so with stale analytics it says the ranks may still move."""
+    selection = select(collection, spec)
+    ids = selection.token_ids
+    picks = [ids[i * len(ids) // thumbnails] for i in range(min(thumbnails, len(ids)))]
+    found = Token.objects.only("pk", "token_id", "name", "image").in_bulk(picks)
+    warnings = [*selection.warnings, *_size_warnings(len(ids))]
+    ranked = spec.top_rarity_pct or spec.min_rarity_rank or spec.max_rarity_rank
+    if ranked and not collection.analytics_fresh:
+        warnings.append(
+            "The collection's analytics are out of date: rarity ranks are recomputed when the "
+            "set is built, so its count may differ from this preview."
+        )
+    return Preview(
+        count=len(ids),
+        total=selection.funnel[0]["remaining"],
+        funnel=selection.funnel,
+        warnings=warnings,
+        thumbnails=[found[pk] for pk in picks if pk in found],
+    )
+
+
+def trait_groups(collection: Collection, limit=PICKER_MAX_VALUES) -> tuple[list[dict], int]:
+    """The collection's trait values by type, most held first, for the build form's picker:
+    ([{trait_type, values: [{value, count, excluded}]}], values left out by ``limit``)."""
+    traits = collection.traits.order_by("trait_type", "-count", "value")
+    rows = list(traits.values_list("trait_type", "value", "count", "is_excluded")[: limit + 1])
+    left_out = collection.traits.count() - limit if len(rows) > limit else 0
+    groups = [
+        {
+            "trait_type": trait_type,
+            "values": [
+                {"value": value, "count": count, "excluded": excluded}
+                for _type, value, count, excluded in members
+            ],
+        }
+        for trait_type, members in groupby(rows[:limit], key=lambda row: row[0])
+    ]
+    return groups, left_out
 
 
 def _round(value):

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from collections_app.models import Collection, TrainingSet
+from nftsite.admin_forms import sentence
 
 from . import runs as training
 
@@ -28,7 +29,9 @@ class StartRunForm(forms.Form):
         help_text="The recipe; the fields below and 'More hyperparameters' go on top of it.",
     )
     epochs = forms.IntegerField(min_value=1, initial=100)
-    batch_size = forms.IntegerField(min_value=1, initial=64)
+    batch_size = forms.IntegerField(
+        min_value=1, initial=64, help_text="Images per step: at most the training set's images."
+    )
     checkpoint_every = forms.IntegerField(
         min_value=1, initial=15, help_text="Epochs between checkpoints (each has a sample grid)."
     )
@@ -77,11 +80,27 @@ class StartRunForm(forms.Form):
         if chosen is not None and not self.is_bound:
             defaults = training.suggested_defaults(chosen)
             self.initial.update(batch_size=defaults["batch_size"], augment=defaults["augment"])
-            self.fields[
-                "batch_size"
-            ].help_text = (
-                f"{chosen} has {defaults['image_count']} image(s); a batch is at most that many."
-            )
+            self.fields["batch_size"].help_text = batch_help(chosen, defaults["image_count"])
+
+    def set_defaults(self) -> dict:
+        """Each offered set's suggested batch size and augmentation, with the batch size's help
+        text, by primary key (``sets``), and the form's own (``initial``): the page applies a
+        set's when the admin picks it, and tells from them which fields were edited by hand."""
+        sets = self.fields["training_set"].queryset
+        by_pk = training.suggested_defaults_by_set(sets)
+        return {
+            "sets": {
+                str(training_set.pk): {
+                    **by_pk[training_set.pk],
+                    "help": batch_help(training_set, by_pk[training_set.pk]["image_count"]),
+                }
+                for training_set in sets
+            },
+            "initial": {
+                "batch_size": self.fields["batch_size"].initial,
+                "augment": bool(self.fields["augment"].initial),
+            },
+        }
 
     def _chosen_set(self):
         pk = self.initial.get("training_set")
@@ -116,12 +135,8 @@ class StartRunForm(forms.Form):
         return data
 
 
-def sentence(text: str) -> str:
-    """Service errors read as clauses ("training set x has ..."); forms show sentences."""
-    text = text.strip()
-    if not text:
-        return text
-    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+def batch_help(training_set, image_count: int) -> str:
+    return f"{training_set} has {image_count} image(s); a batch is at most that many."
 
 
 class GeneratorImportForm(forms.Form):

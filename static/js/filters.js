@@ -1,5 +1,6 @@
 /* The collection page's filter sidebar: ticking a trait applies it at once (without JavaScript
-   the Apply button does), and the "Find a trait" box narrows the checkbox lists as you type. */
+   the Apply button does), and the "Find a trait" box narrows the checkbox lists as you type
+   (also the admin's trait picker when building a training set). */
 (function () {
   "use strict";
 
@@ -17,11 +18,14 @@
       holder.querySelectorAll(".trait-group").forEach(function (group) {
         var shown = 0;
         group.querySelectorAll("li").forEach(function (item) {
-          var match = needle === "" || item.textContent.toLowerCase().indexOf(needle) !== -1;
+          // The value's own text when it is marked: counts and checkbox labels do not match.
+          var text = (item.querySelector(".trait-value") || item).textContent.toLowerCase();
+          var match = needle === "" || text.indexOf(needle) !== -1;
           item.hidden = !match;
           if (match) shown += 1;
         });
-        var typeMatch = needle !== "" && group.querySelector("summary").textContent.toLowerCase().indexOf(needle) !== -1;
+        var typeName = group.querySelector("summary").firstChild.textContent.toLowerCase();
+        var typeMatch = needle !== "" && typeName.indexOf(needle) !== -1;
         if (typeMatch) {
           group.querySelectorAll("li").forEach(function (item) {
             item.hidden = false;

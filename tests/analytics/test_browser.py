@@ -96,3 +96,33 @@ def test_it_draws_the_collection_charts_and_opens_a_token_from_the_scatter(
     assert f"/c/{analysed_collection.slug}/t/" in token_url
     assert heading in hover
     assert all(r.startswith(live_server.url) for r in requests), "no request may leave the server"
+
+
+def test_it_narrows_the_trait_sidebar_by_value_or_type_name(
+    live_server, plain_static_urls, analysed_collection
+):
+    from playwright.sync_api import sync_playwright
+
+    shown = (
+        "[...document.querySelectorAll('#trait-groups li')].filter(li => !li.hidden)"
+        ".map(li => li.querySelector('.trait-value').textContent)"
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/c/{analysed_collection.slug}/")
+        page.fill("#trait-find", "earr")
+        by_value = page.evaluate(shown)
+        page.fill("#trait-find", "accessory")
+        by_type = page.evaluate(shown)
+        # Counts are not values: a number matches none.
+        page.fill("#trait-find", "1")
+        by_number = page.evaluate(shown)
+        browser.close()
+
+    accessories = set(
+        analysed_collection.traits.filter(trait_type="accessory").values_list("value", flat=True)
+    )
+    assert by_value == ["Earring"]
+    assert set(by_type) == accessories
+    assert by_number == []

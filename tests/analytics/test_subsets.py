@@ -250,7 +250,7 @@ def test_it_shows_admin_form_errors_for_an_empty_subset(admin_client):
     )
 
     assert response.status_code == 200
-    assert "no tokens match" in response.content.decode()
+    assert "No tokens match" in response.content.decode()
     assert not TrainingSet.objects.exists()
 
 

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from collections_app.models import Token
 from gan_app.models import Generator, TrainingRun
 from gan_app.publishing import export_generator_zip
 from gan_app.training import chunks
@@ -183,6 +184,30 @@ def test_it_suggests_defaults_that_fit_the_chosen_set(admin_client, sprite_set):
     assert "has 6 image(s)" in page
     plain = admin_client.get(url).content.decode()
     assert 'name="batch_size" value="64"' in plain
+
+
+def test_it_hands_the_page_every_sets_defaults_for_a_change_of_set(admin_client, sprite_set):
+    small = make_sprite_set("small", count=6)
+    empty = make_sprite_set("blank", count=3)
+    Token.objects.filter(collection=empty.collection).update(image="")  # no image: not counted
+
+    response = admin_client.get(reverse("admin:gan_app_trainingrun_start"))
+    page = response.content.decode()
+    defaults = response.context["set_defaults"]["sets"]
+
+    assert '<script id="training-set-defaults" type="application/json">' in page
+    assert "js/start_run." in page
+    for training_set in (sprite_set, small, empty):
+        assert defaults[str(training_set.pk)] == {
+            **training.suggested_defaults(training_set),
+            "help": f"{training_set} has "
+            f"{training.suggested_defaults(training_set)['image_count']} image(s); "
+            "a batch is at most that many.",
+        }
+    assert defaults[str(sprite_set.pk)]["batch_size"] == 32
+    assert defaults[str(small.pk)]["batch_size"] == 4
+    assert defaults[str(empty.pk)]["image_count"] == 0
+    assert response.context["set_defaults"]["initial"] == {"batch_size": 64, "augment": False}
 
 
 def test_it_exports_and_imports_generator_zips(admin_client, trained_run):

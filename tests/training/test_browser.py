@@ -3,7 +3,6 @@ CSP, figures refreshed live from the JSON status, and the Pause button."""
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from django.utils import timezone
 from gan_app.models import TrainingRun
 from gan_app.training import chunks
 from gan_app.training import runs as training
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, log_in, poll
 from tests.training.conftest import TINY, make_sprite_set
 
 # Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
@@ -51,16 +50,6 @@ def in_thread(work):
     thread.start()
     thread.join()
     return result.get("value")
-
-
-def poll(page, script, timeout=20):
-    """page.wait_for_function needs eval, which the CSP forbids: evaluate until true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if page.evaluate(script):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"never true: {script}")
 
 
 def test_it_draws_and_refreshes_the_run_page(live_server, training_run):
@@ -126,13 +115,6 @@ def test_it_draws_and_refreshes_the_run_page(live_server, training_run):
     assert errors == []
 
 
-def login(page, live_server, next_url):
-    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw-boss-123")
-    page.click("input[type=submit]")
-
-
 def test_it_updates_the_run_page_in_place_and_confirms_cancel(live_server, training_run):
     """A status change swaps the controls without a navigation: a mark on window survives, a
     typed run name survives; Cancel asks first and does nothing when refused."""
@@ -144,7 +126,7 @@ def test_it_updates_the_run_page_in_place_and_confirms_cancel(live_server, train
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         url = f"/admin/gan_app/trainingrun/{run.pk}/change/"
-        login(page, live_server, url)
+        log_in(page, live_server.url, url)
         poll(page, "(document.querySelector('img[data-field=grid_url]') || {}).naturalWidth > 0")
         assert "/live-grid.png?v=" in page.get_attribute("img[data-field=grid_url]", "src")
         navigations = []

@@ -1,0 +1,110 @@
+"""The start-run form in headless Chromium: picking another training set fills in its suggested
+batch size and augmentation, but never over a value the admin typed."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from collections_app.models import Collection, Token, TrainingSet
+from gan_app.training.runs import SMALL_SET_IMAGES
+from tests.browser import CHROMIUM_ARGS, log_in, watch_errors
+
+# Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
+SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+START = "/admin/gan_app/trainingrun/start/"
+
+
+def image_set(slug, images):
+    """A set of ``images`` tokens whose image names are set: the defaults count names only."""
+    collection = Collection.objects.create(slug=slug, name=slug.title())
+    tokens = Token.objects.bulk_create(
+        Token(collection=collection, token_id=str(i), token_number=i, image=f"{slug}/{i}.png")
+        for i in range(images)
+    )
+    training_set = TrainingSet.objects.create(collection=collection, name="all", token_count=images)
+    training_set.tokens.set(tokens)
+    return training_set
+
+
+@pytest.fixture
+def two_sets(plain_static_urls):
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
+    return image_set("tiny", 6), image_set("large", SMALL_SET_IMAGES)
+
+
+def fields(page):
+    """The batch size, whether augmentation is ticked, and the batch size's help text."""
+    return (
+        page.input_value("#id_batch_size"),
+        page.is_checked("#id_augment"),
+        page.evaluate(
+            "document.getElementById('id_batch_size').closest('.form-row')"
+            ".querySelector('.help').textContent"
+        ),
+    )
+
+
+def test_it_applies_each_sets_defaults_unless_edited_by_hand(live_server, two_sets):
+    from playwright.sync_api import sync_playwright
+
+    tiny, large = two_sets
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors = watch_errors(page)
+        log_in(page, live_server.url, START)
+        loaded = fields(page)
+
+        page.select_option("#id_training_set", str(tiny.pk))
+        picked_tiny = fields(page)
+        if SCREENSHOTS:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "start-run-defaults.png"), full_page=True)
+        page.select_option("#id_training_set", str(large.pk))
+        picked_large = fields(page)
+
+        # By hand: a batch of 16. Picking the tiny set again changes augmentation only.
+        page.fill("#id_batch_size", "16")
+        page.select_option("#id_training_set", str(tiny.pk))
+        after_edit = fields(page)
+        # Augmentation unticked by hand: the large set (no augmentation) then back keeps it so.
+        page.uncheck("#id_augment")
+        page.select_option("#id_training_set", str(large.pk))
+        page.select_option("#id_training_set", str(tiny.pk))
+        kept = fields(page)
+        browser.close()
+
+    assert loaded[:2] == ("64", False)
+    assert picked_tiny == ("4", True, "tiny/all has 6 image(s); a batch is at most that many.")
+    assert picked_large == (
+        "64",
+        False,
+        f"large/all has {SMALL_SET_IMAGES} image(s); a batch is at most that many.",
+    )
+    assert after_edit[:2] == ("16", True)
+    assert kept[:2] == ("16", False)
+    assert errors == []
+
+
+def test_it_starts_from_the_set_in_the_address_and_keeps_its_defaults(live_server, two_sets):
+    from playwright.sync_api import sync_playwright
+
+    tiny, large = two_sets
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors = watch_errors(page)
+        log_in(page, live_server.url, f"{START}?training_set={tiny.pk}")
+        loaded = fields(page)
+        page.select_option("#id_training_set", str(large.pk))
+        picked_large = fields(page)
+        browser.close()
+
+    assert loaded[:2] == ("4", True)
+    assert picked_large[:2] == ("64", False)
+    assert errors == []
