@@ -174,6 +174,8 @@ if urlsplit(_database_url).scheme not in environ.Env.DB_SCHEMES:
 DATABASES = {"default": environ.Env.db_url_config(_database_url)}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Connections each web process borrows from its pool (nftsite/asgi.py); PostgreSQL only.
+DATABASE_POOL_SIZE = _positive_int("DATABASE_POOL_SIZE", 10)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server and workers share one SQLite file. WAL lets readers run beside the writer;
     # IMMEDIATE transactions take the write lock at BEGIN, so a busy file makes them wait (up
