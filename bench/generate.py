@@ -179,13 +179,14 @@ class Services:
             "worker.log",
         )
 
-    def start_web(self, workers, threads, keep_alive=None):
-        """gunicorn on ``self.port``, as ``make run`` starts it (log: web.log)."""
+    def start_web(self, workers, keep_alive=None):
+        """gunicorn's asyncio (ASGI) worker on ``self.port``, as ``make run`` starts it (log:
+        web.log)."""
         options = ["--keep-alive", str(keep_alive)] if keep_alive else []
         return self.start(
             [
-                *(sys.executable, "-m", "gunicorn", "nftsite.wsgi"),
-                *("-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--threads", str(threads)),
+                *(sys.executable, "-m", "gunicorn", "nftsite.asgi", "-k", "asgi"),
+                *("-b", f"127.0.0.1:{self.port}", "-w", str(workers)),
                 *options,
                 *("--error-logfile", "-"),
             ],
@@ -344,7 +345,7 @@ def bench_e2e(args) -> list[dict]:
         worker = services.start_worker(
             "generate", "bench", concurrency=args.worker_concurrency, pool=args.pool
         )
-        web = services.start_web(args.web_workers, args.web_threads)
+        web = services.start_web(args.web_workers)
         services.wait_for("worker.log", f"generator cache: warmed {generator.slug}")
         services.wait_for("web.log", "Booting worker")
         base = f"http://127.0.0.1:{services.port}"
@@ -359,7 +360,7 @@ def bench_e2e(args) -> list[dict]:
             "worker_pool": args.pool,
             "worker_concurrency": args.worker_concurrency,
             "web_workers": args.web_workers,
-            "web_threads": args.web_threads,
+            "web_server": "gunicorn asgi",
             "database": "postgresql",
             "broker": "redis",
             "cpu_cores": os.cpu_count(),
@@ -453,9 +454,6 @@ def main():
     parser.add_argument("--pool", default="prefork", help="e2e: the worker's pool")
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument(
-        "--web-threads", type=int, default=8, help="e2e: a long poll holds a thread while it waits"
-    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")

@@ -5,7 +5,7 @@
     python bench/load.py --url http://127.0.0.1:8000 --collection SLUG --generator SLUG
 
 Without ``--url`` it starts what ``make run`` starts, on scratch resources (the helpers of
-``bench/generate.py --e2e``): gunicorn (``--web-workers`` x ``--web-threads``, as bin/run) and a
+``bench/generate.py --e2e``): gunicorn (``--web-workers`` asyncio workers, as bin/run) and a
 real Celery worker (queues generate and default) over Redis (its own key prefix) and
 PostgreSQL (its own database, ``nff_bench_load``, created and dropped), a demo collection of
 ``--size`` tokens with analytics, and a published 32 px generator (fresh weights).
@@ -82,7 +82,7 @@ def start_site(args, scratch):
     services.start_worker("generate,default", "load")
     # Keep-alive longer than a visitor's pause: a kept-alive connection the server has just
     # closed would otherwise meet the next click (a reset; browsers retry, scripts do not).
-    services.start_web(args.web_workers, args.web_threads, keep_alive=5)
+    services.start_web(args.web_workers, keep_alive=5)
     services.wait_for("worker.log", f"generator cache: warmed {generator.slug}")
     services.wait_for("web.log", "Booting worker")
     return services, f"http://127.0.0.1:{services.port}", "load-fakes", generator.slug, tokens
@@ -362,7 +362,6 @@ def main():
     parser.add_argument(
         "--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2))
     )
-    parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--spread-addresses",
@@ -396,7 +395,7 @@ def main():
             "think_s": args.think,
             "generate_share": args.generate_share,
             "web_workers": None if args.url else args.web_workers,
-            "web_threads": None if args.url else args.web_threads,
+            "web_server": None if args.url else "gunicorn asgi",
             "cpu_cores": os.cpu_count(),
             "load_average_before": round(os.getloadavg()[0], 2),
         }

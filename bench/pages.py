@@ -66,7 +66,10 @@ def start_site(folder, size, slug):
     manage(env, "collectstatic", "--noinput", "-v", "0")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "nftsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
+        [
+            *(sys.executable, "-m", "gunicorn", "nftsite.asgi", "-k", "asgi"),
+            *("-b", f"127.0.0.1:{port}", "-w", "2"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

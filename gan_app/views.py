@@ -1,7 +1,9 @@
 """Public generation pages and endpoints: Generate, results, permalinks, generator, gallery."""
 
 import io
+from contextlib import nullcontext
 
+from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import (
@@ -19,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import showcase
 from .forms import GenerateForm
-from .generation import conditions, moderation, ratelimit, upscale
+from .generation import conditions, moderation, polls, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk
@@ -27,7 +29,6 @@ from .models import GeneratedImage, GenerationRequest
 
 Status = GenerationRequest.Status
 FINISHED = (Status.DONE, Status.FAILED)
-LONG_POLL_MAX = 25.0  # seconds; below common proxy idle timeouts
 NO_JS_WAIT = 3.0  # the result page waits this long for the image before asking for a refresh
 GALLERY_PAGE = 36
 
@@ -175,19 +176,37 @@ def public_error(req):
 
 @never_cache
 @require_GET
-def request_status(request, public_id):
+async def request_status(request, public_id):
     """Status JSON. ``?since=<status>[,<status>...]&wait=<s>``: answers as soon as the status
-    is none of ``since`` (long poll), or after ``wait`` seconds with it unchanged."""
-    try:
-        wait = min(max(float(request.GET.get("wait") or 0), 0.0), LONG_POLL_MAX)
-    except ValueError:
-        wait = 0.0
-    pk = request_pk(public_id)
-    req = pk and generation.wait_for_change(pk, request.GET.get("since", ""), wait)
+    is none of ``since`` (long poll), or after ``wait`` seconds (at most LONG_POLL_MAX_WAIT)
+    with it unchanged. A wait over the client's or the process's cap answers 429 at once."""
+    wait = polls.wait_seconds(request.GET.get("wait"))
+    with polls.hold(ratelimit.client_key(request)) if wait else nullcontext(True) as granted:
+        if not granted:
+            return too_many_waits()
+        pk = await sync_to_async(request_pk)(public_id)
+        req = pk and await generation.wait_for_change(pk, request.GET.get("since", ""), wait)
     if req is None:
         return JsonResponse({"error": "No such request."}, status=404)
+    return await sync_to_async(status_response)(req)
+
+
+def status_response(req):
     generation.requeue_if_stuck(req)
     return JsonResponse(payload(req))
+
+
+def too_many_waits():
+    retry = polls.RETRY_AFTER
+    response = JsonResponse(
+        {
+            "error": f"Too many status requests are waiting; try again in {retry} seconds.",
+            "retry_after": retry,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(retry)
+    return response
 
 
 def request_pk(public_id):
@@ -197,25 +216,30 @@ def request_pk(public_id):
     )
 
 
-def wait_until_finished(pk, timeout):
-    return generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout)
+async def wait_until_finished(pk, timeout):
+    return await generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout)
 
 
 @never_cache
 @require_GET
-def request_page(request, public_id):
-    """The result page (what the form leads to without JavaScript); refreshes until done."""
-    pk = request_pk(public_id)
-    req = pk and wait_until_finished(pk, NO_JS_WAIT)
+async def request_page(request, public_id):
+    """The result page (what the form leads to without JavaScript); refreshes until done.
+    Over the long-poll caps it shows the current state at once."""
+    pk = await sync_to_async(request_pk)(public_id)
+    with polls.hold(ratelimit.client_key(request)) as granted:
+        req = pk and await wait_until_finished(pk, NO_JS_WAIT if granted else 0)
     if req is None:
         raise Http404("No such request.")
-    data = payload(req)
+    return await sync_to_async(result_page)(request, req)
+
+
+def result_page(request, req):
     return render(
         request,
         "gan/request.html",
         {
             "req": req,
-            "data": data,
+            "data": payload(req),
             "generator": req.generator,
             "collection": req.generator.collection,
             "finished": req.status in FINISHED,

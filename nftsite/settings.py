@@ -6,6 +6,7 @@ Production points ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``AWS_STORAGE_BUCK
 shared PostgreSQL, Redis and S3. See README.md for the full table.
 """
 
+import math
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,8 +32,8 @@ def _positive(name, default, cast, kind):
         value = cast(name, default=default)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be {kind}: {exc}") from None
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be positive, got {value}")
+    if not 0 < value < math.inf:  # nan and inf are floats too
+        raise ImproperlyConfigured(f"{name} must be positive and finite, got {value}")
     return value
 
 
@@ -134,7 +135,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "nftsite.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,6 +174,8 @@ if urlsplit(_database_url).scheme not in environ.Env.DB_SCHEMES:
 DATABASES = {"default": environ.Env.db_url_config(_database_url)}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Connections each web process borrows from its pool (nftsite/asgi.py); PostgreSQL only.
+DATABASE_POOL_SIZE = _positive_int("DATABASE_POOL_SIZE", 10)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server and workers share one SQLite file. WAL lets readers run beside the writer;
     # IMMEDIATE transactions take the write lock at BEGIN, so a busy file makes them wait (up
@@ -388,6 +391,13 @@ def _rate(name, default):
 GENERATION_RATE_LIMIT = _rate("GENERATION_RATE_LIMIT", "30/m")
 # "Report this image" posts per client in the window (counted over the moderation queue).
 REPORT_RATE_LIMIT = _rate("REPORT_RATE_LIMIT", "5/h")
+# Long polls of a request's status (GET /generate/r/<id>.json?wait=S): the longest wait granted
+# (a larger one is cut to it; below common proxy idle timeouts), and how many waits one web
+# process holds at once for one client (hashed address, as the rate limit) and in all. A wait
+# over either cap is answered at once with 429 and Retry-After instead of being held.
+LONG_POLL_MAX_WAIT = _positive_float("LONG_POLL_MAX_WAIT", 25.0)
+LONG_POLL_PER_CLIENT = _positive_int("LONG_POLL_PER_CLIENT", 8)
+LONG_POLL_MAX_WAITERS = _positive_int("LONG_POLL_MAX_WAITERS", 1000)
 # Behind a reverse proxy, the header that carries the visitor's address (e.g. X-Forwarded-For;
 # its last entry, the one the proxy appended, is used). Empty: the connection's own address.
 # Only set it when every request comes through that proxy, or clients could forge the header.

@@ -1,14 +1,20 @@
-"""Wake the web request that waits on a generation request the moment its status changes.
+"""Wake the web requests that wait on a generation request the moment its status changes.
 
-With a Redis broker the worker publishes on a channel per request (under the broker's key
-prefix, so deployments and test runs sharing a Redis stay apart) and a long-poll subscribes to
-it: no polling, and the answer leaves as soon as the row is written. Other brokers (the
-filesystem broker of one-machine installs) fall back to re-reading the row every few ms.
+With a Redis broker the worker publishes ``<pk> <status>`` on one channel (under the broker's
+key prefix, so deployments and test runs sharing a Redis stay apart) once the change is
+committed. Each event loop of a web process holds one subscription to that channel
+(``Listener``) and wakes the waiters of that request: a waiter holds no thread and no database
+connection while it sleeps, and a thousand of them cost one Redis connection. Other brokers
+(the filesystem broker of one-machine installs) fall back to re-reading the row, often at
+first and then less often.
 """
 
+import asyncio
 import logging
 import threading
-import time
+import weakref
+from collections import defaultdict
+from contextlib import suppress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -16,12 +22,23 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 _client = None
 _client_lock = threading.Lock()
+_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Listener]" = (
+    weakref.WeakKeyDictionary()
+)
+# While the subscription is down (Redis restarting) a notice can be lost: look again this often.
+UNSUBSCRIBED_RECHECK = 1.0
+# An idle subscription pings Redis this often, so a connection that died silently is noticed.
+IDLE_PING = 30.0
+
+
+def uses_redis() -> bool:
+    return urlsplit(settings.CELERY_BROKER_URL).scheme.startswith("redis")
 
 
 def redis_client():
     """A shared Redis client for the broker's server, or None when the broker is not Redis."""
     global _client
-    if not urlsplit(settings.CELERY_BROKER_URL).scheme.startswith("redis"):
+    if not uses_redis():
         return None
     with _client_lock:
         if _client is None:
@@ -33,61 +50,142 @@ def redis_client():
         return _client
 
 
-def channel(pk) -> str:
+def channel() -> str:
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-    return f"{prefix}nff:generation:{pk}"
+    return f"{prefix}nff:generation"
 
 
 def publish(pks, status: str) -> None:
-    """Tell waiters that these requests changed (after the change is committed)."""
+    """Tell waiters that these requests changed. Call it once the change is committed
+    (``transaction.on_commit``): a waiter woken earlier would read the old row."""
     client = redis_client()
     if client is None:
         return
     try:
         with client.pipeline(transaction=False) as pipe:
             for pk in pks:
-                pipe.publish(channel(pk), status)
+                pipe.publish(channel(), f"{pk} {status}")
             pipe.execute()
     except Exception as exc:  # waiters still notice at the end of their wait
         log.warning("generation notice not published: %s", exc)
 
 
-def wait(pk, read, changed, timeout: float):
-    """``read()`` until ``changed(value)`` or ``timeout`` seconds; returns the last value.
+class Listener:
+    """One subscription per event loop: hears every notice and sets the events of the waiters
+    of that request. Reconnects by itself; each (re)subscription wakes every waiter, since
+    notices sent while it was away are lost."""
 
-    Subscribes before the first read, so a change between the read and the wait is never
-    missed.
+    def __init__(self, url: str, name: str):
+        self.url, self.name = url, name
+        self.waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self.subscribed = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="generation-notices")
+
+    def add(self, pk: int) -> asyncio.Event:
+        event = asyncio.Event()
+        self.waiters[pk].add(event)
+        return event
+
+    def remove(self, pk: int, event: asyncio.Event) -> None:
+        events = self.waiters.get(pk)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del self.waiters[pk]
+
+    def wake(self, pk: int) -> None:
+        for event in self.waiters.get(pk, ()):
+            event.set()
+
+    def wake_all(self) -> None:
+        for events in self.waiters.values():
+            for event in events:
+                event.set()
+
+    async def _run(self) -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.url, socket_keepalive=True)
+        try:
+            while True:
+                try:
+                    await self._listen(client)
+                except Exception as exc:  # Redis away: wait, then subscribe again
+                    if self.subscribed.is_set():
+                        log.warning("generation notices interrupted: %s", exc)
+                self.subscribed.clear()
+                self.wake_all()  # waiters fall back to re-reading until we are back
+                await asyncio.sleep(UNSUBSCRIBED_RECHECK)
+        finally:
+            self.subscribed.clear()
+            await client.aclose()
+
+    async def _listen(self, client) -> None:
+        async with client.pubsub() as pubsub:
+            await pubsub.subscribe(self.name)
+            while True:
+                message = await pubsub.get_message(timeout=IDLE_PING)
+                if message is None:
+                    await pubsub.ping()
+                elif message["type"] == "subscribe":
+                    # Subscribed from here on: a notice sent before it may be lost, so
+                    # everyone looks again.
+                    self.subscribed.set()
+                    self.wake_all()
+                elif message["type"] == "message":
+                    with suppress(ValueError, AttributeError):
+                        self.wake(int(message["data"].split(b" ", 1)[0]))
+
+
+def listener() -> Listener | None:
+    """This event loop's listener (started on first use), or None without a Redis broker."""
+    if not uses_redis():
+        return None
+    loop = asyncio.get_running_loop()
+    found = _listeners.get(loop)
+    if found is None or found.task.done():
+        found = _listeners[loop] = Listener(settings.CELERY_BROKER_URL, channel())
+    return found
+
+
+async def wait(pk: int, read, changed, timeout: float):
+    """``await read()`` until ``changed(value)`` or ``timeout`` seconds; returns the last value.
+
+    The waiter is registered (and the subscription confirmed) before the first read, so a
+    change between that read and the sleep is never missed; every wake-up reads the row again.
     """
-    deadline = time.monotonic() + max(0.0, timeout)
-    client = redis_client() if timeout > 0 else None
-    if client is None:
-        return _poll(read, changed, deadline)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, timeout)
+    hub = listener() if timeout > 0 else None
+    if hub is None:
+        return await _poll(read, changed, deadline)
+    event = hub.add(pk)
     try:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel(pk))
-    except Exception as exc:
-        log.warning("generation notices unavailable, polling: %s", exc)
-        return _poll(read, changed, deadline)
-    try:
-        value = read()
+        if not hub.subscribed.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(hub.subscribed.wait(), min(timeout, UNSUBSCRIBED_RECHECK))
+        value = await read()
         while not changed(value):
-            left = deadline - time.monotonic()
+            left = deadline - loop.time()
             if left <= 0:
                 break
-            # A notice, or a second without one: a notice lost to a Redis hiccup costs a second.
-            pubsub.get_message(timeout=min(left, 1.0))
-            value = read()
+            step = left if hub.subscribed.is_set() else min(left, UNSUBSCRIBED_RECHECK)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), step)
+            event.clear()
+            value = await read()
         return value
     finally:
-        pubsub.close()
+        hub.remove(pk, event)
 
 
-def _poll(read, changed, deadline):
-    started = time.monotonic()
-    value = read()
-    while not changed(value) and time.monotonic() < deadline:
-        waited = time.monotonic() - started
+async def _poll(read, changed, deadline):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    value = await read()
+    while not changed(value) and loop.time() < deadline:
+        waited = loop.time() - started
         # A render takes tens of ms and the visitor is watching: look often at first.
-        time.sleep(0.01 if waited < 1 else 0.05 if waited < 5 else 0.2)
-        value = read()
+        await asyncio.sleep(0.01 if waited < 1 else 0.05 if waited < 5 else 0.2)
+        value = await read()
     return value

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -61,10 +62,16 @@ def process(request_id: int, task_id: str = "") -> list[int]:
     except Exception as exc:
         log.exception("generation of requests %s failed", pks)
         fail(batch, f"{type(exc).__name__}: {exc}")
-        notify.publish(pks, Status.FAILED)
+        announce(pks, Status.FAILED)
         return []
-    notify.publish(pks, Status.DONE)
+    announce(pks, Status.DONE)
     return pks
+
+
+def announce(pks: list[int], status: str) -> None:
+    """Wake the long polls waiting on these requests, once their rows are committed (at once
+    outside a transaction): a waiter woken earlier would read the old status."""
+    transaction.on_commit(lambda: notify.publish(pks, status))
 
 
 def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:

@@ -2,7 +2,7 @@
 pages must not pay for it). The worker side that renders them is ``render``.
 
     req = submit(generator, kind="single", seeds=[42], client_key=key)   # may raise RateLimited
-    req = wait_for_change(req.pk, since="queued", timeout=10)            # long-poll helper
+    req = await wait_for_change(req.pk, since="queued", timeout=10)      # long-poll helper
 
 Everything a seed makes is stored once: the PNG under a name derived from its bytes, then one
 ``GeneratedImage`` row (unique per generator and seed). A seed asked for again, by anyone, is
@@ -22,8 +22,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,15 +169,26 @@ def _ready_params(generator, kind, seeds, params):
     return {} if made.count() == len(set(seeds)) else None
 
 
-def wait_for_change(pk: int, since: str = "", timeout: float = 0.0) -> GenerationRequest | None:
+async def wait_for_change(
+    pk: int, since: str = "", timeout: float = 0.0
+) -> GenerationRequest | None:
     """The request once its status is none of ``since`` (comma-separated statuses), or after
-    ``timeout`` seconds. The worker's notice wakes the wait (``notify``)."""
+    ``timeout`` seconds. The worker's notice wakes the wait (``notify``); while it sleeps the
+    wait holds neither a thread nor a database connection."""
     waiting_out = set(since.split(",")) if since else set()
 
-    def read():
-        return GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
+    def changed(req):
+        return req is None or req.status not in waiting_out
 
-    return notify.wait(pk, read, lambda req: req is None or req.status not in waiting_out, timeout)
+    def read():
+        req = GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
+        if timeout > 0 and not changed(req) and not connection.in_atomic_block:
+            # About to sleep: a thousand sleeping waiters must not hold a thousand
+            # connections. (Inside a transaction the connection is not ours to close.)
+            connection.close()
+        return req
+
+    return await notify.wait(pk, sync_to_async(read), changed, timeout)
 
 
 def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:

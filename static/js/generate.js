@@ -188,12 +188,21 @@
     if (data.status !== "queued" && data.status !== "running") return Promise.resolve(data);
     // Wait out queued and running in one request: the answer comes when the image is ready.
     var url = data.status_url + "?wait=" + POLL_WAIT + "&since=queued,running";
-    return getJSON(url)
-      .then(function (response) {
-        if (!response.ok) throw new Error("status " + response.status);
-        return response.json();
-      })
-      .then(follow);
+    return getJSON(url).then(function (response) {
+      // Too many waits held at once (several tabs, a shared address): ask again shortly.
+      if (response.status === 429) return pause(response.headers.get("Retry-After")).then(function () {
+        return follow(data);
+      });
+      if (!response.ok) throw new Error("status " + response.status);
+      return response.json().then(follow);
+    });
+  }
+
+  function pause(seconds) {
+    var ms = Math.min(Math.max(Number(seconds) || 2, 1), 30) * 1000;
+    return new Promise(function (resolve) {
+      setTimeout(resolve, ms);
+    });
   }
 
   function problem(box, text) {

@@ -80,7 +80,10 @@ def server_without_database():
     port = free_port()
     env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nff_down"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "nftsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        [
+            *(sys.executable, "-m", "gunicorn", "nftsite.asgi", "-k", "asgi"),
+            *("-b", f"127.0.0.1:{port}", "-w", "1"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -2,10 +2,14 @@
 disk, and a private Redis a test may stop and start again."""
 
 import io
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -176,6 +180,56 @@ def private_redis(tmp_path):
     server = PrivateRedis(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+class WebServer:
+    """gunicorn with its asyncio worker, as bin/run starts it, on the test database and Redis
+    prefix; ``env`` overrides settings (LONG_POLL_PER_CLIENT="2", ...)."""
+
+    def __init__(self, workers=2, **env):
+        from tests.workers import database_url
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "nftsite.asgi", "-k", "asgi"),
+                *("-b", f"127.0.0.1:{self.port}", "-w", str(workers)),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "WARNING", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until(self.up, timeout=60, interval=0.2, what="gunicorn")
+
+    def up(self):
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def web_servers(transactional_db):
+    """Factory of web servers on the test database; stopped at the end."""
+    started = []
+
+    def start(**kwargs):
+        started.append(WebServer(**kwargs))
+        return started[-1].url
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def tiny_generator(collection, *, slug, resolution=32, latent_dim=8, width=4, published=True):

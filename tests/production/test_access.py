@@ -4,8 +4,6 @@ and a burst of Generate clicks from one client stops at the rate limit."""
 import re
 import secrets
 import string
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +17,8 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from collections_app.models import Collection, IngestJob, TrainingSet
 from gan_app.models import GenerationRequest, TrainingRun
-from tests.testenv import ROOT
-from tests.workers import database_url
 
-from .conftest import free_port, tiny_generator, wait_until
+from .conftest import tiny_generator
 
 SAMPLE = {
     "path": "1",
@@ -167,49 +163,9 @@ def test_it_refuses_every_post_without_its_csrf_token(who, site_rows):
 
 
 @pytest.fixture
-def web_server(transactional_db):
-    """gunicorn with several processes and threads on the test database, limit 5 a minute."""
-    port = free_port()
-    env = {
-        **__import__("os").environ,
-        "DATABASE_URL": database_url(),
-        "GENERATION_RATE_LIMIT": "5/m",
-        "LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "nftsite.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "--threads",
-            "8",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
-
-    wait_until(up, timeout=60, interval=0.2, what="gunicorn")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+def web_server(web_servers):
+    """The site as bin/run serves it, on the test database, limit 5 a minute."""
+    return web_servers(GENERATION_RATE_LIMIT="5/m")
 
 
 def post_generate(base, slug):

@@ -1,5 +1,6 @@
 """GET /generate/r/<id>.json (long poll), the result page, and the batch ZIP."""
 
+import asyncio
 import io
 import json
 import threading
@@ -172,21 +173,26 @@ def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
 
     state = {"reads": 0, "status": "queued"}
 
-    def read():
+    async def read():
         state["reads"] += 1
         return state["status"]
 
-    def finish():
-        time.sleep(0.2)
+    async def finish():
+        await asyncio.sleep(0.2)
         state["status"] = "done"
-        notify.publish([424242], "done")
+        await asyncio.to_thread(notify.publish, [424242], "done")
 
-    thread = threading.Thread(target=finish)
-    thread.start()
-    status = notify.wait(424242, read, lambda s: s == "done", timeout=10)
-    thread.join()
+    async def main():
+        finishing = asyncio.create_task(finish())
+        status = await notify.wait(424242, read, lambda s: s == "done", timeout=10)
+        await finishing
+        return status
+
+    started = time.monotonic()
+    status = asyncio.run(main())
 
     assert status == "done"
+    assert time.monotonic() - started < 2
     assert state["reads"] <= 3  # polling every 10 ms would have read about 20 times
 
 
