@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gan_app.gan import GANConfig, build_generator, export_generator
@@ -90,3 +91,19 @@ def test_it_draws_a_seed_alone_as_in_a_batch_on_a_many_threaded_machine(artifact
     for path in artifacts:
         assert many[path]["alone"] == many[path]["batch_head"], path
         assert many[path] == fresh[path], path
+
+
+@pytest.mark.parametrize(("threads", "shapes"), [(2, [(3, 2)]), (32, [(4, 2)])])
+def test_it_pads_the_last_chunk_only_where_threads_change_the_sums(monkeypatch, threads, shapes):
+    from gan_app.gan import runtime
+
+    seen = []
+    monkeypatch.setattr(runtime, "intra_op_threads", lambda: threads)
+    rows = np.arange(6, dtype=np.float32).reshape(3, 2)
+
+    out = runtime.fixed_shape_batches(
+        lambda chunk: seen.append(chunk.shape) or chunk * 2, [rows], 4
+    )
+
+    assert seen == shapes
+    assert np.array_equal(out, rows * 2)
