@@ -315,6 +315,13 @@ elif _broker_scheme.startswith("redis"):
         # A message not acked within this many seconds is handed to another worker; every task
         # (a training chunk included) must finish well inside it.
         "visibility_timeout": _positive_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # How soon such a message is found: kombu scans only every 10th sweep of 10 s by default
+        # (~100 s), and a scan's lock left by a broker restart blocks the scans for 5 min. One
+        # scan per sweep and a short lock bring a message lost in a restart back within a sweep
+        # of its visibility timeout (tests/platform/test_broker_restart.py).
+        "unacked_restore_interval": _positive_int("CELERY_RESTORE_INTERVAL", 10),
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 60,
         # Lets several deployments (or test runs) share one Redis without seeing each other.
         "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default=""),
     }

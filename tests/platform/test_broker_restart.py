@@ -94,7 +94,10 @@ def test_it_survives_redis_restarts_mid_job_and_finishes_the_jobs(redis):
             time.sleep(0.5)
             redis.start()
             assert worker.proc.poll() is None, worker.log()[-4000:]
-        deadline = time.monotonic() + 240
+        # Back within one visibility timeout and a restore sweep or two (CELERY_RESTORE_INTERVAL,
+        # 10 s): kombu's defaults scanned every ~100 s, under a lock a restart could leave held
+        # for 5 minutes.
+        deadline = time.monotonic() + 20 + 2 * 10 + 40
         while time.monotonic() < deadline:
             states = set(
                 IngestJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list(
