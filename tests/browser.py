@@ -1,5 +1,12 @@
 """Browser tests drive Debian's Chromium through Playwright with these flags (no GPU, no
-background traffic: nothing outside the machine is reachable)."""
+background traffic: nothing outside the machine is reachable).
+
+Set NFF_SCREENSHOT_DIR to keep a full-page screenshot of each page the tests look at
+(:func:`keep_screenshot`).
+"""
+
+import os
+from pathlib import Path
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -8,6 +15,17 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+
+
+def keep_screenshot(page, name: str) -> Path | None:
+    """A full-page screenshot ``name`` (.png) in NFF_SCREENSHOT_DIR, when it is set."""
+    folder = os.environ.get("NFF_SCREENSHOT_DIR")
+    if not folder:
+        return None
+    path = Path(folder) / (name if name.endswith(".png") else f"{name}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def poll(page, script, timeout=20):

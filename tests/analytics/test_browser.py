@@ -1,17 +1,15 @@
 """The collection page's plotly charts draw in headless Chromium (Debian's, via Playwright)."""
 
 import io
-import os
 import random
 import time
-from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 
 from collections_app.analytics import compute as analytics
 from collections_app.models import Token
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, keep_screenshot
 
 from .factory import punks_like
 
@@ -76,8 +74,7 @@ def test_it_draws_the_collection_charts_and_opens_a_token_from_the_scatter(
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.wait_for_timeout(300)
         page.evaluate("window.scrollTo(0, 0)")
-        screenshot = Path(os.environ.get("NFF_SCREENSHOT_DIR", tmp_path)) / "collection.png"
-        page.screenshot(path=str(screenshot), full_page=True)
+        keep_screenshot(page, "collection")
 
         box = points.first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -2,21 +2,15 @@
 the preview follows the filters (count and thumbnails), errors read as sentences, and without
 JavaScript the Preview button shows the same."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
 from collections_app.models import Token, TrainingSet
-from tests.browser import CHROMIUM_ARGS, log_in, poll, watch_errors
+from tests.browser import CHROMIUM_ARGS, keep_screenshot, log_in, poll, watch_errors
 
 from .factory import punks_like
 from .test_browser import tiny_png
-
-# Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
-SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,9 +32,7 @@ def holding(collection, value):
 
 
 def shot(page, name):
-    if SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    keep_screenshot(page, name)
 
 
 def preview_count(page):

@@ -1,15 +1,12 @@
 """The run's evaluation chart draws in headless Chromium under the site's CSP."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 
 from gan_app.evaluation import reports as evaluation
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, keep_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -50,8 +47,7 @@ def test_it_draws_the_metric_chart_and_publishes_from_it(
         except Exception:
             raise AssertionError(f"chart not drawn; page errors: {errors}") from None
         lines = page.locator("#run-metrics .scatterlayer .trace").count()
-        screenshot = Path(os.environ.get("NFF_SCREENSHOT_DIR", tmp_path)) / "run-evaluation.png"
-        page.screenshot(path=str(screenshot), full_page=True)
+        keep_screenshot(page, "run-evaluation")
         with page.expect_navigation():
             page.get_by_role("button", name=f"Publish epoch {best['epoch']}").click()
         message = page.locator(".messagelist").inner_text()

@@ -4,7 +4,6 @@ Set NFF_SCREENSHOT_DIR to keep screenshots of every page at desktop and phone wi
 """
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from PIL import Image
 
 from collections_app.analytics import compute as analytics
 from tests.analytics.factory import punks_like
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, keep_screenshot
 
 from .conftest import make_generator
 
@@ -56,9 +55,7 @@ class Page:
         self.page.on("request", lambda r: self.requests.append(r.url))
 
     def shot(self, name):
-        folder = os.environ.get("NFF_SCREENSHOT_DIR")
-        if folder:
-            self.page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        keep_screenshot(self.page, name)
 
 
 def generate(page, seed):

@@ -1,9 +1,7 @@
 """The training run page in headless Chromium: chart and grid drawn by our static JS under the
 CSP, figures refreshed live from the JSON status, and the Pause button."""
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,11 +10,8 @@ from django.utils import timezone
 from gan_app.models import TrainingRun
 from gan_app.training import chunks
 from gan_app.training import runs as training
-from tests.browser import CHROMIUM_ARGS, log_in, poll
+from tests.browser import CHROMIUM_ARGS, keep_screenshot, log_in, poll
 from tests.training.conftest import TINY, make_sprite_set
-
-# Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
-SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -121,7 +116,6 @@ def test_it_updates_the_run_page_in_place_and_confirms_cancel(live_server, train
     from playwright.sync_api import sync_playwright
 
     run = training_run
-    shots = SCREENSHOTS
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
@@ -149,8 +143,7 @@ def test_it_updates_the_run_page_in_place_and_confirms_cancel(live_server, train
         assert page.evaluate("window.notReloaded") is True
         assert page.input_value("#id_name") == "typed, not saved"
         assert navigations == []
-        if shots:
-            page.screenshot(path=str(shots / "run-page.png"), full_page=True)
+        keep_screenshot(page, "run-page")
 
         answers = []
 

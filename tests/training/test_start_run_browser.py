@@ -1,18 +1,12 @@
 """The start-run form in headless Chromium: picking another training set fills in its suggested
 batch size and augmentation, but never over a value the admin typed."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from collections_app.models import Collection, Token, TrainingSet
 from gan_app.training.runs import SMALL_SET_IMAGES
-from tests.browser import CHROMIUM_ARGS, log_in, watch_errors
-
-# Set SCREENSHOTS_DIR to keep screenshots of the pages these tests drive.
-SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
+from tests.browser import CHROMIUM_ARGS, keep_screenshot, log_in, watch_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,9 +56,7 @@ def test_it_applies_each_sets_defaults_unless_edited_by_hand(live_server, two_se
 
         page.select_option("#id_training_set", str(tiny.pk))
         picked_tiny = fields(page)
-        if SCREENSHOTS:
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "start-run-defaults.png"), full_page=True)
+        keep_screenshot(page, "start-run-defaults")
         page.select_option("#id_training_set", str(large.pk))
         picked_large = fields(page)
 
