@@ -3,7 +3,6 @@ process-wide numerics every graph of this package runs with (``pin_numerics``)."
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -72,33 +71,18 @@ def pin_numerics() -> None:
     tf.config.optimizer.set_experimental_options({"remapping": False})
 
 
-# Up to this many threads oneDNN gave every batch size (1-64) the same result per row as one
-# thread, for 32-128 px generators (measured 1-64 threads): padding a lone seed to a full batch
-# costs ~25 ms of CPU on a small machine and buys nothing there, so only larger ones pad.
-BATCH_INVARIANT_THREADS = 8
-
-
-def intra_op_threads() -> int:
-    """The threads TensorFlow splits one kernel over: its setting, else the CPUs we may use."""
-    configured = tf.config.threading.get_intra_op_parallelism_threads()
-    if configured:
-        return configured
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def fixed_shape_batches(function, arrays, batch: int):
     """``function(*chunks)`` over the rows of ``arrays`` in chunks of exactly ``batch`` rows (the
     last padded with zero rows), each result cut back to the real rows and concatenated.
 
-    oneDNN picks a convolution's algorithm by the batch size and the thread count: with a few
-    rows and many threads it splits the sum over input channels between threads, so a seed drawn
-    alone on a large server gave other pixels than the same seed in a batch of 64. One shape
-    for every call makes a row's result independent of the rows that came with it. Up to
-    ``BATCH_INVARIANT_THREADS`` threads every shape already gives the same rows, so the last
-    chunk is padded only on machines with more.
+    oneDNN picks a convolution's algorithm by the batch size, the thread count and the CPU:
+    with a few rows it may split the sum over input channels between threads (a generator's
+    last transposed convolution, with its 3 output channels, is where it shows), so a seed
+    drawn alone gave other pixels than the same seed in a batch. Which thread counts do it
+    depends on the CPU (here 3, 16 and 32 threads did, 2 and 8 did not; a 2-core CI machine
+    did at its default), so no machine is exempt: one shape for every call makes a row's
+    result independent of the rows that came with it. Callers keep ``batch`` small enough
+    that a lone row's padding costs little.
     ``function`` returns one array or a tuple of them; the results are NumPy arrays. Needs at
     least one row.
     """
@@ -106,12 +90,11 @@ def fixed_shape_batches(function, arrays, batch: int):
     total = len(arrays[0])
     if not total:
         raise ValueError("fixed_shape_batches needs at least one row")
-    pad = intra_op_threads() > BATCH_INVARIANT_THREADS
     parts = []
     for start in range(0, total, batch):
         chunks = [a[start : start + batch] for a in arrays]
         rows = len(chunks[0])
-        if pad and rows < batch:
+        if rows < batch:
             chunks = [
                 np.concatenate([c, np.zeros((batch - rows, *c.shape[1:]), c.dtype)]) for c in chunks
             ]

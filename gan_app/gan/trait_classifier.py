@@ -42,7 +42,7 @@ from gan_app.gan.runtime import fixed_shape_batches
 NONE = "none"
 FILE_FORMAT = "nff-trait-classifier"
 FILE_VERSION = 1
-PREDICT_BATCH = 64  # images per forward pass, always (padded): see ``_forward``
+PREDICT_BATCH = 16  # images per forward pass, always (padded): see ``_forward``
 
 
 class TraitDataError(ValueError):

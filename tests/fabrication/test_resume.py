@@ -17,7 +17,10 @@ QUEUE = "fabricate-test"
 WORKER_ENV = {
     "FABRICATION_LEASE_SECONDS": "3",
     "CELERY_VISIBILITY_TIMEOUT": "4",
-    "FABRICATE_CHECKPOINT_EVERY": "3",
+    # A checkpoint per token: the doomed worker writes its state often, and goes slowly enough
+    # that the test sees it part way (with one per 3 tokens it once made all 50 between two
+    # polls of a loaded machine, and the kill found a finished run).
+    "FABRICATE_CHECKPOINT_EVERY": "1",
 }
 
 
@@ -55,7 +58,7 @@ def test_a_cancelled_job_stops_and_makes_no_collection(spread):
     assert job.collection is None and not job.export_file
 
 
-def wait_for(job, check, timeout=180, what="condition", watchdog=False):
+def wait_for(job, check, timeout=180, what="condition", watchdog=False, every=0.3):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job.refresh_from_db()
@@ -63,7 +66,7 @@ def wait_for(job, check, timeout=180, what="condition", watchdog=False):
             return job
         if watchdog:
             resend_stale()  # what celery beat runs every WATCHDOG_SECONDS
-        time.sleep(0.3)
+        time.sleep(every)
     raise AssertionError(f"job {job.pk} never reached {what}: {job.status} {job.made} {job.error}")
 
 
@@ -76,7 +79,7 @@ def test_it_resumes_after_its_worker_is_killed(spread, settings):
         first = WorkerProcess("fabricate-doomed", queues=(QUEUE,), env=WORKER_ENV).start()
         try:
             job = runs.create_job(spread, 50, 9)
-            wait_for(job, lambda j: j.made >= 6, what="6 tokens")
+            wait_for(job, lambda j: j.made >= 3, what="3 tokens", every=0.02)
         finally:
             first.kill()
         job.refresh_from_db()
