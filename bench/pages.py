@@ -81,13 +81,18 @@ def start_site(folder, size, slug):
 
 
 def wait_up(url, timeout=60):
+    """Until the home page answers. Not /healthz: with no worker running it answers 503
+    (degraded), and the pages are all this bench needs. An HTTP error page fails at once."""
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url + "/healthz", timeout=2)
+            urllib.request.urlopen(url + "/", timeout=5)
             return
+        except urllib.error.HTTPError:
+            raise
         except OSError:
             if time.monotonic() > deadline:
                 raise
