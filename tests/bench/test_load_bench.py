@@ -1,14 +1,13 @@
 """bench/load.py against a real local HTTP server: token discovery and spread client addresses."""
 
-import importlib.util
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
 
-LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
+from tests.bench import load_bench
+
 PAGE = (
     '<a href="/c/punks/t/7/">7</a><a href="/c/punks/t/12/">12</a>'
     '<div data-token-url="/c/punks/t/__id__/"></div>'
@@ -17,10 +16,7 @@ PAGE = (
 
 @pytest.fixture(scope="module")
 def load():
-    spec = importlib.util.spec_from_file_location("bench_load", LOAD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("load")
 
 
 @pytest.fixture
