@@ -48,10 +48,19 @@ MANIFEST_FILE = "manifest.json"
 # public range, defined once in gan_app.generation.requests.MAX_SEED (exact in JavaScript).
 LATENT_SEED_LIMIT = 2**63 - 1
 GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
-# Rows per forward pass, always (padded): a lone seed costs a 16-row pass (~3 ms at 32 px,
-# ~6 ms at 64 px on 2 cores, against ~6/18 ms for 64 rows), and batches keep ~70% of the
-# 64-row throughput.
+# Rows per forward pass, always (padded), by resolution: the shape is a function of the model
+# alone, so every process draws a seed's bytes with the same kernels. Measured on 2 cores
+# (``bench/generate.py --raw``): at 32 px a pass costs mostly its call overhead, so 16 rows
+# keep batches fast (4,900 img/s; 8 rows: 2,700) for 3.2 ms a lone seed; at 64 px and above the
+# convolutions dominate, so 8 rows halve a lone seed's cost (64 px: 8.6 -> 4.8 ms wall, 13.5 ->
+# 7.6 ms CPU; 128 px: 13.6 -> 8.2 ms) for 5% of the batch throughput.
 INFERENCE_BATCH = 16
+INFERENCE_BATCH_LARGE = 8
+
+
+def inference_rows(resolution: int) -> int:
+    """Rows of every forward pass of a generator of this resolution (see ``INFERENCE_BATCH``)."""
+    return INFERENCE_BATCH if resolution <= 32 else INFERENCE_BATCH_LARGE
 
 
 class GeneratorArtifactError(ValueError):
@@ -207,10 +216,11 @@ class LoadedGenerator:
             raise ConditionError("this generator is not trait-conditioned: it takes no traits")
         if not len(latent):
             return self.render(np.zeros((0, self.resolution, self.resolution, 3), np.uint8))
-        # Every forward pass is INFERENCE_BATCH rows (padded), so a seed's pixels do not depend
-        # on the batch it came in, even with many threads (``fixed_shape_batches``).
+        # Every forward pass has the same rows (padded), so a seed's pixels do not depend on
+        # the batch it came in, even with many threads (``fixed_shape_batches``).
         arrays = [latent] if traits is None else [latent, traits]
-        return self.render(fixed_shape_batches(self._run, arrays, INFERENCE_BATCH))
+        rows = inference_rows(self.resolution)
+        return self.render(fixed_shape_batches(self._run, arrays, rows))
 
     def _run(self, *arrays):
         return self._forward(*(tf.constant(a) for a in arrays)).numpy()

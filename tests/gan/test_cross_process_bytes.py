@@ -56,16 +56,20 @@ print(json.dumps(digests))
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    """A one-layer generator (dense + bias + tanh: what grappler fuses) and a 32 px DCGAN of
-    the default widths (its last transposed convolution is what oneDNN splits by threads),
+    """A one-layer generator (dense + bias + tanh: what grappler fuses) and 32 and 64 px DCGANs
+    of the default widths (its last transposed convolution is what oneDNN splits by threads),
     initialised wide enough that its pixels spread over [-1, 1] like a trained one's."""
     folder = tmp_path_factory.mktemp("generators")
     one_layer = folder / "one-layer.zip"
     one_layer.write_bytes(one_layer_artifact())
-    dcgan = folder / "dcgan.zip"
-    config = GANConfig(resolution=32, init_stddev=0.1)
-    export_generator(build_generator(config), dcgan, config=config.to_dict(), epoch=0)
-    return [str(one_layer), str(dcgan)]
+    paths = [str(one_layer)]
+    # 32 px passes are 16 rows, 64 px ones 8 (``sampling.inference_rows``): both shapes.
+    for resolution in (32, 64):
+        dcgan = folder / f"dcgan-{resolution}.zip"
+        config = GANConfig(resolution=resolution, init_stddev=0.1)
+        export_generator(build_generator(config), dcgan, config=config.to_dict(), epoch=0)
+        paths.append(str(dcgan))
+    return paths
 
 
 def digests(artifacts, history="fresh", threads=0):
