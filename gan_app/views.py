@@ -1,6 +1,5 @@
 """Public generation pages and endpoints: Generate, results, permalinks, generator, gallery."""
 
-import io
 from contextlib import nullcontext
 
 from asgiref.sync import sync_to_async
@@ -16,6 +15,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -45,13 +45,35 @@ def base_url(request) -> str:
 
 
 @require_POST
-def generate(request):
+async def generate(request):
+    """Record a request; a form post is sent on to its result page.
+
+    JSON clients may add ``?wait=<s>`` (as the status long poll takes): the answer then comes
+    once the images are made, or after ``wait`` seconds with the request still queued or
+    running (202, follow ``status_url``). The page's Generate button does this, so a new image
+    costs one request and one round trip, not two. Over the long-poll caps it answers at once.
+    """
+    req = await sync_to_async(submit_form)(request)
+    if isinstance(req, HttpResponse):
+        return req
+    if not wants_json(request):
+        return redirect(reverse("gan:request", args=[req.public_id]), permanent=False)
+    wait = polls.wait_seconds(request.GET.get("wait"))
+    if wait and req.status not in FINISHED:
+        with polls.hold(ratelimit.client_key(request)) as granted:
+            if granted:
+                req = await wait_until_finished(req.pk, wait) or req
+    return await sync_to_async(submitted)(req)
+
+
+def submit_form(request):
+    """The request a valid form asks for, or the response that says why there is none."""
     form = GenerateForm(request.POST, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     data = form.cleaned_data
     try:
-        req = generation.submit(
+        return generation.submit(
             data["generator"],
             kind=data["kind"],
             seeds=data["seeds"],
@@ -61,12 +83,13 @@ def generate(request):
         )
     except ratelimit.RateLimited as exc:
         return rate_limited(request, exc)
-    if wants_json(request):
-        status = 200 if req.status == Status.DONE else 202
-        response = JsonResponse(payload(req), status=status)
-        response["Location"] = reverse("gan:request_status", args=[req.public_id])
-        return response
-    return redirect(reverse("gan:request", args=[req.public_id]), permanent=False)
+
+
+def submitted(req):
+    status = 200 if req.status in FINISHED else 202
+    response = JsonResponse(payload(req), status=status)
+    response["Location"] = reverse("gan:request_status", args=[req.public_id])
+    return response
 
 
 def invalid(request, form):
@@ -346,16 +369,15 @@ def image_png(request, slug, seed):
     if image.image_sha256 and request.headers.get("If-None-Match") == etag:
         return HttpResponseNotModified()
     stem = file_stem(slug, seed) + (f"@{scale}x" if scale > 1 else "")
-    if scale > 1:
-        with image.image.open("rb") as native:
-            source = io.BytesIO(upscale.upscale_png(native.read(), scale))
-    else:
-        source = image.image.open("rb")
-    response = FileResponse(
-        source,
-        content_type="image/png",
-        as_attachment=bool(request.GET.get("download")),
-        filename=f"{stem}.png",
+    # A token's PNG is a few KB (an upscale at most a few hundred): sent as one body, not a
+    # file stream, which under ASGI would be read in another thread hand-off.
+    with image.image.open("rb") as native:
+        body = native.read()
+    response = HttpResponse(
+        upscale.upscale_png(body, scale) if scale > 1 else body, content_type="image/png"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        bool(request.GET.get("download")), f"{stem}.png"
     )
     # Short: a moderator's hide must take effect for everyone soon.
     response["Cache-Control"] = "public, max-age=300"

@@ -314,7 +314,10 @@
         setState(box, "queued", [statusLine("Still waiting for a free generator… hang on.", true)]);
       }
     }, 8000);
-    fetch(form.action, {
+    // The answer waits for the image (as a status long poll would): one request, one round trip.
+    var action = new URL(form.action, window.location.href);
+    action.searchParams.set("wait", String(POLL_WAIT));
+    fetch(action.toString(), {
       method: "POST",
       body: new FormData(form),
       headers: { Accept: "application/json" },

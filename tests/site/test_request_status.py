@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
-from gan_app.generation import render
+from gan_app.generation import polls, render
 from gan_app.generation import requests as generation
 from gan_app.models import GenerationRequest
 
@@ -157,9 +157,7 @@ def test_it_zips_a_batch_with_png_and_erc721_metadata(client, generator):
         "epoch": 3,
     }
     served = client.get("/g/tiny-v1/21.png")
-    assert b"".join(served.streaming_content) == zipfile.ZipFile(io.BytesIO(response.content)).read(
-        "tiny-v1-21.png"
-    )
+    assert served.content == zipfile.ZipFile(io.BytesIO(response.content)).read("tiny-v1-21.png")
 
 
 def test_it_has_no_zip_before_the_batch_is_done(client, generator):
@@ -231,3 +229,57 @@ def test_it_leaves_a_freshly_queued_request_alone(client, generator):
     req = queued(generator, [8], kind="single")
 
     assert generation.requeue_if_stuck(req) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_that_asks_to_wait_answers_with_the_image(client, generator):
+    """What the Generate button sends: ``?wait=`` on the POST, so one request brings the
+    result; without ``wait`` the POST answers 202 at once, as before."""
+    finished = []
+
+    def render_when_queued():
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not finished:
+            req = GenerationRequest.objects.filter(status="queued").first()
+            if req is not None:
+                time.sleep(0.2)
+                render.process(req.pk)
+                finished.append(req.pk)
+            time.sleep(0.02)
+        connection.close()
+
+    thread = threading.Thread(target=render_when_queued)
+    thread.start()
+    started = time.monotonic()
+    waited = client.post(
+        reverse("gan:generate") + "?wait=10",
+        {"generator": generator.slug, "seed": "77"},
+        HTTP_ACCEPT="application/json",
+    )
+    elapsed = time.monotonic() - started
+    thread.join()
+    at_once = client.post(
+        reverse("gan:generate"),
+        {"generator": generator.slug, "seed": "78"},
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert waited.status_code == 200, waited.content
+    body = waited.json()
+    assert body["status"] == "done" and body["images"][0]["png"] == f"/g/{generator.slug}/77.png"
+    assert 0.2 <= elapsed < 3
+    assert at_once.status_code == 202 and at_once.json()["status"] == "queued"
+
+
+def test_a_post_that_asks_to_wait_over_the_cap_answers_at_once(client, generator, settings):
+    settings.LONG_POLL_MAX_WAITERS = 1
+    with polls.hold("someone else"):
+        started = time.monotonic()
+        response = client.post(
+            reverse("gan:generate") + "?wait=10",
+            {"generator": generator.slug, "seed": "79"},
+            HTTP_ACCEPT="application/json",
+        )
+
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    assert time.monotonic() - started < 2

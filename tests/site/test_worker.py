@@ -43,14 +43,14 @@ def test_it_generates_through_the_worker_and_serves_the_png(
 
     assert body["status"] == "done", body
     png = client.get(body["images"][0]["png"])
-    data = b"".join(png.streaming_content)
+    data = png.content
     assert png.status_code == 200 and data.startswith(b"\x89PNG")
     assert str(GeneratedImage.objects.get(seed=314).request.public_id) == body["id"]
     again = client.post(
         reverse("gan:generate"), {"generator": generator.slug, "seed": "314"}, **JSON
     )
     assert again.status_code == 200 and again.json()["status"] == "done"  # from storage
-    assert b"".join(client.get(body["images"][0]["png"]).streaming_content) == data
+    assert client.get(body["images"][0]["png"]).content == data
 
 
 def test_it_batches_requests_queued_together(generate_worker, client, collection, tiny_artifact):
