@@ -1,10 +1,11 @@
-"""Worker-side hooks: a heartbeat row per worker, so /healthz can tell who is alive."""
+"""Worker-side hooks: a heartbeat row per worker, so /healthz can tell who is alive; database
+connections kept from task to task."""
 
 import logging
 import os
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_ready, worker_shutdown
 
 HEARTBEAT_SECONDS = 10
 log = logging.getLogger(__name__)
@@ -55,3 +56,16 @@ def stop_heartbeat(sender, **kwargs):
         WorkerHeartbeat.objects.filter(hostname=sender.hostname).delete()
     except Exception as exc:  # shutting down anyway; the row just goes stale
         log.warning("heartbeat not removed: %s", exc)
+
+
+@task_prerun.connect
+def check_database_connections(task=None, **kwargs):
+    """What Django does as a web request starts: a connection past CONN_MAX_AGE, or broken
+    (CONN_HEALTH_CHECKS: it is pinged before its first use), is closed, so the task opens a new
+    one. With CELERY_DB_REUSE_MAX the others are kept from task to task. An eager task runs in
+    its caller's process, maybe inside its transaction: its connections are the caller's."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
