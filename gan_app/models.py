@@ -244,6 +244,9 @@ class GenerationRequest(Job):
     params = models.JSONField(default=dict, blank=True, help_text="Walk steps, traits, ...")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     client_key = models.CharField(max_length=64, blank=True, help_text="Hashed client address.")
+    # What the rate limit counts (a batch its seeds, a walk its steps): summed by the database,
+    # so a generous limit does not read every request in its window back.
+    image_count = models.PositiveIntegerField(default=1, help_text="Images the request renders.")
     error = models.TextField(blank=True)
 
     class Meta:

@@ -16,10 +16,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import accumulate
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from ..models import GenerationRequest
@@ -119,16 +119,17 @@ def check(key: str, rate: Rate | None = None, now=None, images: int = 1) -> None
     now = now or timezone.now()
     since = now - timedelta(seconds=rate.seconds)
     recent = GenerationRequest.objects.filter(client_key=key, created_at__gt=since)
-    # At most rate.count rows fit in a window (each costs at least one image).
-    rows = list(recent.order_by("created_at").values_list("created_at", "kind", "seeds", "params"))
-    costs = [images_of(kind, seeds, params) for _, kind, seeds, params in rows]
-    used, allowed = sum(costs), rate.count - min(images, rate.count)
+    used = recent.aggregate(used=Sum("image_count"))["used"] or 0
+    allowed = rate.count - min(images, rate.count)
     if used <= allowed:
         return
     # Room appears once enough of the oldest requests age out of the window.
-    freed = next(i for i, total in enumerate(accumulate(costs)) if used - total <= allowed)
-    wait = (rows[freed][0] - since).total_seconds()
-    raise RateLimited(rate, max(1, math.ceil(wait)))
+    freed = 0
+    for created_at, cost in recent.order_by("created_at").values_list("created_at", "image_count"):
+        freed += cost
+        if used - freed <= allowed:
+            raise RateLimited(rate, max(1, math.ceil((created_at - since).total_seconds())))
+    raise RateLimited(rate, rate.seconds)  # the rows aged out meanwhile: a window from now
 
 
 def check_rows(rows, key: str, rate: Rate, now=None) -> None:

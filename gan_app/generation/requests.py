@@ -123,10 +123,10 @@ def submit(
         check_seed(seed)
     params = {"steps": check_steps(steps)} if kind == Kind.WALK else {}
     params.update(trait_params(generator, traits))
+    images = ratelimit.images_of(kind, seeds, params)
     with transaction.atomic():
         if client_key:
             ratelimit.lock_client(client_key)
-            images = ratelimit.images_of(kind, seeds, params)
             ratelimit.check(client_key, rate, images=images)
         ready = _ready_params(generator, kind, seeds, params)
         now = timezone.now()
@@ -136,6 +136,7 @@ def submit(
             seeds=seeds,
             params={**params, **(ready or {})},
             client_key=client_key,
+            image_count=images,
             status=Status.DONE if ready is not None else Status.QUEUED,
             task_id="" if ready is not None else str(uuid.uuid4()),
             started_at=now if ready is not None else None,

@@ -169,3 +169,38 @@ def test_it_lets_one_batch_larger_than_the_limit_through_on_an_empty_window(
 
     assert client.post(reverse("gan:generate"), data, **JSON).status_code == 202
     assert client.post(reverse("gan:generate"), data, **JSON).status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_its_migration_counts_the_images_of_earlier_requests(generator):
+    """Requests made before ``image_count`` existed: batches count their seeds, walks their
+    steps, so the limit is the same across the upgrade."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("gan_app", "0008_private_run_grids")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps.get_model("gan_app", "GenerationRequest")
+        made = {
+            kind: old.objects.create(
+                generator_id=generator.pk, kind=kind, seeds=seeds, params=params
+            )
+            for kind, seeds, params in [
+                ("single", [7], {}),
+                ("batch", [1, 2, 3, 4, 5], {}),
+                ("walk", [1, 9], {"steps": 12}),
+            ]
+        }
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    counts = dict(
+        GenerationRequest.objects.filter(pk__in=[r.pk for r in made.values()]).values_list(
+            "kind", "image_count"
+        )
+    )
+    assert counts == {"single": 1, "batch": 5, "walk": 12}
