@@ -159,10 +159,19 @@ def test_it_snaps_to_exactly_the_nearest_colour_with_the_first_on_ties():
     rng = np.random.default_rng(5)
     palette = rng.integers(0, 256, (40, 3), dtype=np.uint8)
     palette[1] = palette[0]  # a tie: the first of equal colours wins
+    palette[2], palette[3] = (255, 255, 255), (0, 0, 0)  # the largest terms (float32 exact)
     images = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    images[0, 0, :4] = [(0, 0, 0), (255, 255, 255), (0, 255, 0), (255, 0, 255)]
     weights = np.array([2, 4, 3])
     diff = images.reshape(-1, 1, 3).astype(np.int64) - palette[None].astype(np.int64)
-    expected = palette[(diff**2 * weights).sum(-1).argmin(1)].reshape(images.shape)
+    distance = (diff**2 * weights).sum(-1)
+    expected = palette[distance.argmin(1)].reshape(images.shape)
     assert np.array_equal(snap_to_palette(images, palette), expected)
     everywhere = np.ones((8, 8, len(palette)), dtype=bool)
     assert np.array_equal(snap_to_local_palette(images, palette, everywhere), expected)
+    # Cells that allow only some colours: the nearest allowed one.
+    allowed = rng.random((8, 8, len(palette))) < 0.3
+    allowed[..., 5] = True
+    barred = np.where(np.tile(allowed.reshape(-1, len(palette)), (3, 1)), 0, 10**9)
+    nearest_allowed = palette[(distance + barred).argmin(1)].reshape(images.shape)
+    assert np.array_equal(snap_to_local_palette(images, palette, allowed), nearest_allowed)
