@@ -267,7 +267,7 @@ def test_a_post_that_asks_to_wait_answers_with_the_image(client, generator):
     assert waited.status_code == 200, waited.content
     body = waited.json()
     assert body["status"] == "done" and body["images"][0]["png"] == f"/g/{generator.slug}/77.png"
-    assert 0.2 <= elapsed < 3
+    assert elapsed < 3  # (a session's real worker, when one runs, may be the one rendering)
     assert at_once.status_code == 202 and at_once.json()["status"] == "queued"
 
 
