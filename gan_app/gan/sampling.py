@@ -51,9 +51,9 @@ GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
 # Rows per forward pass, always (padded), by resolution: the shape is a function of the model
 # alone, so every process draws a seed's bytes with the same kernels. Measured on 2 cores
 # (``bench/generate.py --raw``): at 32 px a pass costs mostly its call overhead, so 16 rows
-# keep batches fast (4,900 img/s; 8 rows: 2,700) for 3.2 ms a lone seed; at 64 px and above the
-# convolutions dominate, so 8 rows halve a lone seed's cost (64 px: 8.6 -> 4.8 ms wall, 13.5 ->
-# 7.6 ms CPU; 128 px: 13.6 -> 8.2 ms) for 5% of the batch throughput.
+# keep batches fast (8 rows would halve their throughput) for ~3 ms a lone seed; at 64 px and
+# above the convolutions dominate, so 8 rows make a lone seed, what Generate draws, 1.7x faster
+# (64 px: 9 -> 5.4 ms; 128 px: 13.6 -> 8.2 ms) for 5-25% of the batch throughput.
 INFERENCE_BATCH = 16
 INFERENCE_BATCH_LARGE = 8
 
