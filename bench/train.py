@@ -1,7 +1,7 @@
 """Training throughput (images/second) of our pipeline against a straightforward reference.
 
-Ours: images decoded once (``prepare_images``), batches from tf.data, a compiled train step
-(``Trainer``; XLA and mixed precision when a GPU is present). Reference: the same networks and
+Ours: images decoded once (``prepare_images``), each batch gathered from them, a compiled train
+step (``Trainer``; XLA and mixed precision when a GPU is present). Reference: the same networks and
 the same train step run eagerly, each batch read and decoded from the PNG files per step.
 
     python bench/train.py [--resolutions 32 64] [--seconds 30] [--rounds 3] [--images 512]

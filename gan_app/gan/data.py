@@ -1,4 +1,4 @@
-"""Training images: decode, composite, resize, validate, cache; then batches through tf.data.
+"""Training images: decode, composite, resize, validate, cache; then batches for each epoch.
 
 ``prepare_images`` turns a list of image files or bytes into one uint8 array (N, R, R, 3) and
 checks the set before any decoding: an empty set, fewer images than a batch, unreadable files
@@ -19,7 +19,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,24 +238,21 @@ class EpochBatches:
         self.batch_size = batch_size
         self.seed = seed
         self.steps_per_epoch = self.count // batch_size
-        with tf.device("/cpu:0"):
-            self._images = tf.constant(images)
-            self._labels = None if labels is None else tf.constant(labels, tf.float32)
+        self._images = np.array(images)  # a copy: what trains stays what was hashed
+        self._labels = None if labels is None else np.asarray(labels, np.float32)
 
-    def dataset(self, epoch: int) -> tf.data.Dataset:
+    def epoch(self, epoch: int) -> Iterator[np.ndarray | tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches, each gathered only when it is asked for.
+
+        Plain NumPy rather than a tf.data pipeline: an epoch is a handful of steps, and
+        building a dataset and its iterator every epoch cost more than the gathers.
+        """
         # The last partial batch is dropped: batch statistics of a handful of images are noise.
         used = self.steps_per_epoch * self.batch_size
         order = epoch_order(self.count, self.seed, epoch)[:used]
-        images, labels = self._images, self._labels
-        if labels is None:
-            gather = lambda idx: tf.gather(images, idx)  # noqa: E731
-        else:
-            gather = lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))  # noqa: E731
-        return (
-            tf.data.Dataset.from_tensor_slices(order.reshape(self.steps_per_epoch, -1))
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        for indices in order.reshape(self.steps_per_epoch, -1):
+            images = self._images[indices]
+            yield images if self._labels is None else (images, self._labels[indices])
 
 
 def diff_augment(images, seed_generator, translation_ratio: float = 0.125):

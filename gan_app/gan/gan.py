@@ -18,7 +18,8 @@ from .runtime import Runtime, resolve_runtime
 
 
 class DCGAN(keras.Model):
-    """Trains ``generator`` and ``discriminator`` with ``fit`` on batches of uint8 images.
+    """Trains ``generator`` and ``discriminator`` on batches of uint8 images, an epoch at a
+    time with ``train_epoch`` (``fit`` works too).
 
     Logged metrics per epoch: ``g_loss``, ``d_loss`` and the discriminator's mean output on
     real (``d_real``) and generated (``d_fake``) images.
@@ -92,6 +93,22 @@ class DCGAN(keras.Model):
         self._apply(d_tape, g_tape, scaled_d_loss, scaled_g_loss)
         self._track(d_loss, g_loss, real_logits, fake_logits)
         return {m.name: m.result() for m in self.metrics}
+
+    def train_epoch(self, batches) -> dict[str, float]:
+        """Run the compiled ``train_step`` on each of ``batches``; return the epoch's metrics as
+        ``fit`` reports them (each tracker's mean over the epoch's steps).
+
+        The same steps and figures as ``fit(epochs=1)``, without what ``fit`` builds on every
+        call (a data adapter, a dataset iterator, callbacks): with epochs of a few steps on a
+        2-core CPU that setup cost from a seventh to a third of the training time.
+        """
+        self.make_train_function()  # once; keeps jit_compile from compile()
+        self.reset_metrics()
+        for batch in batches:
+            # Given a sequence rather than a tf.data iterator, Keras runs the compiled step on
+            # its one element (as train_on_batch does, which would also reset the metrics).
+            self.train_function((batch,))
+        return {name: float(value) for name, value in self.get_metrics_result().items()}
 
     def _real_logits(self, real_images, judge):
         """D's logits on the (augmented) real batch, and the R1 penalty on them (0 when off).

@@ -281,11 +281,9 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One pass over the data; returns (and appends to ``history``) the epoch's figures."""
         started = time.monotonic()
-        logs = self.model.fit(
-            self.batches.dataset(self.epoch), epochs=1, verbose=0, shuffle=False
-        ).history
+        logs = self.model.train_epoch(self.batches.epoch(self.epoch))
         seconds = time.monotonic() - started
-        losses = {name: float(logs[name][-1]) for name in self.metric_names}
+        losses = {name: logs[name] for name in self.metric_names}
         if not all(math.isfinite(v) for v in losses.values()):
             raise TrainingDiverged(self.epoch + 1, losses, self.last_checkpoint_epoch)
         self.epoch += 1

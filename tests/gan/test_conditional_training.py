@@ -48,12 +48,12 @@ def test_it_batches_images_with_their_label_rows():
     images = np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1).repeat(3, axis=3)
     labels = np.eye(6, dtype=np.float32)
 
-    batches = list(EpochBatches(images, 2, seed=1, labels=labels).dataset(0))
+    batches = list(EpochBatches(images, 2, seed=1, labels=labels).epoch(0))
 
     assert len(batches) == 3
     for batch_images, batch_labels in batches:
-        indices = batch_images.numpy()[:, 0, 0, 0]
-        assert np.array_equal(batch_labels.numpy(), labels[indices])
+        indices = batch_images[:, 0, 0, 0]
+        assert np.array_equal(batch_labels, labels[indices])
 
 
 def test_it_trains_on_images_and_traits_into_a_checkpoint_with_the_vocabulary(config, collection):

@@ -130,7 +130,7 @@ def test_it_shuffles_each_epoch_reproducibly():
 
 
 def test_it_batches_whole_batches_only(sprite_images):
-    batches = list(EpochBatches(sprite_images[:10], batch_size=4, seed=0).dataset(epoch=0))
+    batches = list(EpochBatches(sprite_images[:10], batch_size=4, seed=0).epoch(0))
     assert [tuple(b.shape) for b in batches] == [(4, 32, 32, 3), (4, 32, 32, 3)]
     assert batches[0].dtype.name == "uint8"
 

@@ -5,6 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from gan_app.gan import (
@@ -87,6 +88,24 @@ def test_it_stops_on_nan_losses_and_keeps_the_last_good_checkpoint(tiny_config, 
 
     assert checkpoints == []
     assert trainer.epoch == 2 and len(trainer.history) == 2
+
+
+def test_it_trains_an_epoch_exactly_as_fit_would(tiny_config, sprite_images):
+    # train_epoch skips fit's per-call setup; the steps and the reported means must not change.
+    config = tiny_config.replace(augment=True)
+    trainer, reference = Trainer(config, sprite_images), Trainer(config, sprite_images)
+    for epoch in range(2):
+        batches = tf.data.Dataset.from_tensor_slices(np.stack(list(trainer.batches.epoch(epoch))))
+        logs = reference.model.fit(batches, epochs=1, verbose=0, shuffle=False).history
+        losses = trainer.train_epoch()
+        names = ("g_loss", "d_loss", "d_real", "d_fake")
+        assert [losses[k] for k in names] == [float(logs[k][-1]) for k in names]
+    for ours, theirs in zip(
+        trainer.model.state_variables().values(),
+        reference.model.state_variables().values(),
+        strict=True,
+    ):
+        assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ours, theirs, strict=True))
 
 
 def test_it_refuses_a_set_smaller_than_a_batch(tiny_config, sprite_images):
