@@ -240,17 +240,26 @@ class EpochBatches:
         self.steps_per_epoch = self.count // batch_size
         self._images = np.array(images)  # a copy: what trains stays what was hashed
         self._labels = None if labels is None else np.asarray(labels, np.float32)
+        self._tensors = None
 
-    def epoch(self, epoch: int) -> Iterator[np.ndarray | tuple[np.ndarray, np.ndarray]]:
-        """The epoch's batches, each gathered only when it is asked for.
-
-        Plain NumPy rather than a tf.data pipeline: an epoch is a handful of steps, and
-        building a dataset and its iterator every epoch cost more than the gathers.
-        """
+    def order(self, epoch: int) -> np.ndarray:
+        """int64 (steps, batch_size): the rows of each of the epoch's batches."""
         # The last partial batch is dropped: batch statistics of a handful of images are noise.
         used = self.steps_per_epoch * self.batch_size
-        order = epoch_order(self.count, self.seed, epoch)[:used]
-        for indices in order.reshape(self.steps_per_epoch, -1):
+        return epoch_order(self.count, self.seed, epoch)[:used].reshape(self.steps_per_epoch, -1)
+
+    def tensors(self) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(images, labels or None) as tensors in host memory, made once, for a compiled epoch
+        to gather its batches from (``DCGAN.train_epoch``)."""
+        if self._tensors is None:
+            with tf.device("/cpu:0"):
+                labels = None if self._labels is None else tf.constant(self._labels)
+                self._tensors = (tf.constant(self._images), labels)
+        return self._tensors
+
+    def epoch(self, epoch: int) -> Iterator[np.ndarray | tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches as NumPy arrays, each gathered when it is asked for."""
+        for indices in self.order(epoch):
             images = self._images[indices]
             yield images if self._labels is None else (images, self._labels[indices])
 

@@ -94,21 +94,34 @@ class DCGAN(keras.Model):
         self._track(d_loss, g_loss, real_logits, fake_logits)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_epoch(self, batches) -> dict[str, float]:
-        """Run the compiled ``train_step`` on each of ``batches``; return the epoch's metrics as
-        ``fit`` reports them (each tracker's mean over the epoch's steps).
+    def train_epoch(self, batches, epoch: int) -> dict[str, float]:
+        """Train on epoch ``epoch`` of ``batches`` (an ``EpochBatches``); return the epoch's
+        metrics as ``fit`` reports them (each tracker's mean over the epoch's steps).
 
-        The same steps and figures as ``fit(epochs=1)``, without what ``fit`` builds on every
-        call (a data adapter, a dataset iterator, callbacks): with epochs of a few steps on a
-        2-core CPU that setup cost from a seventh to a third of the training time.
+        The same steps and figures as ``fit(epochs=1)``, in one compiled call per epoch: the
+        loop over the steps and the batch gathers run inside the graph. ``fit`` builds a data
+        adapter, a dataset iterator and callbacks on every call, and even a plain call of the
+        compiled step per batch pays Python and conversion costs each step; with epochs of a
+        few steps on a 2-core CPU the whole-epoch graph trains 1.5-2x faster than either.
         """
-        self.make_train_function()  # once; keeps jit_compile from compile()
+        cached = getattr(self, "_epoch_function", None)
+        if cached is None or cached[0] is not batches:
+            cached = self._epoch_function = (batches, self._compile_epoch(batches))
         self.reset_metrics()
-        for batch in batches:
-            # Given a sequence rather than a tf.data iterator, Keras runs the compiled step on
-            # its one element (as train_on_batch does, which would also reset the metrics).
-            self.train_function((batch,))
+        cached[1](tf.constant(batches.order(epoch)))
         return {name: float(value) for name, value in self.get_metrics_result().items()}
+
+    def _compile_epoch(self, batches):
+        images, labels = batches.tensors()
+
+        def run_epoch(order):
+            for step in tf.range(tf.shape(order)[0]):
+                rows = order[step]
+                batch = tf.gather(images, rows)
+                self.train_step(batch if labels is None else (batch, tf.gather(labels, rows)))
+            return tf.constant(0)
+
+        return tf.function(run_epoch, jit_compile=bool(self.jit_compile), reduce_retracing=True)
 
     def _real_logits(self, real_images, judge):
         """D's logits on the (augmented) real batch, and the R1 penalty on them (0 when off).

@@ -281,7 +281,7 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One pass over the data; returns (and appends to ``history``) the epoch's figures."""
         started = time.monotonic()
-        logs = self.model.train_epoch(self.batches.epoch(self.epoch))
+        logs = self.model.train_epoch(self.batches, self.epoch)
         seconds = time.monotonic() - started
         losses = {name: logs[name] for name in self.metric_names}
         if not all(math.isfinite(v) for v in losses.values()):
