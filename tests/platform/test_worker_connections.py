@@ -41,6 +41,7 @@ def answer_rounds(rounds: int, timeout: float = 60) -> None:
 
 def test_it_reuses_its_connection_from_task_to_task(celery_worker):
     answer_rounds(1)  # every worker process has connected once
+    before = backends()  # theirs, and whatever else the session left connected
     seen, done = set(), threading.Event()
 
     def watch():
@@ -59,10 +60,11 @@ def test_it_reuses_its_connection_from_task_to_task(celery_worker):
         done.set()
         watcher.join()
 
-    # 60 tasks; a new connection each would show dozens of server processes. Kept: the pool's
-    # processes, the heartbeat thread and this test's watcher.
+    # 60 tasks; a new connection each would show dozens of new server processes. A few may
+    # appear: this test's watcher, and a connection replaced once it is CONN_MAX_AGE old.
     assert QueueProbe.objects.count() == 16 * len(QUEUES)
-    assert len(seen) <= 6, f"{len(seen)} server processes served 60 tasks"
+    new = seen - before
+    assert len(new) <= 4, f"{len(new)} new server processes served 60 tasks"
 
 
 def test_it_replaces_a_connection_the_server_closed(celery_worker):
