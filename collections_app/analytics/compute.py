@@ -10,11 +10,11 @@ See ``docs/analytics.md`` for the cache layout.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -26,7 +26,7 @@ from .. import hooks
 from ..models import Collection
 from . import charts, rarity
 from .load import SCORE_COLUMNS, CollectionData, load
-from .store import store
+from .store import changed_scores, store
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def compute(collection: Collection, progress=None) -> dict | None:
     """Compute and store analytics for the collection's current data.
 
     Returns the stored analytics, or None when a newer result was stored meanwhile.
-    ``progress(step)`` is called as each step starts (the command shows it as a bar).
+    ``progress(step)`` is called as each step starts (the command shows it as a bar); the
+    statistics and charts are computed during ``save``, on a thread.
     """
     step = progress or (lambda name: None)
     started = time.monotonic()
@@ -61,9 +62,23 @@ def compute(collection: Collection, progress=None) -> dict | None:
         data.traits["value"].tolist(),
     )
     scores = rarity.score_collection(pairs)
-    step("statistics")
+    changed = changed_scores(scores, data.tokens)  # before the thread: no frame is shared
+    step("save")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Writing 10^5 changed ranks keeps the database busy for seconds (each row enters
+        # every index of the token table) while this process only waits; the statistics and
+        # charts read nothing from the database, so a thread computes them meanwhile.
+        building = pool.submit(analytics_result, data, pairs, scores, version, started)
+        if not store(collection, version, changed, building.result):
+            return None
+    step("images")
+    profile_images(collection, version)
+    return building.result()
+
+
+def analytics_result(data: CollectionData, pairs, scores, version: int, started: float) -> dict:
+    """What the cache holds: statistics, figures, and what they were computed from."""
     result = build(data, pairs, scores)
-    step("charts")
     result["figures"] = charts.collection_figures(result)
     scatter = result.pop("scatter")  # the figure holds the points; keep the cache lean
     result["scatter"] = {"total": scatter["total"], "shown": scatter["shown"]}
@@ -73,11 +88,6 @@ def compute(collection: Collection, progress=None) -> dict | None:
         computed_at=timezone.now().isoformat(),
         seconds=round(time.monotonic() - started, 3),
     )
-    step("save")
-    if not store(collection, version, scores, data, result):
-        return None
-    step("images")
-    profile_images(collection, version)
     return result
 
 
@@ -216,14 +226,8 @@ def decimal_stats(values, places: int) -> dict | None:
 
 
 def _sorted_decimals(values) -> list[Decimal]:
-    """Decimals in exact order; floats order them fast, a Decimal sort settles any doubt."""
-    decimals = [v if isinstance(v, Decimal) else Decimal(v) for v in values]
-    order = np.argsort(np.array([float(v) for v in decimals]), kind="stable")
-    ordered = [decimals[i] for i in order]
-    # Values closer than a float can tell apart may come out swapped: check, and fall back.
-    if any(a > b for a, b in itertools.pairwise(ordered)):
-        ordered.sort()
-    return ordered
+    """Decimals in exact order (sorting Decimals directly beats ordering them by float)."""
+    return sorted(v if isinstance(v, Decimal) else Decimal(v) for v in values)
 
 
 def spearman(sold: pd.DataFrame, score_column: str) -> dict:

@@ -3,24 +3,28 @@ to the collection's cache, unless a newer result was stored meanwhile."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Collection, Token, Trait
-from .load import SCORE_COLUMNS, CollectionData
+from .load import SCORE_COLUMNS
 
 
-def store(collection, version: int, scores: pd.DataFrame, data: CollectionData, result) -> bool:
-    """Write ranks to the tokens and the cache to the collection, unless a newer one is there."""
+def store(collection, version: int, changed: pd.DataFrame, result: Callable[[], dict]) -> bool:
+    """Write the changed ranks to the tokens, then ``result()`` (computed meanwhile) to the
+    collection's cache, unless a newer result is there already."""
     with transaction.atomic():
         current = Collection.objects.select_for_update().get(pk=collection.pk)
         if current.analytics_version is not None and current.analytics_version > version:
             return False
-        write_token_scores(changed_scores(scores, data.tokens))
-        write_trait_counts(result["traits"].pop("counts"))
-        current.analytics = result
+        write_token_scores(changed)
+        analytics = result()
+        write_trait_counts(analytics["traits"].pop("counts"))
+        current.analytics = analytics
         current.analytics_version = version
         current.analytics_computed_at = timezone.now()
         current.save(update_fields=["analytics", "analytics_version", "analytics_computed_at"])
@@ -42,8 +46,11 @@ def changed_scores(scores: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_token_scores(scores: pd.DataFrame) -> None:
-    """Scores and ranks to Token rows: one statement on PostgreSQL, batches elsewhere."""
+    """Scores and ranks to Token rows: one COPY and one UPDATE on PostgreSQL, batches elsewhere."""
     if scores.empty:
+        return
+    if connection.vendor == "postgresql":
+        _copy_and_update(scores)
         return
     ids = scores.index.to_numpy(dtype=np.int64).tolist()
     columns = {
@@ -52,33 +59,52 @@ def write_token_scores(scores: pd.DataFrame) -> None:
         "ic_score": scores["ic_score"].to_numpy(dtype=float).tolist(),
         "ic_rank": scores["ic_rank"].to_numpy(dtype=np.int64).tolist(),
     }
-    if connection.vendor == "postgresql":
-        table = Token._meta.db_table
-        changed = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in columns)
-        # Arrays travel as one text literal each: adapting 10^5 Python numbers one by one
-        # costs more than the whole UPDATE. repr() round-trips a float exactly.
-        literals = [_array_literal(ids, str)] + [
-            _array_literal(values, repr if isinstance(values[0], float) else str)
-            for values in columns.values()
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS t SET rarity_score = v.rarity_score, "  # noqa: S608
-                "rarity_rank = v.rarity_rank, ic_score = v.ic_score, ic_rank = v.ic_rank "
-                "FROM unnest(%s::bigint[], %s::float8[], %s::integer[], %s::float8[], "
-                "%s::integer[]) AS v(id, rarity_score, rarity_rank, ic_score, ic_rank) "
-                f"WHERE t.id = v.id AND ({changed})",
-                literals,
-            )
-        return
     objs = [
         Token(pk=pk, **{c: values[i] for c, values in columns.items()}) for i, pk in enumerate(ids)
     ]
     Token.objects.bulk_update(objs, list(columns), batch_size=500)
 
 
-def _array_literal(values, fmt) -> str:
-    return "{" + ",".join(map(fmt, values)) + "}"
+# Scores travel as PostgreSQL's binary COPY format, built by numpy in one go: as text, 10^5
+# rows of numbers cost tenths of a second to format here and as much to parse there.
+COPY_TYPES = {
+    "id": ">i8",
+    "rarity_score": ">f8",
+    "rarity_rank": ">i4",
+    "ic_score": ">f8",
+    "ic_rank": ">i4",
+}
+COPY_ROW = np.dtype(  # a row: its field count, then each field's byte length and value
+    [("fields", ">i2")]
+    + [field for c, t in COPY_TYPES.items() for field in ((f"{c}_length", ">i4"), (c, t))]
+)
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
+COPY_TRAILER = b"\xff\xff"
+
+
+def _copy_and_update(scores: pd.DataFrame) -> None:
+    """COPY the scores into a temporary table, then UPDATE the tokens from it in one join."""
+    values = {"id": scores.index, **{c: scores[c] for c in SCORE_COLUMNS}}
+    rows = np.empty(len(scores), COPY_ROW)
+    rows["fields"] = len(COPY_TYPES)
+    for column, kind in COPY_TYPES.items():
+        rows[f"{column}_length"] = np.dtype(kind).itemsize
+        rows[column] = values[column]
+    table = Token._meta.db_table
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM v.{c}" for c in SCORE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE new_scores (id bigint, rarity_score float8, rarity_rank integer, "
+            "ic_score float8, ic_rank integer)"
+        )
+        with cursor.cursor.copy("COPY new_scores FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(COPY_HEADER + rows.tobytes() + COPY_TRAILER)
+        cursor.execute(
+            f"UPDATE {table} AS t SET rarity_score = v.rarity_score, "  # noqa: S608
+            "rarity_rank = v.rarity_rank, ic_score = v.ic_score, ic_rank = v.ic_rank "
+            f"FROM new_scores AS v WHERE t.id = v.id AND ({changed})"
+        )
+        cursor.execute("DROP TABLE new_scores")
 
 
 def write_trait_counts(counts: dict[int, int]) -> None:

@@ -7,7 +7,7 @@ from tqdm import tqdm
 from collections_app.analytics import compute, refresh, report
 from collections_app.models import Collection
 
-STEPS = ["load", "rarity", "statistics", "charts", "save"]
+STEPS = ["load", "rarity", "save", "images"]  # compute.compute's progress steps
 
 
 class Command(BaseCommand):
