@@ -11,14 +11,20 @@ timeouts) is no verdict on its token: the page is not committed and the job stop
 resumable failure, so no token is ever written off for a passing outage. At the end the stored
 count is reconciled with the supply OpenSea reports.
 
+The rate limit, not round trips, sets the pace: the collection, its stats and the first NFT page
+are asked for at once, and the sale-event pages are read and parsed during the last NFT pages,
+so what is left after the last detail call is the writing of the last page and of the sales.
+
 ``IngestJob.cursor`` reads ``nfts:<api cursor>``, ``sales:<api cursor>`` or ``done:``.
 """
 
+import gc
 import logging
 import queue
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -50,7 +56,7 @@ from .records import (
     parse_traits,
     text,
 )
-from .upsert import TokenUpserter, finalize_collection, write_sales
+from .upsert import TokenUpserter, finalize_collection, write_metadata, write_sales
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +221,20 @@ def sale_from_v2_event(event, rates):
     )
 
 
+def parse_sale_events(events, rates):
+    """``(sales, failures)`` for a page of v2 events: ``[(token_id, SaleRecord)]``, job errors."""
+    sales, failures = [], []
+    for event in events:
+        if isinstance(event, dict) and event.get("event_type", "sale") != "sale":
+            continue
+        try:
+            sales.append(sale_from_v2_event(event, rates))
+        except (prices.PriceError, ValueError, ItemError) as exc:
+            where = event.get("transaction") if isinstance(event, dict) else None
+            failures.append({"item": f"sale {where or '?'}", "reason": str(exc), "imported": False})
+    return sales, failures
+
+
 # --- The run ---------------------------------------------------------------------------------
 @dataclass
 class PendingPage:
@@ -238,10 +258,17 @@ class OpenSeaIngest:
         self.events = None  # EventPrefetch, once the sale events are being read
 
     def run(self):
-        self.info = self.sync_collection()
         phase, cursor = parse_cursor(self.job.cursor)
+        slug = self.collection.slug
+        # The collection, its stats and the first NFT page do not depend on each other: asked
+        # for together, they take the rate limit's first slots instead of three round trips.
+        with ThreadPoolExecutor(3, thread_name_prefix="os-start") as start:
+            data = start.submit(self.client.collection, slug)
+            stats = start.submit(self.client.collection_stats, slug)
+            first = start.submit(self.client.nfts_page, slug, cursor) if phase == NFTS else None
+            self.info = self.sync_collection(data.result(), stats)
         try:
-            if phase == NFTS and not self.collect_nfts(cursor):
+            if phase == NFTS and not self.collect_nfts(cursor, first):
                 return False
             phase, cursor = parse_cursor(self.job.cursor)
             return phase != SALES or self.collect_sales(cursor)
@@ -257,18 +284,18 @@ class OpenSeaIngest:
         pages' detail calls (same requests, same bucket, so nothing extra is asked of the API).
         """
         if self.events is None:
-            self.events = EventPrefetch(self.client, self.collection.slug, cursor)
+            self.events = EventPrefetch(self.client, self.collection.slug, cursor, self.info.rates)
         return self.events
 
     # -- collection ----------------------------------------------------------------------------
-    def sync_collection(self):
+    def sync_collection(self, data, stats):
+        """Store the collection's details (``data``); ``stats`` is the future of its stats."""
         slug = self.collection.slug
-        stats = None
-        data = self.client.collection(slug)
         try:
-            stats = self.client.collection_stats(slug)
+            stats = stats.result()
         except OpenSeaError as exc:  # stats only feed the final reconciliation
             log.warning("no stats for %s: %s", slug, exc)
+            stats = None
         info = collection_info(data, stats)
         fields = {
             "name": info.name or self.collection.name or slug,
@@ -298,8 +325,11 @@ class OpenSeaIngest:
             log.warning("no cover for %s: %s", self.collection.slug, exc)
 
     # -- NFTs ----------------------------------------------------------------------------------
-    def collect_nfts(self, cursor):
-        """Page through the NFTs; True when the last page is committed."""
+    def collect_nfts(self, cursor, first=None):
+        """Page through the NFTs; True when the last page is committed.
+
+        ``first`` is the future of the page at ``cursor`` when it has already been asked for.
+        """
         pending = deque()
         more, committed = True, 0
         listed = self.collection.tokens.count()  # tells when the end is near (a guess: enough)
@@ -312,7 +342,10 @@ class OpenSeaIngest:
                     # Every chunk commits at least one page, however short its time.
                     stop = self.deadline.passed and committed > 0
                     if more and not stop and len(pending) < PAGES_IN_FLIGHT:
-                        page = self.client.nfts_page(self.collection.slug, cursor)
+                        if first is not None:
+                            page, first = first.result(), None
+                        else:
+                            page = self.client.nfts_page(self.collection.slug, cursor)
                         pending.append(self.submit_page(page, api_pool, image_pool))
                         cursor, more = page.next, bool(page.next)
                         listed += len(page.items)
@@ -431,33 +464,25 @@ class OpenSeaIngest:
             events.close()
 
     def _commit_event_pages(self, events):
-        batch, pages = [], 0
+        parsed, failures, listed, pages = [], [], 0, 0
         while True:
             page = events.next_page()
             stop = self.deadline.passed
-            batch += page.items
+            parsed += page.sales
+            failures += page.failures
+            listed += page.listed
             pages += 1
-            if not page.next or stop or len(batch) >= SALES_BATCH:
+            if not page.next or stop or listed >= SALES_BATCH:
                 next_cursor = format_cursor(SALES, page.next) if page.next else format_cursor(DONE)
-                self.commit_sales(batch, next_cursor, pages)
-                batch, pages = [], 0
+                self.commit_sales(parsed, failures, next_cursor, pages)
+                parsed, failures, listed, pages = [], [], 0, 0
             if not page.next:
                 return True
             if stop:
                 return False
 
-    def commit_sales(self, events, next_cursor, pages=1):
-        parsed, failures = [], []
-        for event in events:
-            if isinstance(event, dict) and event.get("event_type", "sale") != "sale":
-                continue
-            try:
-                parsed.append(sale_from_v2_event(event, self.info.rates))
-            except (prices.PriceError, ValueError, ItemError) as exc:
-                where = event.get("transaction") if isinstance(event, dict) else None
-                failures.append(
-                    {"item": f"sale {where or '?'}", "reason": str(exc), "imported": False}
-                )
+    def commit_sales(self, parsed, failures, next_cursor, pages=1):
+        """Write ``[(token_id, SaleRecord)]`` and the events' failures with the job's cursor."""
         token_pks = dict(
             Token.objects.filter(
                 collection=self.collection, token_id__in={t for t, _ in parsed}
@@ -491,20 +516,30 @@ class OpenSeaIngest:
             if sale and token.metadata.get("last_sale") != sale.v1:
                 token.metadata["last_sale"] = sale.v1
                 changed.append(token)
-        Token.objects.bulk_update(changed, ["metadata"], batch_size=500)
+        write_metadata(changed)
+
+
+@dataclass
+class EventPage:
+    next: str | None
+    listed: int  # events the API listed on the page
+    sales: list  # [(token_id, SaleRecord)]
+    failures: list  # job errors for the events that could not be read
 
 
 class EventPrefetch:
     """Reads sale-event pages in order on its own thread, up to SALES_PREFETCH_PAGES ahead.
 
     Requests go through the client, so the rate limiter stays the one gate for API calls and
-    429/5xx handling is unchanged. A request that fails for good is handed to the reader in
-    the page's place and ends the walk. ``close()`` stops it: pages not yet committed are
-    simply dropped (the job's cursor says where a resume reads them again).
+    429/5xx handling is unchanged. Pages are parsed here too (with the collection's payment
+    ``rates``), while the NFT pass waits on the API, so the sales commit that follows the last
+    NFT page only writes. A request that fails for good is handed to the reader in the page's
+    place and ends the walk. ``close()`` stops it: pages not yet committed are simply dropped
+    (the job's cursor says where a resume reads them again).
     """
 
-    def __init__(self, client, slug, cursor, depth=None):
-        self.client, self.slug, self.cursor = client, slug, cursor
+    def __init__(self, client, slug, cursor, rates, depth=None):
+        self.client, self.slug, self.cursor, self.rates = client, slug, cursor, rates
         self.pages = queue.Queue(depth or SALES_PREFETCH_PAGES)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._walk, name="os-events", daemon=True)
@@ -514,7 +549,10 @@ class EventPrefetch:
         cursor = self.cursor
         while not self.stopped.is_set():
             try:
-                item = self.client.sale_events_page(self.slug, cursor)
+                page = self.client.sale_events_page(self.slug, cursor)
+                item = EventPage(
+                    page.next, len(page.items), *parse_sale_events(page.items, self.rates)
+                )
             except Exception as exc:  # handed over: the reader raises it where it reads
                 item = exc
             if not self._hand_over(item) or isinstance(item, Exception) or not item.next:
@@ -570,6 +608,21 @@ def reconcile(job, info):
     return "; ".join(parts) + "."
 
 
+@contextmanager
+def old_objects_frozen():
+    """Keep the objects alive before the run (modules, Django: most of the heap) out of GC.
+
+    A full collection walks every tracked object and holds the GIL while it does: with the
+    whole heap in it, one takes a fifth of a second, long enough for the detail threads to
+    miss rate-limit slots. Frozen objects are skipped; unfreezing hands them back afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_opensea_job(job, *, api_key, deadline=None, on_progress=None, client=None):
     """Work on an OpenSea ingest job until it is done or ``deadline`` passes.
 
@@ -578,7 +631,7 @@ def run_opensea_job(job, *, api_key, deadline=None, on_progress=None, client=Non
     ``client`` may be passed in (benches read its counters); by default one is made here.
     """
     api_url = job.params.get("api_url") or settings.OPENSEA_API_URL
-    with client or OpenSeaClient(api_key, api_url) as client:
+    with old_objects_frozen(), client or OpenSeaClient(api_key, api_url) as client:
         ingest = OpenSeaIngest(job, client, deadline=deadline, on_progress=on_progress)
         try:
             done = ingest.run()

@@ -1,5 +1,7 @@
-"""The sale-event pages read ahead during the NFT pass: stopped with the run, failures resumable."""
+"""The overlapped ingest: the start's requests go out together, sale-event pages are read (and
+parsed) ahead during the NFT pass, stopped with the run, failures resumable, the rate kept."""
 
+import gc
 import threading
 import time
 
@@ -8,8 +10,9 @@ from django.core.management import CommandError
 
 from collections_app.ingest import collector
 from collections_app.ingest.collector import run_opensea_job
+from collections_app.ingest.opensea import EVENT_PAGE_LIMIT
 from collections_app.models import Collection, IngestJob, Sale, Token
-from tests.fake_opensea import FakeOpenSea
+from tests.fake_opensea import FakeCollection, FakeOpenSea
 from tests.ingest.test_ingest_opensea import KEY, SLUG, fake_collection, fast_client, ingest
 
 __all__ = ["fake_collection", "fast_client"]  # fixtures shared with the main ingest tests
@@ -72,3 +75,56 @@ def test_it_fails_resumably_when_event_pages_fail_during_the_read_ahead(
     assert Token.objects.count() == 300
     assert Sale.objects.count() == len(fake_collection.events)
     assert not event_threads()
+
+
+@pytest.mark.django_db
+def test_it_stays_under_the_rate_limit_with_every_request_overlapped(settings):
+    # Collection, stats and the first NFT page at once, then detail calls beside the event
+    # walk: all of it through the one bucket, so the server never throttles. The margin (45
+    # against 40) is for the jitter of a shared machine, as in the plain rate-limit test.
+    settings.OPENSEA_RATE_LIMIT = 40
+    small = FakeCollection.from_demo(size=80, seed=5, slug=SLUG)
+    assert len(small.events) > 2 * EVENT_PAGE_LIMIT  # the walk takes a few pages
+    with FakeOpenSea(small, rate_limit=45) as api:
+        ingest(api)
+
+    assert api.stats["rate_limited"] == 0
+    assert api.stats["asset_events_pages"] >= 3 and api.stats["nfts_pages"] == 1
+    assert Token.objects.count() == 80
+    assert Sale.objects.count() == len(small.events)
+    assert gc.get_freeze_count() == 0  # what the run froze is back in the collector's hands
+
+
+@pytest.mark.django_db
+def test_it_reports_a_broken_sale_event_parsed_during_the_read_ahead(fast_client):
+    small = FakeCollection.from_demo(size=60, seed=6, slug=SLUG)
+    broken = small.events[3]
+    del broken["payment"]
+    transfer = {**small.events[4], "event_type": "transfer", "transaction": "0xtransfer"}
+    small.events.insert(5, transfer)
+    with FakeOpenSea(small) as api:
+        ingest(api)
+
+    job = IngestJob.objects.get(kind=IngestJob.Kind.OPENSEA)
+    assert job.errors == [
+        {
+            "item": f"sale {broken['transaction']}",
+            "reason": "sale event has no payment",
+            "imported": False,
+        }
+    ]
+    assert Sale.objects.count() == len(small.events) - 2  # the broken one and the transfer
+    assert not Sale.objects.filter(tx_hash__in=[broken["transaction"], "0xtransfer"]).exists()
+    assert Token.objects.count() == 60
+
+
+@pytest.mark.django_db
+def test_it_fails_on_a_missing_collection_whatever_the_requests_beside_it(fast_client):
+    elsewhere = FakeCollection.from_demo(size=10, seed=6, slug="another-one")
+    with FakeOpenSea(elsewhere) as api, pytest.raises(CommandError, match="HTTP 404"):
+        ingest(api)
+
+    job = IngestJob.objects.get(kind=IngestJob.Kind.OPENSEA)
+    assert job.status == IngestJob.Status.FAILED and "/collections/fake-punks" in job.message
+    assert not Token.objects.exists()
+    assert gc.get_freeze_count() == 0
