@@ -10,6 +10,7 @@ See ``docs/analytics.md`` for the cache layout.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -377,7 +378,8 @@ def _count_extreme(values: pd.Series) -> int:
     with localcontext() as ctx:
         ctx.prec = 120
         high, low = median * EXTREME_PRICE_FACTOR, median / EXTREME_PRICE_FACTOR
-        return sum(1 for v in ordered if v > high or v < low)
+    # Sorted, the values past either bound are the two ends of the list.
+    return len(ordered) - bisect.bisect_right(ordered, high) + bisect.bisect_left(ordered, low)
 
 
 def scatter_points(tokens: pd.DataFrame) -> dict:
@@ -412,7 +414,7 @@ def sales_over_time(sales: pd.DataFrame, alerts: Alerts) -> dict | None:
         return None
     frame = sales.copy()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    frame["usd"] = frame["usd"].map(lambda d: float(d) if d is not None else np.nan)
+    frame["usd"] = frame["usd"].astype(float)  # Decimal or None -> float or NaN
     span = frame["timestamp"].max() - frame["timestamp"].min()
     period, fmt = (
         ("day", "%Y-%m-%d")
