@@ -54,14 +54,7 @@ def compute(collection: Collection, progress=None) -> dict | None:
     step("load")
     data = load(collection)
     step("rarity")
-    pairs = rarity.TraitPairs.from_codes(
-        data.tokens.index,
-        data.pair_tokens,
-        data.pair_traits,
-        data.traits.index,
-        data.traits["trait_type"].tolist(),
-        data.traits["value"].tolist(),
-    )
+    pairs = trait_pairs(data)
     scores = rarity.score_collection(pairs)
     changed = changed_scores(scores, data.tokens)  # before the thread: no frame is shared
     step("save")
@@ -475,3 +468,15 @@ def _plain(value: Decimal) -> str:
 def _finite(value):
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def trait_pairs(data) -> rarity.TraitPairs:
+    """The loaded collection's (token, trait) pairs, as rarity scoring takes them."""
+    return rarity.TraitPairs.from_codes(
+        data.tokens.index,
+        data.pair_tokens,
+        data.pair_traits,
+        data.traits.index,
+        data.traits["trait_type"].tolist(),
+        data.traits["value"].tolist(),
+    )

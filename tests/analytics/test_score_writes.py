@@ -22,16 +22,7 @@ SCORES = ["rarity_score", "rarity_rank", "ic_score", "ic_rank"]
 
 
 def computed_scores(collection):
-    data = load(collection)
-    pairs = rarity.TraitPairs.from_codes(
-        data.tokens.index,
-        data.pair_tokens,
-        data.pair_traits,
-        data.traits.index,
-        data.traits["trait_type"].tolist(),
-        data.traits["value"].tolist(),
-    )
-    return rarity.score_collection(pairs)[SCORES]
+    return rarity.score_collection(analytics.trait_pairs(load(collection)))[SCORES]
 
 
 def stored_scores(collection):
