@@ -16,7 +16,7 @@ from seeds exactly as the site does (pixel-art generators render onto the grid a
 The seed recipe prepares images as the seed project did (resized to the model, nearest
 neighbour); ours lets ``resize="auto"`` train pixel art cell for cell. Prints one JSON line per
 (data set, recipe), then one line of ratios per data set, and saves each recipe's 8x8 sample
-grid as PNG under ``--out``.
+grid as PNG under ``--out``, beside its exported generator (``.nffgen.zip``).
 """
 
 import argparse
@@ -104,7 +104,7 @@ def generate(trainer, count):
     generator.generate([0])  # warm the compiled forward pass before timing
     started = time.perf_counter()
     pixels = generator.generate(seeds)
-    return generator, pixels, count / (time.perf_counter() - started)
+    return generator, pixels, count / (time.perf_counter() - started), buffer.getvalue()
 
 
 def figures(report):
@@ -164,7 +164,9 @@ def bench_dataset(name, named, traits, args, out):
             },
         )
         trainer, images, used, train_rate = train_for(config, named, args.minutes * 60)
-        generator, pixels, generate_rate = generate(trainer, len(real) // 2)
+        generator, pixels, generate_rate, artifact = generate(trainer, len(real) // 2)
+        # The artifact as the site would publish it: look at its downloads, or re-evaluate it.
+        (out / f"{name}-{recipe}.nffgen.zip").write_bytes(artifact)
         report = evaluate_generator(
             real, traits, pixels, classifier, near_copy_index=index, palette=palette
         )

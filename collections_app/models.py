@@ -124,7 +124,11 @@ class Trait(models.Model):
 
 
 class Token(models.Model):
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="tokens")
+    # No index of its own: the unique (collection, token_id) constraint and the (collection, ...)
+    # indexes below all lead with it, and one index fewer makes every rank rewrite cheaper.
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="tokens", db_index=False
+    )
     token_id = models.CharField(max_length=80, help_text="uint256 as a decimal string.")
     token_number = models.BigIntegerField(
         null=True, blank=True, help_text="token_id as an integer when it fits, for ordering."
