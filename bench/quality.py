@@ -4,7 +4,9 @@
                             [--resolution 32] [--tokens 1000] [--out var/bench/quality]
 
 A recipe is a preset name with optional overrides, e.g. ``seed-dcgan+ema_decay=0.999+loss=hinge``
-(what the ablation table in docs/training.md was measured with).
+(what the ablation table in docs/training.md was measured with). A trait-conditioned recipe
+(``conditional=true``) trains on the tokens' traits and is evaluated as the site's Generate
+button draws it: each seed's traits drawn from the training set's joint distribution.
 
 For each data set (the synthetic demo collection; the CryptoPunks 1k sample when
 ``../shared/data/`` has it) the collection's trait classifier is trained once, then every
@@ -85,9 +87,11 @@ def real_pixels(named):
     return np.stack(out)
 
 
-def train_for(config, named, cpu_seconds):
+def train_for(config, named, traits, cpu_seconds):
     images = prepare_images(named, config)
-    trainer = Trainer(config, images)
+    # A trait-conditioned recipe learns the tokens' traits; drawn "any", a seed's traits come
+    # from the training set's joint distribution, as on the site's Generate button.
+    trainer = Trainer(config, images, traits=traits if config.conditional else None)
     started = time.process_time()
     while time.process_time() - started < cpu_seconds:
         trainer.train_epoch()
@@ -163,7 +167,7 @@ def bench_dataset(name, named, traits, args, out):
                 **overrides,
             },
         )
-        trainer, images, used, train_rate = train_for(config, named, args.minutes * 60)
+        trainer, images, used, train_rate = train_for(config, named, traits, args.minutes * 60)
         generator, pixels, generate_rate, artifact = generate(trainer, len(real) // 2)
         # The artifact as the site would publish it: look at its downloads, or re-evaluate it.
         (out / f"{name}-{recipe}.nffgen.zip").write_bytes(artifact)
