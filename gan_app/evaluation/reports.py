@@ -382,23 +382,19 @@ def evaluate_generator(generator, *, force=False, **fit_options):
 
 
 def checkpoint_pixels(checkpoint, count):
-    """uint8 images from a checkpoint's generator at the evaluation seeds."""
-    import numpy as np
-
-    from gan_app.gan import generator_from_checkpoint, latent_vectors
-    from gan_app.gan.sampling import pixel_art_profile, to_uint8
+    """uint8 images from a checkpoint's generator at the evaluation seeds, drawn exactly as the
+    generator published from it would draw them: exported to an artifact in memory and loaded
+    (``load_generator``), so pixel art is rendered and a trait-conditioned generator draws
+    each seed's traits as the site does."""
+    from gan_app.gan import export_checkpoint_generator, load_generator, read_checkpoint
 
     with checkpoint.state_file.open("rb") as handle:
-        model, manifest = generator_from_checkpoint(handle.read())
-    latent = latent_vectors(
-        range(EVALUATION_SEED_BASE, EVALUATION_SEED_BASE + count), model.input_shape[-1]
-    )
-    batches = [
-        to_uint8(model(latent[i : i + 256], training=False)) for i in range(0, len(latent), 256)
-    ]
-    pixels = np.concatenate(batches)
-    profile = pixel_art_profile(manifest)  # rendered as the published generator would
-    return (profile.render(pixels) if profile is not None else pixels), manifest
+        data = handle.read()
+    artifact = io.BytesIO()
+    export_checkpoint_generator(data, artifact)
+    loaded = load_generator(artifact.getvalue())
+    manifest, _ = read_checkpoint(data)
+    return generator_pixels(loaded, count), manifest
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):

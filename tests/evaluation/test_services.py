@@ -5,7 +5,11 @@ import pytest
 from collections_app.models import Collection
 from gan_app.evaluation import figures
 from gan_app.evaluation import reports as evaluation
+from gan_app.gan import GANConfig, Trainer, load_generator
+from gan_app.models import TrainingRun
+from gan_app.training.chunks import load_traits
 from nftsite.storage import private_storage
+from tests.evaluation.conftest import GAN, add_checkpoint, artifact_bytes
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -96,3 +100,31 @@ def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, 
         assert gate.failing(generator) == [
             "not measured: the report has no quality.valid_token_rate"
         ]
+
+
+def test_it_evaluates_a_trait_conditioned_checkpoint_as_its_generator_draws(demo, db):
+    """A conditioned generator takes [latent, traits]: evaluating its checkpoint used to call it
+    with latents alone (a crash). Now a checkpoint draws exactly what its published generator
+    draws, traits and all."""
+    _, training_set, _ = demo
+    config = GANConfig(**{**GAN, "epochs": 1, "conditional": True, "trait_min_count": 3})
+    run = TrainingRun.objects.create(
+        training_set=training_set,
+        config=config.to_dict(),
+        resolution=config.resolution,
+        epochs_total=1,
+        conditional=True,
+        status=TrainingRun.Status.SUCCEEDED,
+    )
+    real = evaluation.run_real_set(run)
+    trainer = Trainer(config, real.images, traits=load_traits(training_set))
+    trainer.run()
+    checkpoint = add_checkpoint(run, trainer.checkpoint().data, 1)
+
+    report = evaluation.evaluate_checkpoint(checkpoint)
+    pixels, _ = evaluation.checkpoint_pixels(checkpoint, 8)
+    published = load_generator(artifact_bytes(checkpoint))
+    assert published.conditional
+    assert report["counts"]["generated"] == 96
+    assert report["domain"]["fid"] >= 0
+    assert (pixels == evaluation.generator_pixels(published, 8)).all()
