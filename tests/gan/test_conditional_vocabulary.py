@@ -92,21 +92,47 @@ def test_it_reads_requests_loosely_but_canonically():
     assert vocabulary.condition_key(None) == ""
 
 
-def test_it_fills_free_types_from_real_tokens_deterministically():
+def test_it_fills_free_types_with_new_combinations_of_real_values_deterministically():
     traits = [t.metadata["traits"] for t in demo_tokens(size=300)]
     vocabulary = ConditionVocabulary.from_traits(traits, min_count=3)
-    real_rows = {row.tobytes() for row in vocabulary.encode(traits)}
+    real = vocabulary.encode(traits).astype(bool)
+    real_rows = {row.tobytes() for row in real}
 
     free = vocabulary.resolve({}, list(range(50)))
     asked = vocabulary.resolve({"headwear": "Cap"}, list(range(50)))
 
-    assert all(row.tobytes() in real_rows for row in free.labels)
-    assert len({row.tobytes() for row in free.labels}) > 30
+    # A training token's own combination would ask the generator for a copy of that token.
+    assert not any(row.astype(bool).tobytes() in real_rows for row in free.labels)
+    assert not any(row.astype(bool).tobytes() in real_rows for row in asked.labels)
+    # ...but every type's values are ones a real token has.
+    for row in np.concatenate([free.labels, asked.labels]).astype(bool):
+        for t in vocabulary.types:
+            part = vocabulary.slices[t.name]
+            assert (real[:, part] == row[part]).all(axis=1).any(), t.name
+    assert len({row.tobytes() for row in free.labels}) == 50
     assert all(t["headwear"] == "Cap" for t in asked.traits)
-    # Caps occur on real tokens, so each draw is a whole real token with a cap.
-    assert all(row.tobytes() in real_rows for row in asked.labels)
     assert np.array_equal(asked.labels, vocabulary.resolve({"headwear": "Cap"}, range(50)).labels)
     assert asked.traits[7] != vocabulary.resolve({"headwear": "Cap"}, [8]).traits[0]
+
+
+def test_a_version_1_vocabulary_keeps_drawing_whole_real_tokens():
+    """Generators published before version 2 draw what they always drew for a seed."""
+    traits = [t.metadata["traits"] for t in demo_tokens(size=300)]
+    built = ConditionVocabulary.from_traits(traits, min_count=3)
+    stored = {k: v for k, v in built.to_json().items() if k != "draw"}
+    old = ConditionVocabulary.from_json({**stored, "version": 1})
+    real_rows = {row.tobytes() for row in built.encode(traits)}
+
+    drawn = old.resolve({"headwear": "Cap"}, list(range(50)))
+
+    assert built.to_json()["version"] == 2 and built.draw == "novel"
+    assert old.draw == "joint" and old.to_json()["version"] == 1
+    assert ConditionVocabulary.from_json(old.to_json()) == old
+    # Caps occur on real tokens, so each draw is a whole real token with a cap.
+    assert all(row.tobytes() in real_rows for row in drawn.labels)
+    assert drawn.traits[7] == old.resolve({"headwear": "Cap"}, [7]).traits[0]
+    with pytest.raises(ConditionError, match="version 1 to 2"):
+        ConditionVocabulary.from_json({**stored, "version": 3})
 
 
 def test_it_falls_back_to_each_types_own_distribution_for_unseen_combinations():
