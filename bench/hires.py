@@ -107,7 +107,12 @@ def main():
         )
     )
     config = GANConfig.from_preset(
-        args.preset, resolution=args.resolution, epochs=1_000_000, batch_size=32, seed=1
+        args.preset,
+        resolution=args.resolution,
+        epochs=1_000_000,
+        batch_size=32,
+        seed=1,
+        conditional=False,  # the synthetic portraits carry no traits
     )
     images = prepare_images(named, config)
     trainer = Trainer(config, images)

@@ -79,13 +79,18 @@ class StartRunForm(forms.Form):
         chosen = self._chosen_set()
         if chosen is not None and not self.is_bound:
             defaults = training.suggested_defaults(chosen)
-            self.initial.update(batch_size=defaults["batch_size"], augment=defaults["augment"])
+            self.initial.update(
+                batch_size=defaults["batch_size"],
+                augment=defaults["augment"],
+                conditional=defaults["conditional"],
+            )
             self.fields["batch_size"].help_text = batch_help(chosen, defaults["image_count"])
 
     def set_defaults(self) -> dict:
-        """Each offered set's suggested batch size and augmentation, with the batch size's help
-        text, by primary key (``sets``), and the form's own (``initial``): the page applies a
-        set's when the admin picks it, and tells from them which fields were edited by hand."""
+        """Each offered set's suggested batch size, augmentation and conditioning, with the
+        batch size's help text, by primary key (``sets``), and the form's own (``initial``):
+        the page applies a set's when the admin picks it, and tells from them which fields
+        were edited by hand."""
         sets = self.fields["training_set"].queryset
         by_pk = training.suggested_defaults_by_set(sets)
         return {
@@ -99,6 +104,7 @@ class StartRunForm(forms.Form):
             "initial": {
                 "batch_size": self.fields["batch_size"].initial,
                 "augment": bool(self.fields["augment"].initial),
+                "conditional": bool(self.fields["conditional"].initial),
             },
         }
 

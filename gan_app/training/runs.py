@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,6 +46,10 @@ def create_run(
     Raises ``TrainingSetupError`` with a one-line reason before any work is queued.
     """
     config = make_config(hyperparameters)
+    if config.conditional and "conditional" not in hyperparameters:
+        # The recipe conditions on traits when there are some: a set listing none trains
+        # unconditioned instead of being refused (asking for conditioning still is).
+        config = config.replace(conditional=lists_traits(training_set))
     check_training_set(training_set, config)
     run = TrainingRun.objects.create(
         training_set=training_set,
@@ -99,24 +103,37 @@ DEFAULT_BATCH_SIZE = 64
 
 def suggested_defaults(training_set: TrainingSet) -> dict:
     """Start-form defaults that fit the set: a batch no larger than the set (a power of two, as
-    the recipes are tuned on) and augmentation for small sets."""
-    return _defaults_for(_tokens(training_set).count())
+    the recipes are tuned on), augmentation for small sets, and trait conditioning when the
+    default recipe conditions and the set lists traits."""
+    return _defaults_for(_tokens(training_set).count(), lists_traits(training_set))
 
 
 def suggested_defaults_by_set(training_sets) -> dict[int, dict]:
     """``suggested_defaults`` of many sets in one query, by primary key (the start form hands
     them to the page, which applies them when the admin picks another set)."""
+    from collections_app.models import TokenTrait
+
+    with_traits = TokenTrait.objects.filter(token__training_sets=OuterRef("pk"))
     counted = training_sets.annotate(
-        images=Count("tokens", filter=~Q(tokens__image=""))
-    ).values_list("pk", "images")
-    return {pk: _defaults_for(images) for pk, images in counted}
+        images=Count("tokens", filter=~Q(tokens__image="")), traits=Exists(with_traits)
+    ).values_list("pk", "images", "traits")
+    return {pk: _defaults_for(images, traits) for pk, images, traits in counted}
 
 
-def _defaults_for(count: int) -> dict:
+def lists_traits(training_set: TrainingSet) -> bool:
+    return _tokens(training_set).filter(traits__isnull=False).exists()
+
+
+def _defaults_for(count: int, traits: bool) -> dict:
     batch = DEFAULT_BATCH_SIZE
     while batch > 1 and batch > count:
         batch //= 2
-    return {"batch_size": batch, "augment": count < SMALL_SET_IMAGES, "image_count": count}
+    return {
+        "batch_size": batch,
+        "augment": count < SMALL_SET_IMAGES,
+        "conditional": traits and make_config({}).conditional,
+        "image_count": count,
+    }
 
 
 def check_training_set(training_set: TrainingSet, config) -> None:
@@ -134,7 +151,7 @@ def check_training_set(training_set: TrainingSet, config) -> None:
             f"{label} has {count} image(s), fewer than the batch size {config.batch_size}; "
             f"add images or lower the batch size to {count} or less"
         )
-    if config.conditional and not tokens.filter(traits__isnull=False).exists():
+    if config.conditional and not lists_traits(training_set):
         raise TrainingSetupError(
             f"{label} lists no traits, so a trait-conditioned run has nothing to learn them from"
         )

@@ -207,7 +207,11 @@ def test_it_hands_the_page_every_sets_defaults_for_a_change_of_set(admin_client,
     assert defaults[str(sprite_set.pk)]["batch_size"] == 32
     assert defaults[str(small.pk)]["batch_size"] == 4
     assert defaults[str(empty.pk)]["image_count"] == 0
-    assert response.context["set_defaults"]["initial"] == {"batch_size": 64, "augment": False}
+    assert response.context["set_defaults"]["initial"] == {
+        "batch_size": 64,
+        "augment": False,
+        "conditional": False,
+    }
 
 
 def test_it_exports_and_imports_generator_zips(admin_client, trained_run):

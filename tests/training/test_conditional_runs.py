@@ -3,6 +3,7 @@
 import pytest
 
 from collections_app.demo.build import build_demo_collection
+from collections_app.models import TrainingSet
 from gan_app.models import Generator, TrainingRun
 from gan_app.training import chunks
 from gan_app.training import runs as training
@@ -100,3 +101,27 @@ def test_it_starts_conditional_runs_from_the_admin_form_and_the_command(admin_cl
     )
     queued = TrainingRun.objects.exclude(pk=run.pk).get()
     assert queued.conditional and queued.config["conditional"]
+
+
+def test_the_default_recipe_conditions_on_traits_when_the_set_lists_some(
+    demo_set, sprite_set, settings
+):
+    settings.TRAIN_DEFAULT_PRESET = "nff"
+    with_traits = training.create_run(demo_set, enqueue=False, **TINY)
+    without_traits = training.create_run(sprite_set, enqueue=False, **TINY)
+    turned_off = training.create_run(demo_set, enqueue=False, conditional=False, **TINY)
+    seed_recipe = training.create_run(demo_set, enqueue=False, preset="seed-dcgan", **TINY)
+
+    assert with_traits.conditional and with_traits.config["conditional"]
+    # A set without traits trains unconditioned rather than being refused...
+    assert not without_traits.conditional and not without_traits.config["conditional"]
+    # ...and an explicit choice, or a recipe that does not condition, is kept.
+    assert not turned_off.conditional and not seed_recipe.conditional
+    suggested = training.suggested_defaults_by_set(
+        TrainingSet.objects.filter(pk__in=[demo_set.pk, sprite_set.pk])
+    )
+    assert suggested[demo_set.pk]["conditional"] is True
+    assert suggested[sprite_set.pk]["conditional"] is False
+    assert training.suggested_defaults(demo_set)["conditional"] is True
+    settings.TRAIN_DEFAULT_PRESET = "seed-dcgan"
+    assert training.suggested_defaults(demo_set)["conditional"] is False

@@ -1,10 +1,10 @@
 """The start-run form in headless Chromium: picking another training set fills in its suggested
-batch size and augmentation, but never over a value the admin typed."""
+batch size, augmentation and trait conditioning, but never over a value the admin typed."""
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from collections_app.models import Collection, Token, TrainingSet
+from collections_app.models import Collection, Token, TokenTrait, TrainingSet, Trait
 from gan_app.training.runs import SMALL_SET_IMAGES
 from tests.browser import CHROMIUM_ARGS, keep_screenshot, log_in, watch_errors
 
@@ -99,4 +99,32 @@ def test_it_starts_from_the_set_in_the_address_and_keeps_its_defaults(live_serve
 
     assert loaded[:2] == ("4", True)
     assert picked_large[:2] == ("64", False)
+    assert errors == []
+
+
+def test_it_ticks_trait_conditioning_for_sets_that_list_traits(live_server, two_sets, settings):
+    from playwright.sync_api import sync_playwright
+
+    settings.TRAIN_DEFAULT_PRESET = "nff"  # a recipe that conditions on traits
+    tiny, large = two_sets
+    eyes = Trait.objects.create(collection=tiny.collection, trait_type="eyes", value="laser")
+    for token in tiny.tokens.all():
+        TokenTrait.objects.create(token=token, trait=eyes)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors = watch_errors(page)
+        log_in(page, live_server.url, START)
+        page.select_option("#id_training_set", str(tiny.pk))
+        with_traits = page.is_checked("#id_conditional")
+        page.select_option("#id_training_set", str(large.pk))
+        without_traits = page.is_checked("#id_conditional")
+        # Ticked by hand: picking a set is no longer a reason to change it.
+        page.check("#id_conditional")
+        page.select_option("#id_training_set", str(tiny.pk))
+        page.select_option("#id_training_set", str(large.pk))
+        kept = page.is_checked("#id_conditional")
+        browser.close()
+
+    assert (with_traits, without_traits, kept) == (True, False, True)
     assert errors == []
