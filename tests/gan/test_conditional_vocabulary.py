@@ -115,6 +115,33 @@ def test_it_fills_free_types_with_new_combinations_of_real_values_deterministica
     assert asked.traits[7] != vocabulary.resolve({"headwear": "Cap"}, [8]).traits[0]
 
 
+def test_it_keeps_the_values_that_belong_together_when_drawing_new_combinations():
+    """Hair goes with the wearer's type; background and eyes with anything. A new combination
+    mixes backgrounds and eyes, never another type's hair (drawn each on its own, half would)."""
+    hair = {"Male": ["Short", "Cap"], "Female": ["Long", "Bun"]}
+    backgrounds, eyes = ["red", "blue", "green"], ["round", "narrow", "laser"]
+    tokens = [
+        {"type": kind, "hair": hair[kind][h], "background": backgrounds[b], "eyes": eyes[e]}
+        for kind in ("Male", "Female")
+        for h in range(2)
+        for b in range(3)
+        for e in range(3)
+        if (h + b + e) % 2 == 0  # half the combinations: room for new ones
+    ]
+    vocabulary = ConditionVocabulary.from_traits(tokens)
+    real = {vocabulary.encode([t])[0].astype(bool).tobytes() for t in tokens}
+
+    drawn = vocabulary.resolve({}, list(range(200)))
+    asked = vocabulary.resolve({"background": "red"}, list(range(50)))
+
+    assert vocabulary.anchor in ("type", "hair")  # they tell each other everything
+    assert all(t["hair"] in hair[t["type"]] for t in drawn.traits + asked.traits)
+    assert all(t["background"] == "red" for t in asked.traits)
+    new = [row.astype(bool).tobytes() not in real for row in drawn.labels]
+    assert sum(new) > 150
+    assert ConditionVocabulary.from_json(vocabulary.to_json()).anchor == vocabulary.anchor
+
+
 def test_a_version_1_vocabulary_keeps_drawing_whole_real_tokens():
     """Generators published before version 2 draw what they always drew for a seed."""
     traits = [t.metadata["traits"] for t in demo_tokens(size=300)]
