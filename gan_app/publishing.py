@@ -62,7 +62,7 @@ def publish_checkpoint(checkpoint: Checkpoint, *, publish: bool = True, name=Non
     training_set = run.training_set
     collection = training_set.collection
     artifact = _export_artifact(checkpoint, run, training_set)
-    grid = _checkpoint_grid_bytes(checkpoint)
+    grid = _free_traits_grid(artifact) if run.conditional else _checkpoint_grid_bytes(checkpoint)
     with transaction.atomic():
         # Lock the checkpoint (two publishes of it make one Generator) and the collection (two
         # publishes in it get different version numbers).
@@ -111,6 +111,16 @@ def training_set_facts(training_set) -> dict:
         "filter_spec": training_set.filter_spec or {},
         "data_version": training_set.data_version,
     }
+
+
+def _free_traits_grid(artifact: bytes) -> bytes:
+    """A trait-conditioned generator's grid as visitors meet it: seeds 0-15, each with the
+    traits it draws, rather than the training grid's one trait combination per row (four
+    near-identical tokens a row where the traits decide the picture)."""
+    from gan_app.gan import load_generator
+
+    loaded = load_generator(artifact)
+    return loaded.to_png(loaded.grid())
 
 
 def _checkpoint_grid_bytes(checkpoint) -> bytes:

@@ -125,3 +125,26 @@ def test_the_default_recipe_conditions_on_traits_when_the_set_lists_some(
     assert training.suggested_defaults(demo_set)["conditional"] is True
     settings.TRAIN_DEFAULT_PRESET = "seed-dcgan"
     assert training.suggested_defaults(demo_set)["conditional"] is False
+
+
+def test_it_publishes_a_conditional_generator_with_a_grid_of_free_draws(demo_set, inline_chain):
+    """The public grid shows seeds 0-15, each with the traits it draws, not the training
+    grid's one combination per row (which the checkpoint keeps for the run page)."""
+    import numpy as np
+    from django.core.files.base import ContentFile
+
+    from gan_app import publishing
+    from gan_app.gan import load_generator, to_png
+
+    with inline_chain():
+        run = training.create_run(demo_set, **CONDITIONAL)
+    checkpoint = run.checkpoints.get(epoch=2)
+    training_grid = to_png(np.full((8, 8, 3), 200, np.uint8))  # told apart from any drawing
+    checkpoint.grid.save("training-grid.png", ContentFile(training_grid))
+
+    generator = publishing.publish_checkpoint(checkpoint)
+
+    loaded = load_generator(generator.model_file.read())
+    published = generator.sample_grid.read()
+    assert published != training_grid
+    assert published == loaded.to_png(loaded.grid())
