@@ -6,7 +6,7 @@
 A recipe is a preset name with optional overrides, e.g. ``seed-dcgan+ema_decay=0.999+loss=hinge``
 (what the ablation table in docs/training.md was measured with). A trait-conditioned recipe
 (``conditional=true``) trains on the tokens' traits and is evaluated as the site's Generate
-button draws it: each seed's traits drawn from the training set's joint distribution.
+button draws it: each seed's traits a new combination of real values (``conditioning``).
 
 For each data set (the synthetic demo collection; the CryptoPunks 1k sample when
 ``../shared/data/`` has it) the collection's trait classifier is trained once, then every
@@ -89,8 +89,8 @@ def real_pixels(named):
 
 def train_for(config, named, traits, cpu_seconds):
     images = prepare_images(named, config)
-    # A trait-conditioned recipe learns the tokens' traits; drawn "any", a seed's traits come
-    # from the training set's joint distribution, as on the site's Generate button.
+    # A trait-conditioned recipe learns the tokens' traits; drawn "any", a seed's traits are
+    # chosen as on the site's Generate button.
     trainer = Trainer(config, images, traits=traits if config.conditional else None)
     started = time.process_time()
     while time.process_time() - started < cpu_seconds:

@@ -386,15 +386,14 @@ def checkpoint_pixels(checkpoint, count):
     generator published from it would draw them: exported to an artifact in memory and loaded
     (``load_generator``), so pixel art is rendered and a trait-conditioned generator draws
     each seed's traits as the site does."""
-    from gan_app.gan import export_checkpoint_generator, load_generator, read_checkpoint
+    from gan_app.gan import export_checkpoint_generator, load_generator
 
-    with checkpoint.state_file.open("rb") as handle:
-        data = handle.read()
     artifact = io.BytesIO()
-    export_checkpoint_generator(data, artifact)
+    with checkpoint.state_file.open("rb") as handle:
+        export_checkpoint_generator(handle.read(), artifact)
     loaded = load_generator(artifact.getvalue())
-    manifest, _ = read_checkpoint(data)
-    return generator_pixels(loaded, count), manifest
+    # The artifact's training_set is the checkpoint's data facts: no second read of its arrays.
+    return generator_pixels(loaded, count), {"data": loaded.manifest["training_set"]}
 
 
 def evaluate_checkpoint(checkpoint, *, force=False, **fit_options):
