@@ -492,8 +492,10 @@ EVALUATE_ON_PUBLISH = _bool("EVALUATE_ON_PUBLISH", True)
 QUALITY_GATE = _bool("QUALITY_GATE", True)
 # Domain FID / the real-vs-real domain FID of the same collection.
 QUALITY_GATE_MAX_FID_RATIO = _positive_float("QUALITY_GATE_MAX_FID_RATIO", 4.0)
-# Share of generated images the classifier labels confidently for every trait type.
-QUALITY_GATE_MIN_VALID_TOKEN_RATE = _fraction("QUALITY_GATE_MIN_VALID_TOKEN_RATE", 0.5)
+# Share of generated images the classifier labels confidently for every trait type: at least
+# this share of the real tokens' own share (the real-vs-real baseline), and at least the floor.
+QUALITY_GATE_MIN_VALID_TOKEN_RATIO = _positive_float("QUALITY_GATE_MIN_VALID_TOKEN_RATIO", 0.5)
+QUALITY_GATE_MIN_VALID_TOKEN_RATE = _fraction("QUALITY_GATE_MIN_VALID_TOKEN_RATE", 0.25)
 # Share of generated images that are pixel near-copies of a training image.
 QUALITY_GATE_MAX_NEAR_COPY_SHARE = _fraction("QUALITY_GATE_MAX_NEAR_COPY_SHARE", 0.0)
 

@@ -81,7 +81,7 @@ def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, 
 
     generator.refresh_from_db()
     checks = {c["name"]: c for c in generator.gate_verdict["checks"]}
-    assert set(checks) == {"fid_ratio", "valid_token_rate", "near_copy_share"}
+    assert set(checks) == {"fid_ratio", "valid_token_rate", "valid_token_ratio", "near_copy_share"}
     ratio = report["domain"]["fid"] / report["baseline"]["domain"]["fid"]
     assert checks["fid_ratio"]["value"] == pytest.approx(ratio)
     assert checks["fid_ratio"]["passed"] == (ratio <= 4.0)
@@ -91,6 +91,7 @@ def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, 
     # Looser thresholds apply at the next evaluation (an unchanged report is reused).
     settings.QUALITY_GATE_MAX_FID_RATIO = 1e9
     settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE = 0.0
+    settings.QUALITY_GATE_MIN_VALID_TOKEN_RATIO = 1e-9
     settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE = 1.0
     evaluation.evaluate_generator(generator)
     generator.refresh_from_db()
@@ -98,7 +99,9 @@ def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, 
     assert generator.is_listed == measured  # an unmeasured rate fails closed
     if not measured:
         assert gate.failing(generator) == [
-            "not measured: the report has no quality.valid_token_rate"
+            "not measured: the report has no quality.valid_token_rate",
+            "not measured: the report has no valid-token rate of real tokens"
+            " (baseline.quality.valid_token_rate)",
         ]
 
 

@@ -33,6 +33,7 @@ def load_settings(**env):
         ("QUALITY_GATE_MAX_FID_RATIO", "-1"),
         ("QUALITY_GATE_MAX_FID_RATIO", "four"),
         ("QUALITY_GATE_MIN_VALID_TOKEN_RATE", "1.5"),
+        ("QUALITY_GATE_MIN_VALID_TOKEN_RATIO", "0"),
         ("QUALITY_GATE_MAX_NEAR_COPY_SHARE", "lots"),
     ],
 )

@@ -15,11 +15,11 @@ pytestmark = pytest.mark.django_db
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def report(fid=3.0, baseline=1.0, valid=0.95, near_copies=0.0, quality=True):
+def report(fid=3.0, baseline=1.0, valid=0.95, real_valid=0.96, near_copies=0.0, quality=True):
     """The parts of an evaluation report (gan_app.gan.evaluation) the gate reads."""
     figures = {
         "domain": {"fid": fid, "kid_mean": 0.01},
-        "baseline": {"domain": {"fid": baseline}},
+        "baseline": {"domain": {"fid": baseline}, "quality": {"valid_token_rate": real_valid}},
         "memorisation": {"pixel": {"near_copy_share": near_copies, "near_copy_count": 0}},
         "evaluated_at": "2026-12-03T07:00:00+00:00",
     }
@@ -78,17 +78,33 @@ def test_it_lists_a_generator_whose_evaluation_passes(unlisted):
         "threshold": 4.0,
         "passed": True,
     }
-    assert checks["valid_token_rate"]["threshold"] == 0.5
+    assert checks["valid_token_rate"]["threshold"] == 0.25
+    assert checks["valid_token_ratio"]["threshold"] == 0.5
     assert unlisted.gate_verdict["evaluated_at"] == "2026-12-03T07:00:00+00:00"
 
 
 @pytest.mark.parametrize(
     ("figures", "failing"),
     [
-        ({"fid": 13.0}, "fid_ratio 13 (threshold 4)"),
-        ({"valid": 0.2}, "valid_token_rate 0.2 (threshold 0.5)"),
-        ({"near_copies": 0.01}, "near_copy_share 0.01 (threshold 0)"),
-        ({"quality": False}, "not measured: the report has no quality.valid_token_rate"),
+        ({"fid": 13.0}, ["fid_ratio 13 (threshold 4)"]),
+        ({"valid": 0.2, "real_valid": 0.3}, ["valid_token_rate 0.2 (threshold 0.25)"]),
+        ({"valid": 0.4, "real_valid": 0.9}, ["valid_token_ratio 0.4444 (threshold 0.5)"]),
+        ({"near_copies": 0.01}, ["near_copy_share 0.01 (threshold 0)"]),
+        (
+            {"real_valid": None},
+            [
+                "not measured: the report has no valid-token rate of real tokens"
+                " (baseline.quality.valid_token_rate)"
+            ],
+        ),
+        (
+            {"quality": False},
+            [
+                "not measured: the report has no quality.valid_token_rate",
+                "not measured: the report has no valid-token rate of real tokens"
+                " (baseline.quality.valid_token_rate)",
+            ],
+        ),
     ],
 )
 def test_it_keeps_a_failing_generator_unlisted_and_says_why(unlisted, figures, failing):
@@ -96,7 +112,21 @@ def test_it_keeps_a_failing_generator_unlisted_and_says_why(unlisted, figures, f
 
     unlisted.refresh_from_db()
     assert not verdict["passed"] and not unlisted.is_listed
-    assert gate.failing(unlisted) == [failing]
+    assert gate.failing(unlisted) == failing
+
+
+def test_it_measures_the_valid_token_rate_against_the_real_tokens(unlisted):
+    # The CryptoPunks sample at 20 CPU-minutes: the classifier reads 48% of the fakes and only
+    # 63% of the real punks confidently. A fixed 50% bar withheld a generator whose FID beats
+    # real vs real; against the real tokens it reads 76% as often.
+    verdict = gate.apply(unlisted, report(fid=2.09, baseline=2.49, valid=0.478, real_valid=0.628))
+
+    unlisted.refresh_from_db()
+    assert verdict["passed"] and unlisted.is_listed
+    checks = {c["name"]: c for c in verdict["checks"]}
+    assert checks["valid_token_ratio"]["value"] == pytest.approx(0.478 / 0.628)
+    # The same share is too low for a collection the classifier reads almost perfectly.
+    assert not gate.apply(unlisted, report(valid=0.478, real_valid=0.99))["passed"]
 
 
 def test_it_unlists_a_listed_generator_that_fails_a_new_evaluation(unlisted):
@@ -164,7 +194,7 @@ def test_it_shows_the_failing_checks_in_the_admin(staff, unlisted):
     listing = client.get(reverse("admin:gan_app_generator_changelist")).content.decode()
     change = client.get(reverse("admin:gan_app_generator_change", args=[unlisted.pk]))
 
-    assert "failed: valid_token_rate 0.1 (threshold 0.5)" in listing
+    assert "failed: valid_token_rate 0.1 (threshold 0.25)" in listing
     assert "List anyway" in change.content.decode()
 
 
