@@ -258,21 +258,27 @@ class ConditionVocabulary:
         labels = np.zeros((len(seeds), self.size), dtype=np.float32)
         free = [t for t in self.types if t.name not in request]
         weights = self._joint_counts * matching if matching.any() else self._joint_counts
+        cumulative = np.cumsum(weights)
+        sharing_anchor = {}  # anchor value -> cumulative weights of the tokens that share it
         for i, seed in enumerate(seeds):
             rng = np.random.Generator(np.random.PCG64([int(seed), ANY_SALT]))
             row = fixed.copy()
             if free and len(rows) and self.draw == "novel":
                 for _ in range(NOVEL_TRIES):
-                    among = weights
+                    among = cumulative
                     if self.anchor is not None:
                         part = self.slices[self.anchor]
                         if self.anchor not in request:
-                            row[part] = rows[_draw(rng, weights)][part]
-                        sharing = weights * np.all(rows[:, part] == row[part], axis=1)
-                        among = sharing if sharing.any() else weights
+                            row[part] = rows[_pick(rng, cumulative)][part]
+                        key = row[part].tobytes()
+                        if key not in sharing_anchor:
+                            sharing = weights * np.all(rows[:, part] == row[part], axis=1)
+                            summed = np.cumsum(sharing) if sharing.any() else cumulative
+                            sharing_anchor[key] = summed
+                        among = sharing_anchor[key]
                     for t in free:
                         if t.name != self.anchor:
-                            row[self.slices[t.name]] = rows[_draw(rng, among)][self.slices[t.name]]
+                            row[self.slices[t.name]] = rows[_pick(rng, among)][self.slices[t.name]]
                     if row.tobytes() not in self._known:
                         break
             elif free and len(rows):
@@ -394,7 +400,11 @@ def _anchor_type(vocabulary: ConditionVocabulary) -> str | None:
 def _draw(rng: np.random.Generator, weights: np.ndarray) -> int:
     """Index drawn with probability proportional to ``weights`` from one uniform number
     (explicit, so the draw cannot change with NumPy's ``choice`` implementation)."""
-    cumulative = np.cumsum(weights)
+    return _pick(rng, np.cumsum(weights))
+
+
+def _pick(rng: np.random.Generator, cumulative: np.ndarray) -> int:
+    """``_draw`` from weights already summed (``np.cumsum``): the same index."""
     return int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
 
 
