@@ -2,6 +2,11 @@
 
     python bench/conditional.py [--size 1000] [--minutes 4] [--resolution 32]
     python bench/conditional.py --archive ../shared/data/cryptopunks-1k_archive.zip --minutes 30
+    python bench/conditional.py --archive ... --generator var/bench/quality/punks-nff.nffgen.zip
+
+``--generator`` measures a trained conditional generator (an exported ``.nffgen.zip``, e.g.
+one ``bench/quality.py`` kept) instead of training one; ``--skip-unconditional`` then skips
+the chance level too.
 
 Default collection: the synthetic demo collection (``collections_app.demo``). ``--archive``
 takes a seed-archive images zip; its ``..._metadata_archive.zip`` sibling gives the traits.
@@ -14,7 +19,13 @@ grouped "other"), ``--per-trait`` images are asked for with ``{type: value}`` (o
 "any"); the hit rate is the share the classifier reads as asked. The unconditional generator's
 images scored against the same requests give the chance level. Domain FID: classifier features
 of as many generated images as real ones ("any" traits) vs the real images; the real-vs-real
-baseline compares two halves of the real set.
+baseline compares two halves of the real set. Diversity: ``diversity_ratio`` fixes whole trait
+combinations (a grid's rows), ``diversity_ratio_one_trait`` one asked-for trait with the rest
+"any"; each ``..._real`` is the same ratio for the real tokens grouped the same way, the
+variety the collection itself has (layered art whose traits decide the picture has none for a
+whole combination: None when no two tokens share one). Pixel-art sets are compared as
+visitors see them: the native grid (what the generators render), not the padded training
+images.
 
 Prints one JSON object per line.
 """
@@ -36,6 +47,7 @@ import numpy as np
 from gan_app.gan import GANConfig, Trainer, load_generator, prepare_images, trait_hit_rate
 from gan_app.gan.conditioning import OTHER
 from gan_app.gan.metrics import diversity_ratio, fid_from_features
+from gan_app.gan.pixelart import PixelArtProfile, crop_from_model
 from gan_app.gan.trait_classifier import TraitClassifier
 
 
@@ -117,6 +129,29 @@ def diversity(generator, classifier, combinations=8, seeds=16):
     return diversity_ratio(groups, free)
 
 
+def real_diversity(classifier, images, traits, keys):
+    """``diversity_ratio`` of the real tokens themselves, grouped by ``keys(token traits)``
+    (groups of at least 2): the variety the collection has for fixed traits, the ceiling for a
+    generator's. None when no two tokens share a key (every full combination unique)."""
+    groups = {}
+    for i, token in enumerate(traits):
+        for key in keys(token):
+            groups.setdefault(key, []).append(i)
+    members = [rows for rows in groups.values() if len(rows) >= 2]
+    if not members:
+        return None
+    features = classifier.features(images)
+    return diversity_ratio([features[rows] for rows in members], features)
+
+
+def _combination(token):
+    return [tuple(sorted((t["trait_type"], str(t["value"])) for t in token))]
+
+
+def _each_trait(token):
+    return [(t["trait_type"], str(t["value"])) for t in token]
+
+
 def summary(report):
     return {
         "hit_rate": _round(report["overall"]),
@@ -150,6 +185,7 @@ def main():
     parser.add_argument("--diversity-weight", type=float, default=None)
     parser.add_argument("--skip-unconditional", action="store_true")
     parser.add_argument("--out", help="keep the generators and their sample grids here")
+    parser.add_argument("--generator", help="measure this exported conditional generator")
     args = parser.parse_args()
 
     if args.archive:
@@ -170,7 +206,11 @@ def main():
         aux_weight=args.aux_weight,
         seed=args.seed,
     )
-    images = prepare_images(sources, config).images
+    prepared = prepare_images(sources, config)
+    images = prepared.images
+    if prepared.pixel_art is not None:  # generators render the native grid: compare on it
+        grid = PixelArtProfile.from_dict(prepared.pixel_art).grid
+        images = crop_from_model(images, grid)
     emit(bench="conditional", stage="data", collection=collection, images=len(images))
 
     started = time.monotonic()
@@ -195,9 +235,15 @@ def main():
         ),
     )
 
-    conditional, facts = train(
-        config.replace(conditional=True), images, traits, args.minutes, args.out
-    )
+    if args.generator:
+        conditional = load_generator(Path(args.generator).read_bytes())
+        if conditional.vocabulary is None:
+            parser.error(f"{args.generator} is not a trait-conditioned generator")
+        facts = {"generator": args.generator}
+    else:
+        conditional, facts = train(
+            config.replace(conditional=True), prepared, traits, args.minutes, args.out
+        )
     wanted = requests(conditional.vocabulary, args.per_trait)
     seeds = list(range(len(wanted)))
     # Requests come in runs of per_trait equal ones: one generate call per run.
@@ -209,6 +255,15 @@ def main():
     )
     report = trait_hit_rate(asked, wanted, classifier, vocabulary=conditional.vocabulary)
     free = conditional.generate(list(range(len(images))))
+    # One asked-for trait, the others "any": the variety a visitor sees for "laser eyes".
+    one_trait = diversity_ratio(
+        [
+            classifier.features(asked[i : i + args.per_trait])
+            for i in range(0, len(wanted), args.per_trait)
+        ],
+        classifier.features(free),
+    )
+    real_full = real_diversity(classifier, images, traits, _combination)
     emit(
         bench="conditional",
         stage="conditional",
@@ -219,10 +274,15 @@ def main():
         preset=args.preset,
         diversity_weight=config.diversity_weight,
         diversity_ratio=round(diversity(conditional, classifier), 3),
+        diversity_ratio_real=None if real_full is None else round(real_full, 3),
+        diversity_ratio_one_trait=round(one_trait, 3),
+        diversity_ratio_one_trait_real=round(
+            real_diversity(classifier, images, traits, _each_trait), 3
+        ),
     )
 
     if not args.skip_unconditional:
-        unconditional, facts = train(config, images, traits, args.minutes, args.out)
+        unconditional, facts = train(config, prepared, traits, args.minutes, args.out)
         chance = trait_hit_rate(
             unconditional.generate(seeds), wanted, classifier, vocabulary=conditional.vocabulary
         )
