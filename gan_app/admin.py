@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.cache import patch_cache_control
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from nftsite.admin_display import json_table
@@ -323,6 +323,7 @@ class GeneratorAdmin(admin.ModelAdmin):
         "created_at",
         "is_listed",
         "gate",
+        "gate_checks",
         "listed_reason",
         "listed_by",
         "listed_at",
@@ -358,6 +359,18 @@ class GeneratorAdmin(admin.ModelAdmin):
         if obj.gate_verdict.get("passed"):
             return "passed"
         return "failed: " + "; ".join(quality_gate.failing(obj))
+
+    @admin.display(description="Gate checks")
+    def gate_checks(self, obj):
+        """Each check's value against its threshold (``QUALITY_GATE_*``), passed or not."""
+        table = quality_gate.rows(obj)
+        if not table:
+            return "—"
+        return format_html(
+            "<table><thead><tr><th>check</th><th>value</th><th>needs</th><th>result</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", table),
+        )
 
     @admin.action(description="Unlist (hide from the public; staff can still preview)")
     def unlist(self, request, queryset):

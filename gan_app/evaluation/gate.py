@@ -111,6 +111,27 @@ def apply(generator: Generator, report: dict) -> dict:
     return result
 
 
+# How each check compares its value with its threshold (for people reading a verdict).
+RULES = {
+    "fid_ratio": "≤",
+    "valid_token_rate": "≥",
+    "valid_token_ratio": "≥",
+    "near_copy_share": "≤",
+}
+
+
+def rows(generator: Generator) -> list[tuple[str, str, str, str]]:
+    """Every check of the stored verdict as (check, value, rule, result), passed ones too, so
+    an admin sees by how much a generator passed, not only why one failed."""
+    table = []
+    for check in (generator.gate_verdict or {}).get("checks", []):
+        value = check["value"]
+        rule = f"{RULES.get(check['name'], '?')} {check['threshold']:.4g}"
+        result = "passed" if check["passed"] else check.get("note") or "failed"
+        table.append((check["name"], "—" if value is None else f"{value:.4g}", rule, result))
+    return table
+
+
 def failing(generator: Generator) -> list[str]:
     """The failed checks in words, for the admin."""
     rows = []

@@ -198,6 +198,23 @@ def test_it_shows_the_failing_checks_in_the_admin(staff, unlisted):
     assert "List anyway" in change.content.decode()
 
 
+def test_it_shows_every_check_against_its_threshold_on_the_change_page(staff, unlisted):
+    client, _ = staff
+    gate.apply(unlisted, report(fid=3.0, valid=0.6, real_valid=0.9))
+
+    page = client.get(reverse("admin:gan_app_generator_change", args=[unlisted.pk]))
+
+    html = page.content.decode()
+    assert "Gate checks" in html
+    for row in [
+        "<td>fid_ratio</td><td>3</td><td>≤ 4</td><td>passed</td>",
+        "<td>valid_token_rate</td><td>0.6</td><td>≥ 0.25</td><td>passed</td>",
+        "<td>valid_token_ratio</td><td>0.6667</td><td>≥ 0.5</td><td>passed</td>",
+        "<td>near_copy_share</td><td>0</td><td>≤ 0</td><td>passed</td>",
+    ]:
+        assert row in html, row
+
+
 def test_it_lists_anyway_only_with_a_reason_and_records_it(staff, unlisted):
     client, user = staff
     gate.apply(unlisted, report(fid=9.0))
