@@ -397,13 +397,14 @@ class FabricationJob(Job):
         self.refresh_from_db()
         return paused
 
-    def resume(self) -> bool:
-        """Paused (or failed) -> queued, and send the task again; the state file continues it."""
+    def resume(self, *, send: bool = True) -> bool:
+        """Paused (or failed) -> queued, and send the task again (``send=False``: the caller
+        runs it itself, as ``create_job``'s); the state file continues it."""
         rows = FabricationJob.objects.filter(
             pk=self.pk, status__in=(self.Status.PAUSED, self.Status.FAILED)
         )
         resumed = rows.update(status=self.Status.QUEUED, error="", finished_at=None) == 1
         self.refresh_from_db()
-        if resumed:
+        if resumed and send:
             self.dispatch()
         return resumed

@@ -99,8 +99,8 @@ def pause(job: FabricationJob) -> bool:
     return job.pause()
 
 
-def resume(job: FabricationJob) -> bool:
-    return job.resume()
+def resume(job: FabricationJob, *, send: bool = True) -> bool:
+    return job.resume(send=send)
 
 
 def cancel(job: FabricationJob) -> bool:
