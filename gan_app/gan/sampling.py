@@ -37,7 +37,7 @@ from PIL import Image
 from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .pixelart import PixelArtProfile
-from .runtime import fixed_shape_batches
+from .runtime import fixed_shape_batches, rowwise_dense
 
 ARTIFACT_FORMAT = "nff-generator"
 ARTIFACT_VERSION = 1
@@ -182,10 +182,14 @@ class LoadedGenerator:
         self.vocabulary = ConditionVocabulary.from_json(conditions) if conditions else None
         # Pixel-art generators render every image onto the collection's grid and palette.
         self.pixel_art = pixel_art_profile(manifest)
-        signature = [tf.TensorSpec([None, self.latent_dim], tf.float32)]
+        # A seed's pixels must not depend on where in a pass it sits (``rowwise_dense``).
+        rowwise_dense(self.model)
+        # Every pass has the same rows (``generate_latents``), so one graph serves every
+        # request size, with the rows known to it.
+        rows = inference_rows(self.resolution)
+        signature = [tf.TensorSpec([rows, self.latent_dim], tf.float32)]
         if self.vocabulary is not None:
-            signature.append(tf.TensorSpec([None, self.vocabulary.size], tf.float32))
-        # One graph for every batch size: no retracing per request size.
+            signature.append(tf.TensorSpec([rows, self.vocabulary.size], tf.float32))
         self._forward = tf.function(self._pixels, input_signature=signature, reduce_retracing=True)
 
     @property

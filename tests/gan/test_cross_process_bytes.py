@@ -111,3 +111,27 @@ def test_it_pads_the_last_chunk_to_the_one_shape():
 
     assert seen == [(4, 2)]
     assert np.array_equal(out, rows * 2)
+
+
+def test_it_multiplies_each_row_of_a_dense_layer_on_its_own():
+    """rowwise_dense computes what Dense computes, each row as a 1-row product: the result of
+    a row is exactly its result alone, in any position, with any neighbours."""
+    import keras
+    import tensorflow as tf
+
+    from gan_app.gan.runtime import rowwise_dense
+
+    inputs = keras.Input((37,))
+    model = keras.Model(inputs, keras.layers.Dense(300, activation="tanh")(inputs))
+    rows = np.random.default_rng(3).normal(size=(8, 37)).astype(np.float32)
+    before = model(rows).numpy()
+
+    rowwise_dense(model)
+    forward = tf.function(model, input_signature=[tf.TensorSpec([8, 37], tf.float32)])
+    after = forward(rows).numpy()
+
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    for position in range(8):
+        alone = np.zeros_like(rows)
+        alone[position] = rows[6]
+        assert np.array_equal(forward(alone).numpy()[position], after[6])
