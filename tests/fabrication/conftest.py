@@ -11,11 +11,29 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from nftsite.celery import app
 from tests.generators import one_layer_artifact
 from tests.testenv import SERVICES_UP
+from tests.workers import routed
 
 DEMO_SIZE = 48
 CLASSIFIER = {"epochs": 2, "width": 4, "feature_dim": 8}
+UNCONSUMED = "fabrication-tests-unconsumed"
+
+
+@pytest.fixture(autouse=True)
+def tasks_to_no_worker():
+    """Every task these tests send goes, really sent, to a queue no worker reads.
+
+    The tests play the worker themselves (``worker.process``) and rebuild the demo collection
+    in each test; the tasks that sends (analytics after an import, a fabrication the admin
+    queues) went to the session's live worker, alive once a worker test had run, which then
+    worked on the rows while the next test flushed them: "deadlock detected", "couldn't be
+    flushed", a demo collection at another data version. The worker-kill test routes its own
+    fabrication queue inside this.
+    """
+    with routed(app, {"*": {"queue": UNCONSUMED}}):
+        yield
 
 
 def demo_collection():

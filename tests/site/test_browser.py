@@ -120,6 +120,7 @@ def test_it_works_without_javascript(live_server, site, browser):
     page.wait_for_selector("img.result-image", timeout=60000)
 
     assert "/generate/r/" in page.url
+    page.wait_for_load_state("load")  # the element can be there before its image has loaded
     assert page.locator("img.result-image").evaluate("i => i.naturalWidth") == 32
     with page.expect_download() as download:
         page.click("text=Download PNG")
