@@ -24,29 +24,34 @@ def _number(value):
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _fid_ratio(report):
-    fid = _number((report.get("domain") or {}).get("fid"))
-    baseline = _number(((report.get("baseline") or {}).get("domain") or {}).get("fid"))
-    if fid is None or baseline is None:
+def _figure(report, *path):
+    """The number at ``path`` in the report, or None (missing, or not a number)."""
+    for key in path:
+        report = report.get(key) if isinstance(report, dict) else None
+    return _number(report)
+
+
+def _ratio(report, *path):
+    """The figure at ``path`` over the same figure of the real-vs-real baseline."""
+    value, baseline = _figure(report, *path), _figure(report, "baseline", *path)
+    if value is None or baseline is None:
         return None
     if baseline <= 0:
-        return float("inf") if fid > 0 else 1.0
-    return fid / baseline
+        return float("inf") if value > 0 else 1.0
+    return value / baseline
 
 
-def _valid_token_ratio(report):
-    rate = _number((report.get("quality") or {}).get("valid_token_rate"))
-    baseline = _number(
-        ((report.get("baseline") or {}).get("quality") or {}).get("valid_token_rate")
-    )
-    if rate is None or baseline is None:
-        return None
-    if baseline <= 0:
-        return float("inf") if rate > 0 else 1.0
-    return rate / baseline
+# How each check compares its value with its threshold: the one place the direction lives (the
+# verdict and the admin's table both read it).
+RULES = {
+    "fid_ratio": "≤",
+    "valid_token_rate": "≥",
+    "valid_token_ratio": "≥",
+    "near_copy_share": "≤",
+}
 
 
-def _check(name, value, threshold, passes, what):
+def _check(name, value, threshold, what):
     if value is None:
         return {
             "name": name,
@@ -55,39 +60,35 @@ def _check(name, value, threshold, passes, what):
             "passed": False,
             "note": f"not measured: the report has no {what}",
         }
-    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passes(value))}
+    passed = value <= threshold if RULES[name] == "≤" else value >= threshold
+    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passed)}
 
 
 def verdict(report: dict) -> dict:
     """Each check (name, value, threshold, passed) and whether all passed."""
-    memorisation = (report.get("memorisation") or {}).get("pixel") or {}
     checks = [
         _check(
             "fid_ratio",
-            _fid_ratio(report),
+            _ratio(report, "domain", "fid"),
             settings.QUALITY_GATE_MAX_FID_RATIO,
-            lambda v: v <= settings.QUALITY_GATE_MAX_FID_RATIO,
             "domain FID and real-vs-real baseline",
         ),
         _check(
             "valid_token_rate",
-            _number((report.get("quality") or {}).get("valid_token_rate")),
+            _figure(report, "quality", "valid_token_rate"),
             settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE,
-            lambda v: v >= settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE,
             "quality.valid_token_rate",
         ),
         _check(
             "valid_token_ratio",
-            _valid_token_ratio(report),
+            _ratio(report, "quality", "valid_token_rate"),
             settings.QUALITY_GATE_MIN_VALID_TOKEN_RATIO,
-            lambda v: v >= settings.QUALITY_GATE_MIN_VALID_TOKEN_RATIO,
             "valid-token rate of real tokens (baseline.quality.valid_token_rate)",
         ),
         _check(
             "near_copy_share",
-            _number(memorisation.get("near_copy_share")),
+            _figure(report, "memorisation", "pixel", "near_copy_share"),
             settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE,
-            lambda v: v <= settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE,
             "memorisation.pixel.near_copy_share",
         ),
     ]
@@ -109,15 +110,6 @@ def apply(generator: Generator, report: dict) -> dict:
     for name, value in fields.items():
         setattr(generator, name, value)
     return result
-
-
-# How each check compares its value with its threshold (for people reading a verdict).
-RULES = {
-    "fid_ratio": "≤",
-    "valid_token_rate": "≥",
-    "valid_token_ratio": "≥",
-    "near_copy_share": "≤",
-}
 
 
 def rows(generator: Generator) -> list[tuple[str, str, str, str]]:

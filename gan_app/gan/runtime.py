@@ -115,9 +115,9 @@ def rowwise_dense(model) -> None:
     order than rows 1-6, so a seed drawn in one position of a pass gave a last bit, and
     sometimes a pixel, different from the same seed in another. The convolutions compute
     each image alone and are not affected. Multiplied row by row (the same 1-row product for
-    every row: unrolled when the pass has a fixed number of rows, else ``map_fn``) a row's
-    result cannot depend on its position or its neighbours.
-    The ``fixed_shape_batches`` shape still holds the rest of the pass steady. For serving
+    every row, unrolled over the pass's fixed rows: the caller traces with a static batch, as
+    ``LoadedGenerator`` does for ``fixed_shape_batches``; an unknown batch keeps the batch
+    product) a row's result cannot depend on its position or its neighbours. For serving
     only: training keeps the batch product.
     """
     for layer in model.layers:
@@ -127,18 +127,10 @@ def rowwise_dense(model) -> None:
 
 def _rowwise_call(layer, batch_call):
     def call(inputs, *args, **kwargs):
-        if len(inputs.shape) != 2:
+        if len(inputs.shape) != 2 or inputs.shape[0] is None:  # no fixed rows to unroll
             return batch_call(inputs, *args, **kwargs)
         kernel = layer.kernel
-        if inputs.shape[0] is not None:  # a fixed pass (``fixed_shape_batches``): unrolled
-            count = inputs.shape[0]
-            rows = tf.concat([tf.matmul(inputs[i : i + 1], kernel) for i in range(count)], 0)
-        else:
-            rows = tf.map_fn(
-                lambda row: tf.matmul(row[None], kernel)[0],
-                inputs,
-                fn_output_signature=tf.TensorSpec([kernel.shape[-1]], inputs.dtype),
-            )
+        rows = tf.concat([tf.matmul(row, kernel) for row in tf.split(inputs, inputs.shape[0])], 0)
         if layer.use_bias:
             rows = rows + layer.bias
         return layer.activation(rows) if layer.activation is not None else rows
