@@ -1,7 +1,7 @@
 """Generation speed of a published generator, through the serving path (``load_generator``).
 
     python bench/generate.py --raw [--resolution 64] [--batch 64] [--seconds 10]
-    python bench/generate.py --e2e [--resolution 64] [--requests 120] [--clients 1,8]
+    python bench/generate.py --e2e [--resolution 64] [--requests 120] [--clients 1,8] [--tokens N]
 
 ``--raw``: the generator alone, from an exported artifact loaded as the generation worker loads
 it: throughput in images/s at a batch size, and single-image latency (p50/p95, seed to pixels).
@@ -16,7 +16,9 @@ the PNG. Runs sequentially (``--clients 1``, target p95 <= 50 ms) and with concu
 gives the model's own limits (``model_images_per_second``, ``model_latency_ms_p50``, measured
 first in this process) and the ratios to them. Uses its own database (``nff_bench_generate``,
 created and dropped), its own Redis key prefix and a scratch media folder, all removed
-afterwards.
+afterwards. ``--tokens 1000``: the generator's collection holds 1,000 demo tokens with their
+analytics, so each image is also checked against the training images (near-copies) and every
+query that loads the collection row meets its analytics cache, as on a real collection.
 
 Prints one JSON object per line.
 """
@@ -239,8 +241,13 @@ def _group_cpu_seconds(pgid) -> float:
     return total / ticks
 
 
-def _publish_bench_generator(resolution):
-    """A published generator at ``resolution`` (default width, fresh weights) in the bench DB."""
+def _publish_bench_generator(resolution, tokens=0):
+    """A published generator at ``resolution`` (default width, fresh weights) in the bench DB.
+
+    ``tokens``: its collection is that many demo tokens (images, traits, sales) with their
+    analytics, as a real collection's generator is; each image is then checked against the
+    training images for near-copies, and the collection row carries its analytics cache.
+    0: a collection with no tokens (the figures of earlier runs)."""
     from django.core.files.base import ContentFile
     from django.utils import timezone
 
@@ -250,7 +257,14 @@ def _publish_bench_generator(resolution):
     config = GANConfig(resolution=resolution)
     artifact = io.BytesIO()
     sha = export_generator(build_generator(config), artifact, config=config.to_dict(), epoch=0)
-    collection = Collection.objects.create(slug="bench", name="Bench")
+    if tokens:
+        from collections_app.analytics.compute import compute
+        from collections_app.demo.build import build_demo_collection
+
+        collection, _ = build_demo_collection("bench", tokens)
+        compute(collection)
+    else:
+        collection = Collection.objects.create(slug="bench", name="Bench")
     generator = Generator(
         slug=f"bench-{resolution}",
         name=f"Bench {resolution} px",
@@ -365,7 +379,7 @@ def bench_e2e(args) -> list[dict]:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        generator, config = _publish_bench_generator(args.resolution)
+        generator, config = _publish_bench_generator(args.resolution, args.tokens)
         from django.db import connection
 
         connection.close()
@@ -388,6 +402,7 @@ def bench_e2e(args) -> list[dict]:
             "worker_concurrency": args.worker_concurrency,
             "web_workers": args.web_workers,
             "web_server": "gunicorn asgi",
+            "collection_tokens": args.tokens,
             "database": "postgresql",
             "broker": "redis",
             "cpu_cores": os.cpu_count(),
@@ -483,6 +498,12 @@ def main():
         type=lambda text: [int(c) for c in text.split(",")],
         default=[1, 8],
         help="e2e: concurrent clients per round, comma separated",
+    )
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=0,
+        help="e2e: demo tokens in the generator's collection (0: none, as earlier runs)",
     )
     parser.add_argument("--pool", default="prefork", help="e2e: the worker's pool")
     parser.add_argument("--worker-concurrency", type=int, default=1)

@@ -179,6 +179,16 @@ class Generator(models.Model):
     def get_absolute_url(self):
         return reverse("gan:generator", args=[self.slug])
 
+    # What Generate, its render and the permalinks never read, so their queries leave it out:
+    # the evaluation report and gate verdict, and the collection's analytics cache (tens of KB
+    # of JSON, hundreds on a large collection) and image profile.
+    UNSERVED = ("metrics", "gate_verdict", "collection__analytics", "collection__image_profile")
+
+    @classmethod
+    def unserved(cls, via: str = "") -> list[str]:
+        """``UNSERVED`` for ``defer()``, reached through the relation ``via`` (e.g. "generator")."""
+        return [f"{via}__{name}" if via else name for name in cls.UNSERVED]
+
     @property
     def is_public(self) -> bool:
         """What visitors may see and use: published and listed."""

@@ -25,7 +25,7 @@ from .generation import conditions, moderation, polls, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk
-from .models import GeneratedImage, GenerationRequest
+from .models import GeneratedImage, GenerationRequest, Generator
 
 Status = GenerationRequest.Status
 FINISHED = (Status.DONE, Status.FAILED)
@@ -317,6 +317,7 @@ def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
     unlisted (staff ``user``: a preview), Gone if hidden."""
     image = (
         GeneratedImage.objects.select_related("generator", "generator__collection")
+        .defer(*Generator.unserved("generator"))
         .filter(
             generator__slug=slug,
             generator__is_published=True,

@@ -175,21 +175,35 @@ async def wait_for_change(
 ) -> GenerationRequest | None:
     """The request once its status is none of ``since`` (comma-separated statuses), or after
     ``timeout`` seconds. The worker's notice wakes the wait (``notify``); while it sleeps the
-    wait holds neither a thread nor a database connection."""
+    wait holds neither a thread nor a database connection. Each look reads the status alone;
+    the row with its generator is loaded once, when the wait ends."""
     waiting_out = set(since.split(",")) if since else set()
 
-    def changed(req):
-        return req is None or req.status not in waiting_out
+    def changed(status):
+        return status is None or status not in waiting_out
 
-    def read():
-        req = GenerationRequest.objects.select_related("generator").filter(pk=pk).first()
-        if timeout > 0 and not changed(req) and not connection.in_atomic_block:
+    def look():
+        """(status, the row once the status changed or there is no waiting; else None)."""
+        status = next(iter(GenerationRequest.objects.filter(pk=pk).values_list("status")), None)
+        status = status and status[0]
+        if changed(status) or timeout <= 0:
+            return status, serving_row(pk)
+        if not connection.in_atomic_block:
             # About to sleep: a thousand sleeping waiters must not hold a thousand
             # connections. (Inside a transaction the connection is not ours to close.)
             connection.close()
-        return req
+        return status, None
 
-    return await notify.wait(pk, sync_to_async(read), changed, timeout)
+    status, req = await notify.wait(pk, sync_to_async(look), lambda seen: changed(seen[0]), timeout)
+    if req is None and status is not None:  # the wait ran out with the status unchanged
+        req = await sync_to_async(serving_row)(pk)
+    return req
+
+
+def serving_row(pk: int) -> GenerationRequest | None:
+    """A request with its generator and collection, as the answers to visitors use them."""
+    rows = GenerationRequest.objects.select_related("generator__collection").filter(pk=pk)
+    return rows.defer(*Generator.unserved("generator")).first()
 
 
 def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:

@@ -1,0 +1,39 @@
+"""What a Generate request asks of the database: none of the large columns it never reads."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from gan_app.generation import render
+from gan_app.models import GenerationRequest
+
+pytestmark = pytest.mark.django_db
+JSON = {"HTTP_ACCEPT": "application/json"}
+# Loaded with the collection and generator rows unless left out; a lazy load would name them too.
+LARGE_COLUMNS = ('"analytics"', '"image_profile"', '"metrics"', '"gate_verdict"')
+
+
+def test_generate_its_render_and_the_permalink_never_read_the_large_columns(
+    client, collection, generator, generous_rate
+):
+    # A large collection's analytics cache is hundreds of KB of JSON.
+    collection.analytics = {"charts": {"scatter": [[i, i * 0.5] for i in range(20_000)]}}
+    collection.image_profile = {"palette": ["#000000", "#ffffff"], "grid": 32}
+    collection.save()
+    generator.metrics = {"fid": 1.5, "traits": {f"t{i}": i for i in range(500)}}
+    generator.gate_verdict = {"passed": True, "checks": []}
+    generator.save()
+
+    with CaptureQueriesContext(connection) as queries:
+        posted = client.post(
+            reverse("gan:generate"), {"generator": generator.slug, "seed": "7"}, **JSON
+        )
+        req = GenerationRequest.objects.get(public_id=posted.json()["id"])
+        render.process(req.pk)
+        done = client.get(reverse("gan:request_status", args=[req.public_id])).json()
+        png = client.get(done["images"][0]["png"])
+
+    assert posted.status_code == 202 and done["status"] == "done"
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert [q["sql"] for q in queries if any(c in q["sql"] for c in LARGE_COLUMNS)] == []
