@@ -42,8 +42,11 @@ def public_images():
     if settings.REFUSE_NEAR_COPIES:
         images = images.exclude(is_near_copy=True)
     images = images.filter(excluded_traits=[])  # content safeguard: always withheld
-    return images.select_related("generator", "generator__collection").order_by(
-        "-created_at", "-pk"
+    # A page of images must not decode its collection's analytics once per image.
+    return (
+        images.select_related("generator", "generator__collection")
+        .defer(*Generator.unserved("generator"))
+        .order_by("-created_at", "-pk")
     )
 
 

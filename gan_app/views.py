@@ -535,6 +535,7 @@ def gallery(request):
     generators = list(
         showcase.public_generators()
         .select_related("collection")
+        .defer(*Generator.unserved())
         .order_by("collection__name", "-version")
     )
     collections = list({g.collection.slug: g.collection for g in generators}.values())

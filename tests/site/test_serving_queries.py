@@ -37,3 +37,17 @@ def test_generate_its_render_and_the_permalink_never_read_the_large_columns(
     assert posted.status_code == 202 and done["status"] == "done"
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     assert [q["sql"] for q in queries if any(c in q["sql"] for c in LARGE_COLUMNS)] == []
+
+
+def test_the_gallery_never_reads_the_large_columns(client, collection, generator, made):
+    collection.analytics = {"charts": {"scatter": [[i, i * 0.5] for i in range(20_000)]}}
+    collection.save()
+    generator.metrics = {"fid": 1.5}
+    generator.save()
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("gan:gallery"))
+
+    png = reverse("gan:image_png", args=[generator.slug, made.seed])
+    assert page.status_code == 200 and png in page.content.decode()
+    assert [q["sql"] for q in queries if any(c in q["sql"] for c in LARGE_COLUMNS)] == []
