@@ -111,6 +111,7 @@ def attach_generators(collections) -> list:
 def generator_for_page(slug):
     return (
         Generator.objects.select_related("collection", "training_run", "training_run__training_set")
+        .defer("collection__analytics", "collection__image_profile")
         .prefetch_related(Prefetch("collection__generators", queryset=public_generators()))
         .filter(slug=slug)
         .first()

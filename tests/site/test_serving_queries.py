@@ -51,3 +51,18 @@ def test_the_gallery_never_reads_the_large_columns(client, collection, generator
     png = reverse("gan:image_png", args=[generator.slug, made.seed])
     assert page.status_code == 200 and png in page.content.decode()
     assert [q["sql"] for q in queries if any(c in q["sql"] for c in LARGE_COLUMNS)] == []
+
+
+def test_the_generator_page_never_reads_its_collections_analytics(
+    client, collection, generator, made
+):
+    collection.analytics = {"charts": {"scatter": [[i, i * 0.5] for i in range(20_000)]}}
+    collection.save()
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("gan:generator", args=[generator.slug]))
+
+    png = reverse("gan:image_png", args=[generator.slug, made.seed])
+    assert page.status_code == 200 and png in page.content.decode()
+    read = [q["sql"] for q in queries if '"analytics"' in q["sql"] or '"image_profile"' in q["sql"]]
+    assert read == []
