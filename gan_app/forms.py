@@ -72,12 +72,7 @@ class GenerateForm(forms.Form):
 
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
-        generator = (
-            Generator.objects.select_related("collection")
-            .defer(*Generator.unserved())
-            .filter(slug=slug)
-            .first()
-        )
+        generator = Generator.served(Generator.objects.filter(slug=slug)).first()
         visible = generator is not None and generator.collection.is_public
         if not visible or not generator.visible_to(self.user):
             raise forms.ValidationError(f"There is no published generator called {slug!r}.")

@@ -179,15 +179,19 @@ class Generator(models.Model):
     def get_absolute_url(self):
         return reverse("gan:generator", args=[self.slug])
 
-    # What Generate, its render and the permalinks never read, so their queries leave it out:
-    # the evaluation report and gate verdict, and the collection's analytics cache (tens of KB
-    # of JSON, hundreds on a large collection) and image profile.
+    # What Generate, its render, the permalinks and the image lists never read, so their
+    # queries leave it out: the evaluation report and gate verdict, and the collection's
+    # analytics cache (tens of KB of JSON, hundreds on a large collection) and image profile.
     UNSERVED = ("metrics", "gate_verdict", "collection__analytics", "collection__image_profile")
 
     @classmethod
-    def unserved(cls, via: str = "") -> list[str]:
-        """``UNSERVED`` for ``defer()``, reached through the relation ``via`` (e.g. "generator")."""
-        return [f"{via}__{name}" if via else name for name in cls.UNSERVED]
+    def served(cls, queryset, via: str = "", keep=()):
+        """``queryset`` with the generator (reached through the relation ``via``, e.g.
+        "generator"; none: ``queryset`` is of generators) and its collection joined, less the
+        ``UNSERVED`` columns other than ``keep``."""
+        prefix = f"{via}__" if via else ""
+        unserved = [prefix + name for name in cls.UNSERVED if name not in keep]
+        return queryset.select_related(f"{prefix}collection").defer(*unserved)
 
     @property
     def is_public(self) -> bool:

@@ -43,11 +43,7 @@ def public_images():
         images = images.exclude(is_near_copy=True)
     images = images.filter(excluded_traits=[])  # content safeguard: always withheld
     # A page of images must not decode its collection's analytics once per image.
-    return (
-        images.select_related("generator", "generator__collection")
-        .defer(*Generator.unserved("generator"))
-        .order_by("-created_at", "-pk")
-    )
+    return Generator.served(images, "generator").order_by("-created_at", "-pk")
 
 
 NEAR_COPY_MESSAGE = (
@@ -109,9 +105,9 @@ def attach_generators(collections) -> list:
 
 
 def generator_for_page(slug):
+    generators = Generator.objects.select_related("training_run__training_set")
     return (
-        Generator.objects.select_related("collection", "training_run", "training_run__training_set")
-        .defer("collection__analytics", "collection__image_profile")
+        Generator.served(generators, keep=("metrics",))  # the page shows the report
         .prefetch_related(Prefetch("collection__generators", queryset=public_generators()))
         .filter(slug=slug)
         .first()

@@ -316,8 +316,7 @@ def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
     """The stored image for (generator, seed, condition key); 404 if never made, withdrawn or
     unlisted (staff ``user``: a preview), Gone if hidden."""
     image = (
-        GeneratedImage.objects.select_related("generator", "generator__collection")
-        .defer(*Generator.unserved("generator"))
+        Generator.served(GeneratedImage.objects, "generator")
         .filter(
             generator__slug=slug,
             generator__is_published=True,
@@ -533,10 +532,7 @@ def generator_page(request, slug):
 def gallery(request):
     """Public images, newest first, narrowed by ?collection= and/or ?generator= (slugs)."""
     generators = list(
-        showcase.public_generators()
-        .select_related("collection")
-        .defer(*Generator.unserved())
-        .order_by("collection__name", "-version")
+        Generator.served(showcase.public_generators()).order_by("collection__name", "-version")
     )
     collections = list({g.collection.slug: g.collection for g in generators}.values())
     current_collection = _pick(collections, request.GET.get("collection"), "collection")

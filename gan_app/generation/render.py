@@ -86,13 +86,8 @@ def claim(request_id: int, task_id: str = "") -> GenerationRequest | None:
     if not claimed:
         return None
     # The labelling reads the generator's run and training set (its near-copy index).
-    return (
-        GenerationRequest.objects.select_related(
-            "generator__collection", "generator__training_run__training_set"
-        )
-        .defer(*Generator.unserved("generator"))
-        .get(pk=request_id)
-    )
+    requests = GenerationRequest.objects.select_related("generator__training_run__training_set")
+    return Generator.served(requests, "generator").get(pk=request_id)
 
 
 def _left_running(task_id: str, stale: datetime) -> Q:

@@ -177,16 +177,17 @@ async def wait_for_change(
     ``timeout`` seconds. The worker's notice wakes the wait (``notify``); while it sleeps the
     wait holds neither a thread nor a database connection. Each look reads the status alone;
     the row with its generator is loaded once, when the wait ends."""
+    if timeout <= 0:  # no waiting: the row as it is
+        return await sync_to_async(serving_row)(pk)
     waiting_out = set(since.split(",")) if since else set()
 
     def changed(status):
         return status is None or status not in waiting_out
 
     def look():
-        """(status, the row once the status changed or there is no waiting; else None)."""
-        status = next(iter(GenerationRequest.objects.filter(pk=pk).values_list("status")), None)
-        status = status and status[0]
-        if changed(status) or timeout <= 0:
+        """(status, the row once the status changed; else None)."""
+        status = GenerationRequest.objects.filter(pk=pk).values_list("status", flat=True).first()
+        if changed(status):
             return status, serving_row(pk)
         if not connection.in_atomic_block:
             # About to sleep: a thousand sleeping waiters must not hold a thousand
@@ -202,8 +203,7 @@ async def wait_for_change(
 
 def serving_row(pk: int) -> GenerationRequest | None:
     """A request with its generator and collection, as the answers to visitors use them."""
-    rows = GenerationRequest.objects.select_related("generator__collection").filter(pk=pk)
-    return rows.defer(*Generator.unserved("generator")).first()
+    return Generator.served(GenerationRequest.objects.filter(pk=pk), "generator").first()
 
 
 def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:
