@@ -249,19 +249,29 @@ def traits_fingerprint(trait_sets):
     return digest.hexdigest()
 
 
-def build_trait_network(image_size, num_labels, width=32, feature_dim=128, dropout=0.0):
+def build_trait_network(
+    image_size, num_labels, width=32, feature_dim=128, dropout=0.0, batch_norm=False
+):
     """Three conv stages (each halves the size) → flatten → features → sigmoid per label.
 
     Flatten, not global pooling: in pixel art a trait is often *where* pixels are (an earring
-    is a few pixels at one spot), which pooling would throw away.
+    is a few pixels at one spot), which pooling would throw away. ``batch_norm`` normalises
+    every convolution (what ``fit`` trains; files saved before it load without).
     """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     for stage, filters in enumerate((width, width * 2, width * 4)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(
-            filters, 3, strides=2, padding="same", activation="relu", name=f"down{stage}"
-        )(x)
+        for strides, name in ((1, None), (2, f"down{stage}")):
+            if not batch_norm:
+                x = keras.layers.Conv2D(
+                    filters, 3, strides=strides, padding="same", activation="relu", name=name
+                )(x)
+                continue
+            x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+            # Momentum 0.9, not Keras' 0.99: a small collection trains for a few hundred
+            # steps, too few for 0.99's running statistics to forget their initial values.
+            x = keras.layers.BatchNormalization(momentum=0.9)(x)
+            x = keras.layers.ReLU(name=name)(x)
     x = keras.layers.Flatten()(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -302,6 +312,7 @@ class TraitClassifier:
         width=32,
         feature_dim=128,
         dropout=0.4,
+        batch_norm=True,
         threshold=0.5,
         seed=0,
         callbacks=None,
@@ -332,6 +343,7 @@ class TraitClassifier:
             "width": width,
             "feature_dim": feature_dim,
             "dropout": dropout,
+            "batch_norm": batch_norm,
             "threshold": threshold,
             "seed": seed,
             "epochs": epochs,
@@ -340,7 +352,9 @@ class TraitClassifier:
             "holdout_fraction": holdout_fraction,
         }
         keras.utils.set_random_seed(seed)
-        model = build_trait_network(image_size, len(vocabulary.labels), width, feature_dim, dropout)
+        model = build_trait_network(
+            image_size, len(vocabulary.labels), width, feature_dim, dropout, batch_norm
+        )
         # Trained through the trait output only; the feature output shares its layers.
         trainer = keras.Model(model.input, model.outputs[1])
         trainer.compile(
@@ -513,6 +527,7 @@ class TraitClassifier:
             config["width"],
             config["feature_dim"],
             config.get("dropout", 0.0),
+            config.get("batch_norm", False),
         )
         with tempfile.TemporaryDirectory() as tmp:
             weights = os.path.join(tmp, "model.weights.h5")

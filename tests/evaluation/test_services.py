@@ -91,7 +91,7 @@ def test_it_applies_the_quality_gate_at_the_end_of_a_generator_evaluation(demo, 
     # Looser thresholds apply at the next evaluation (an unchanged report is reused).
     settings.QUALITY_GATE_MAX_FID_RATIO = 1e9
     settings.QUALITY_GATE_MIN_VALID_TOKEN_RATE = 0.0
-    settings.QUALITY_GATE_MIN_VALID_TOKEN_RATIO = 1e-9
+    settings.QUALITY_GATE_MIN_VALID_TOKEN_RATIO = 0.0
     settings.QUALITY_GATE_MAX_NEAR_COPY_SHARE = 1.0
     evaluation.evaluate_generator(generator)
     generator.refresh_from_db()

@@ -161,3 +161,33 @@ def test_it_spreads_multi_valued_traits_over_their_occurrences():
     distribution = trait_distributions(vocabulary, vocabulary.value_sets([{"a": ["x", "y"]}, {}]))
 
     assert distribution == {"a": {"x": 1 / 3, "y": 1 / 3, NONE: 1 / 3}}
+
+
+def test_it_normalises_its_convolutions_and_loads_files_saved_before_that(tmp_path):
+    images, traits = draw_collection(60, seed=3)
+    normalised = TraitClassifier.fit(images, traits, **{**SMALL, "epochs": 2})
+    plain = TraitClassifier.fit(images, traits, **{**SMALL, "epochs": 2, "batch_norm": False})
+    path = tmp_path / "older.classifier.zip"
+    plain.save(path)
+    # A file written before batch normalisation existed: its config does not name it.
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("classifier.json"))
+        weights = archive.read("model.weights.h5")
+    del manifest["config"]["batch_norm"]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("classifier.json", json.dumps(manifest))
+        archive.writestr("model.weights.h5", weights)
+
+    older = TraitClassifier.load(path)
+
+    def normalisations(classifier):
+        layers = classifier.model.layers
+        return sum(type(layer).__name__ == "BatchNormalization" for layer in layers)
+
+    assert normalised.config["batch_norm"] is True and normalisations(normalised) == 6
+    assert normalisations(older) == 0
+    np.testing.assert_array_equal(older.probabilities(images[:8]), plain.probabilities(images[:8]))
+    loaded = TraitClassifier.load(io.BytesIO(normalised.to_bytes()))
+    np.testing.assert_array_equal(
+        loaded.probabilities(images[:8]), normalised.probabilities(images[:8])
+    )
