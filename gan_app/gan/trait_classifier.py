@@ -262,16 +262,16 @@ def build_trait_network(
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     for stage, filters in enumerate((width, width * 2, width * 4)):
         for strides, name in ((1, None), (2, f"down{stage}")):
-            if not batch_norm:
+            if batch_norm:
+                x = keras.layers.Conv2D(filters, 3, strides, padding="same", use_bias=False)(x)
+                # Momentum 0.9, not Keras' 0.99: a small collection trains for a few hundred
+                # steps, too few for 0.99's running statistics to forget their initial values.
+                x = keras.layers.BatchNormalization(momentum=0.9)(x)
+                x = keras.layers.ReLU(name=name)(x)
+            else:
                 x = keras.layers.Conv2D(
-                    filters, 3, strides=strides, padding="same", activation="relu", name=name
+                    filters, 3, strides, padding="same", activation="relu", name=name
                 )(x)
-                continue
-            x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-            # Momentum 0.9, not Keras' 0.99: a small collection trains for a few hundred
-            # steps, too few for 0.99's running statistics to forget their initial values.
-            x = keras.layers.BatchNormalization(momentum=0.9)(x)
-            x = keras.layers.ReLU(name=name)(x)
     x = keras.layers.Flatten()(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
