@@ -82,7 +82,8 @@ def label_pixels(generator, pixels):
     except EvaluationError:
         index = None  # a collection without token images has nothing to copy
     if index is not None:
-        distances, flags = index.check(pixels)
+        read = classifier.read_values if classifier is not None else None
+        distances, flags = index.check(pixels, read)  # a close image that reads alike
     else:
         distances, flags = [None] * len(pixels), [False] * len(pixels)
     banned = Trait.excluded_pairs(collection)

@@ -10,6 +10,9 @@ How the sets are compared (all deterministic for a given ``seed``):
   subsampled to |B|), because FID and TV estimates depend on sample size.
 - Memorisation compares every generated image with *all* real images (the training set); the
   baseline is each real image's distance to its nearest *other* real image (leave-one-out).
+  A pixel near-copy is within the threshold of that image *and* read by the classifier as the
+  same traits (``memorisation``: a new combination a few cells from a token is a new token).
+  Domain near-copies are distances alone.
 - Domain features (the trait classifier's penultimate layer) are divided by the real
   features' root-mean-square before FID/KID/nearest neighbours.
 - Trait distributions are read by the trait classifier on both sides (the same instrument), so
@@ -53,6 +56,7 @@ from gan_app.gan.memorisation import (
     NearestNeighbours,
     calibrated_threshold,
     distance_summary,
+    real_neighbours,
     real_nn_distances,
 )
 from gan_app.gan.trait_classifier import (
@@ -161,7 +165,13 @@ def evaluate_generator(
     step("memorisation")
     index = near_copy_index or NearCopyIndex.fit(real, fraction=threshold_fraction, seed=seed)
     memorisation, memorisation_baseline = _memorisation_figures(
-        index, generated, real_features, gen_features, threshold_fraction, seed
+        index,
+        generated,
+        real_features,
+        gen_features,
+        threshold_fraction,
+        seed,
+        classifier.read_values,
     )
     return _plain(
         {
@@ -285,28 +295,33 @@ def _trait_figures(vocabulary, reference_sets, other_sets):
     }
 
 
-def _memorisation_figures(index, generated, real_features, gen_features, fraction, seed):
-    pixel_distances, _ = index.nearest(generated)
-    pixel_real = _real_pixel_distances(index, seed)
+def _memorisation_figures(index, generated, real_features, gen_features, fraction, seed, read):
+    """Pixel near-copies follow ``NearCopyIndex.check``'s rule with the classifier as the
+    reader (a close image is a copy when it reads as the same traits), for the generated
+    images and, as the baseline, for each indexed real image against its nearest other one."""
+    pixel_distances, nearest = index.nearest(generated)
+    pixel_flags = index.same_reading(generated, nearest, pixel_distances <= index.threshold, read)
+    vectors = index.neighbours.vectors
+    rows, pixel_real, real_nearest = real_neighbours(index.neighbours, len(vectors), seed)
+    pixel_real = pixel_real / np.sqrt(vectors.shape[1])  # RMS, like ``index.nearest``
+    real_flags = index.same_reading(
+        index.images[rows], real_nearest, pixel_real <= index.threshold, read
+    )
     features = NearestNeighbours(real_features)
     feature_real = real_nn_distances(features, sample=len(real_features), seed=seed)
     feature_threshold, feature_median = calibrated_threshold(feature_real, fraction)
     feature_distances = np.sqrt(features.query(gen_features)[0])
     generated_figures = {
-        "pixel": distance_summary(pixel_distances, index.threshold, index.real_nn_median),
+        "pixel": distance_summary(
+            pixel_distances, index.threshold, index.real_nn_median, pixel_flags
+        ),
         "domain": distance_summary(feature_distances, feature_threshold, feature_median),
     }
     baseline = {
-        "pixel": distance_summary(pixel_real, index.threshold, index.real_nn_median),
+        "pixel": distance_summary(pixel_real, index.threshold, index.real_nn_median, real_flags),
         "domain": distance_summary(feature_real, feature_threshold, feature_median),
     }
     return generated_figures, baseline
-
-
-def _real_pixel_distances(index, seed):
-    """Leave-one-out NN distances of the indexed real images (RMS, like ``index.nearest``)."""
-    vectors = index.neighbours.vectors
-    return real_nn_distances(index.neighbours, len(vectors), seed) / np.sqrt(vectors.shape[1])
 
 
 def _plain(value):

@@ -9,7 +9,8 @@ How candidates are made and judged
   with ``PCG64([S, i, PLAN_SALT])``. Nothing depends on the batch a candidate was drawn in,
   so the batch size and the resume point never change the result.
 - Candidates are judged strictly in index order. A candidate is rejected as
-  ``near_copy`` when the memorisation guard flags it (a near-copy of a training image), else as
+  ``near_copy`` when the memorisation guard flags it (a near-copy of a training image: close to
+  it and, with a classifier, read as the same traits; see ``memorisation``), else as
   ``duplicate`` when an earlier accepted token lies within ``distance`` of it.
 - **Perceptual distance.** Each image is shrunk to ``EMBED_SIZE`` x ``EMBED_SIZE`` RGB by area
   averaging (PIL ``BOX``) and rounded to uint8: the *embedding* (768 bytes at 16 px). The distance
@@ -377,7 +378,8 @@ class Fabricator:
             latent_vectors(seeds, self.generator.latent_dim), rows
         )
         if self.guard is not None:
-            near = self.guard.check(images)[1]
+            read = self.classifier.read_values if self.classifier is not None else None
+            near = self.guard.check(images, read)[1]
         else:
             near = np.zeros(len(images), bool)
         embeddings = embed(images).astype(np.float64)

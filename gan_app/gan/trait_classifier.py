@@ -410,6 +410,11 @@ class TraitClassifier:
         features, probs = self._forward(images)
         return features, self._value_sets(probs)
 
+    def read_values(self, images):
+        """The predicted traits alone: one ``{trait_type: frozenset of values}`` per image
+        (equal readings compare equal: the near-copy rule's reader)."""
+        return self._value_sets(self.probabilities(images))
+
     def _value_sets(self, probs):
         return [
             {t: frozenset(v for v, _ in values) for t, values in traits.items()}

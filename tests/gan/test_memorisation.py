@@ -40,6 +40,29 @@ def test_it_flags_an_exact_copy_and_a_slightly_noised_one_but_not_a_new_image(tr
     assert index.threshold == pytest.approx(DEFAULT_THRESHOLD_FRACTION * index.real_nn_median)
 
 
+def test_with_a_reader_a_close_image_with_other_traits_is_a_new_token_not_a_copy(training, index):
+    """Layered collections hold distinct tokens a few cells apart: a close image is a copy
+    only when it reads as the same traits as its nearest training image."""
+
+    def read(images):  # one drawn detail: a lit top-left cell
+        return [
+            {"lit": frozenset({"yes"}) if image[0, 0].min() > 150 else frozenset()}
+            for image in images
+        ]
+
+    one_cell_more = training[[0]].copy()  # a plain grey token: its corner is about 128
+    one_cell_more[:, 0, 0] = 152
+    queries = np.concatenate([one_cell_more, noised(training[[42]], 2.0), training[[9]]])
+    assert read(training[[0, 42, 9]]) == [{"lit": frozenset()}] * 3
+
+    distances, by_distance = index.check(queries)
+    same_distances, by_reading = index.check(queries, read)
+
+    assert by_distance.all()  # all three are within the threshold
+    assert (same_distances == distances).all()
+    assert by_reading.tolist() == [False, True, True]
+
+
 def test_it_finds_the_same_neighbour_as_brute_force():
     rng = np.random.default_rng(4)
     # Clusters of near-duplicates are the hard case for pruning: many rows look alike.
