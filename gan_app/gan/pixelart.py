@@ -25,6 +25,7 @@ Everything is a pure function of its inputs, so the same model output gives the 
 from __future__ import annotations
 
 import base64
+import zlib
 from dataclasses import dataclass
 from math import gcd
 
@@ -89,10 +90,25 @@ class PixelArtProfile:
     def colours(self) -> int:
         return len(self.palette)
 
-    def render(self, model_images: np.ndarray) -> np.ndarray:
-        """uint8 model outputs (N, R, R, 3) -> uint8 tokens (N, h, w, 3) on grid and palette."""
+    def render(
+        self,
+        model_images: np.ndarray,
+        labels: np.ndarray | None = None,
+        trait_colours: TraitColours | None = None,
+    ) -> np.ndarray:
+        """uint8 model outputs (N, R, R, 3) -> uint8 tokens (N, h, w, 3) on grid and palette.
+
+        A trait-conditioned generator's images may also pass their multi-hot trait ``labels``
+        (N, units) and the run's ``trait_colours``: each cell then only takes colours that the
+        tokens sharing every one of its trait values use there (``TraitColours``)."""
         native = crop_from_model(model_images, self.grid)
-        if self.local is not None:
+        if trait_colours is not None and labels is not None and self.local is not None:
+            snapped = np.empty_like(native)
+            for start in range(0, len(native), 64):  # the masks of 64 images at a time
+                allowed = trait_colours.allowed(labels[start : start + 64], self.local)
+                chunk = native[start : start + 64]
+                snapped[start : start + 64] = snap_to_local_palette(chunk, self.palette, allowed)
+        elif self.local is not None:
             snapped = snap_to_local_palette(native, self.palette, self.local)
         else:
             snapped = snap_to_palette(native, self.palette)
@@ -132,10 +148,7 @@ def detect_pixel_art(
 
 def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """bool (h, w, k): palette colours used at each cell or its 8 neighbours in ``native``."""
-    packed = _pack(palette)
-    order = np.argsort(packed)
-    position = np.searchsorted(packed[order], _pack(native.reshape(-1, 3)))
-    index = order[np.minimum(position, len(order) - 1)].reshape(native.shape[:3])
+    index = _palette_index(native, palette)
     height, width = index.shape[1:]
     seen = np.zeros((height, width, len(palette)), dtype=bool)
     cells = np.broadcast_to(np.arange(height * width).reshape(1, height, width), index.shape)
@@ -149,20 +162,133 @@ def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 
 def snap_to_local_palette(images: np.ndarray, palette: np.ndarray, allowed) -> np.ndarray:
-    """Like ``snap_to_palette``, but each cell only takes a colour ``allowed[y, x]`` permits."""
+    """Like ``snap_to_palette``, but each cell only takes a colour ``allowed[y, x]`` permits
+    (bool (h, w, k) for every image, or (N, h, w, k): one mask per image)."""
     images = np.asarray(images, dtype=np.uint8)
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    cells = images.shape[1] * images.shape[2]
+    allowed = np.asarray(allowed, dtype=bool)
+    per_image = allowed.ndim == 4
     # Per cell and colour: the colour's own term of the distance (``_scores``), or inf where
     # the cell may not take it.
-    bias = np.where(allowed.reshape(-1, len(palette)), _colour_terms(palette), np.inf)
+    terms = _colour_terms(palette)
+    shared = None if per_image else np.where(allowed.reshape(cells, -1), terms, np.inf)[None]
     out = np.empty_like(images)
-    cells = images.shape[1] * images.shape[2]
     for start in range(0, len(images), 64):
         chunk = images[start : start + 64]
         score = _pixel_terms(chunk.reshape(-1, 3), palette).reshape(len(chunk), cells, -1)
-        score += bias[None]
+        if per_image:
+            mask = allowed[start : start + 64].reshape(len(chunk), cells, -1)
+            score += np.where(mask, terms, np.inf)
+        else:
+            score += shared
         out[start : start + 64] = palette[score.argmin(-1)].reshape(chunk.shape)
     return out
+
+
+class TraitColours:
+    """Which palette colours the tokens carrying each trait unit use at each cell or next to
+    it: bool ``(units, h, w, k)`` (units: a conditional run's vocabulary, ``conditioning``).
+
+    Layered art draws each trait value at fixed cells with its own colours, so an image asked
+    for (Zombie, Beanie) may use at a cell only colours that zombie tokens *and* beanie tokens
+    use there: a blurred outline snaps back to the outline colour of its own skin, not to the
+    grey-green of another one. ``allowed(labels, local)`` intersects the units an image
+    carries with the collection's ``local`` palettes; a cell where no colour survives keeps
+    ``local`` (a combination whose values never met at that cell).
+    """
+
+    # Larger masks (units x cells x colours) are not fitted: 8 MB of bits in every checkpoint
+    # and generator is plenty (the demo's are 0.5 MB, the CryptoPunks sample's 0.8 MB).
+    MAX_BITS = 2**26
+
+    def __init__(self, units: np.ndarray):
+        self.units = np.asarray(units, dtype=bool)
+        if self.units.ndim != 4:
+            raise PixelArtError(f"trait colours must be (units, h, w, k), got {self.units.shape}")
+
+    @classmethod
+    def fits(cls, units: int, grid: tuple[int, int], colours: int) -> bool:
+        """Whether masks of this size are fitted at all (``MAX_BITS``)."""
+        return units * grid[0] * grid[1] * colours <= cls.MAX_BITS
+
+    @classmethod
+    def fit(cls, native: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> TraitColours:
+        """From the training tokens at their native grid (N, h, w, 3, on ``palette``) and
+        their multi-hot trait rows (N, units)."""
+        native = _check_images(native)
+        labels = np.asarray(labels) > 0.5
+        if labels.ndim != 2 or len(labels) != len(native):
+            raise PixelArtError(f"want one trait row per token, got {labels.shape}")
+        height, width = native.shape[1:3]
+        size = height * width * len(palette)
+        units = np.zeros((labels.shape[1], size), dtype=bool)
+        step = max(1, 2**22 // size)  # tokens per pass: a few MB of masks at a time
+        for start in range(0, len(native), step):
+            seen = _cell_colours(native[start : start + step], palette).reshape(-1, size)
+            carried = labels[start : start + step].T.astype(np.float32)
+            units |= carried @ seen.astype(np.float32) > 0
+        return cls(units.reshape(labels.shape[1], height, width, len(palette)))
+
+    def allowed(self, labels: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """bool (N, h, w, k): the colours each image's cells may take (class docstring)."""
+        labels = np.asarray(labels) > 0.5
+        if labels.ndim != 2 or labels.shape[1] != len(self.units):
+            raise PixelArtError(f"trait rows must have {len(self.units)} units, got {labels.shape}")
+        if self.units.shape[1:] != local.shape:
+            raise PixelArtError(
+                f"trait colours {self.units.shape[1:]} do not match the palettes {local.shape}"
+            )
+        out = np.empty((len(labels), *local.shape), dtype=bool)
+        for row, carried in enumerate(labels):
+            mask = local & np.logical_and.reduce(self.units[carried], axis=0)
+            empty = ~mask.any(-1)
+            mask[empty] = local[empty]
+            out[row] = mask
+        return out
+
+    def to_text(self) -> str:
+        """Compact text for a JSON manifest: base64 of the deflated bits, with the shape."""
+        shape = ",".join(str(n) for n in self.units.shape)
+        bits = zlib.compress(np.packbits(self.units).tobytes(), 9)
+        return f"{shape}:{base64.b64encode(bits).decode()}"
+
+    @classmethod
+    def from_text(cls, text: str) -> TraitColours:
+        try:
+            shape_text, encoded = str(text).split(":", 1)
+            shape = tuple(int(n) for n in shape_text.split(","))
+            bits = np.unpackbits(
+                np.frombuffer(zlib.decompress(base64.b64decode(encoded)), np.uint8)
+            )
+            size = int(np.prod(shape))
+            if len(shape) != 4 or len(bits) < size:
+                raise ValueError(f"{len(bits)} bits for a {shape} mask")
+        except (ValueError, zlib.error) as exc:
+            raise PixelArtError(f"unreadable trait colours: {exc}") from exc
+        return cls(bits[:size].astype(bool).reshape(shape))
+
+
+def _palette_index(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """int (N, h, w): each cell's position in ``palette`` (cells are palette colours)."""
+    packed = _pack(palette)
+    order = np.argsort(packed)
+    position = np.searchsorted(packed[order], _pack(native.reshape(-1, 3)))
+    return order[np.minimum(position, len(order) - 1)].reshape(native.shape[:3])
+
+
+def _cell_colours(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """bool (N, h, w, k): per image, the palette colours at each cell or its 8 neighbours."""
+    index = _palette_index(native, palette)
+    count, height, width = index.shape
+    seen = np.zeros((count, height, width, len(palette)), dtype=bool)
+    np.put_along_axis(seen, index[..., None], True, axis=-1)
+    padded = np.pad(seen, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    grown = np.zeros_like(seen)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            grown |= padded[:, dy : dy + height, dx : dx + width]
+    return grown
 
 
 def native_block(image: np.ndarray) -> int:

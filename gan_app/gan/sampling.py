@@ -4,7 +4,8 @@ A published generator is ONE zip file::
 
     manifest.json     {"format": "nff-generator", "version": 1, "resolution", "latent_dim",
                        "epoch", "config", "training_set", "model_file", "model_sha256",
-                       "conditional", "conditions" (the trait vocabulary, or null), ...}
+                       "conditional", "conditions" (the trait vocabulary, or null),
+                       "trait_colours" (conditional pixel art: ``pixelart.TraitColours``), ...}
     generator.keras   the generator as a plain Keras model (built-in layers only, float32)
 
 A conditional generator's model takes ``[latent, traits multi-hot]``; ``generate(seeds,
@@ -36,7 +37,7 @@ from PIL import Image
 
 from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
-from .pixelart import PixelArtProfile
+from .pixelart import PixelArtProfile, TraitColours
 from .runtime import fixed_shape_batches, rowwise_dense
 
 ARTIFACT_FORMAT = "nff-generator"
@@ -144,6 +145,7 @@ def sample_grid_png(
     vocabulary: ConditionVocabulary | None = None,
     columns: int = 4,
     pixel_art: PixelArtProfile | None = None,
+    trait_colours: TraitColours | None = None,
 ) -> bytes:
     """PNG of the generator's images for ``seeds`` (default: the fixed 4x4 grid seeds).
 
@@ -151,6 +153,7 @@ def sample_grid_png(
     (``vocabulary.grid_conditions``) drawn with the first ``columns`` seeds, so a row shows
     what the traits hold constant and a column what the latent does.
     """
+    traits = None
     if vocabulary is None:
         images = to_uint8(generator(latent_vectors(seeds, latent_dim), training=False))
     else:
@@ -159,7 +162,8 @@ def sample_grid_png(
         traits = np.repeat(vocabulary.grid_conditions(rows).labels, columns, axis=0)
         images = to_uint8(generator([latent, traits], training=False))
     if pixel_art is not None:
-        images = pixel_art.render(images)  # the grid shows tokens as they will be published
+        # The grid shows tokens as they will be published.
+        images = pixel_art.render(images, traits, trait_colours)
     return to_png(make_grid(images, columns, scale=grid_scale(images.shape[1])))
 
 
@@ -180,8 +184,11 @@ class LoadedGenerator:
         self.epoch = manifest.get("epoch")
         conditions = manifest.get("conditions")
         self.vocabulary = ConditionVocabulary.from_json(conditions) if conditions else None
-        # Pixel-art generators render every image onto the collection's grid and palette.
+        # Pixel-art generators render every image onto the collection's grid and palette;
+        # trait-conditioned ones also onto the colours of each image's traits.
         self.pixel_art = pixel_art_profile(manifest)
+        colours = manifest.get("trait_colours") if self.vocabulary is not None else None
+        self.trait_colours = TraitColours.from_text(colours) if colours else None
         # A seed's pixels must not depend on where in a pass it sits (``rowwise_dense``).
         rowwise_dense(self.model)
         # Every pass has the same rows (``generate_latents``), so one graph serves every
@@ -224,15 +231,19 @@ class LoadedGenerator:
         # the batch it came in, even with many threads (``fixed_shape_batches``).
         arrays = [latent] if traits is None else [latent, traits]
         rows = inference_rows(self.resolution)
-        return self.render(fixed_shape_batches(self._run, arrays, rows))
+        return self.render(fixed_shape_batches(self._run, arrays, rows), traits)
 
     def _run(self, *arrays):
         return self._forward(*(tf.constant(a) for a in arrays)).numpy()
 
-    def render(self, model_images: np.ndarray) -> np.ndarray:
+    def render(self, model_images: np.ndarray, traits: np.ndarray | None = None) -> np.ndarray:
         """Model pixels -> the token as published: pixel-art generators crop the native grid,
-        snap to the palette and clean the background (``pixelart``); others are unchanged."""
-        return model_images if self.pixel_art is None else self.pixel_art.render(model_images)
+        snap to the palette (with ``traits``, the images' trait rows, to the colours of their
+        traits when the generator has them) and clean the background (``pixelart``); others
+        are unchanged."""
+        if self.pixel_art is None:
+            return model_images
+        return self.pixel_art.render(model_images, traits, self.trait_colours)
 
     def resolve_traits(self, seeds: Sequence[int], traits: dict | None = None):
         """The ``ResolvedConditions`` (multi-hot rows and trait dicts) behind each seed's image;
@@ -295,12 +306,14 @@ def export_generator(
     training_set: dict | None = None,
     extra: dict | None = None,
     conditions: dict | None = None,
+    trait_colours: TraitColours | None = None,
 ) -> str:
     """Write the generator artifact (one zip) to a path or binary file; return its sha256.
 
     ``config`` is the run's hyperparameters (``GANConfig.to_dict()``), ``training_set`` whatever
     the caller wants to remember about the data (slug, filters, image count, fingerprint),
-    ``conditions`` a conditional generator's trait vocabulary (``ConditionVocabulary.to_json``).
+    ``conditions`` a conditional generator's trait vocabulary (``ConditionVocabulary.to_json``),
+    ``trait_colours`` a conditional pixel-art generator's colours per trait unit.
     """
     conditional = isinstance(generator.input_shape, list)
     if conditional != (conditions is not None):
@@ -332,6 +345,8 @@ def export_generator(
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
+    if trait_colours is not None:
+        manifest["trait_colours"] = trait_colours.to_text()
     if height != width:
         raise ValueError(f"generator output must be square, got {height}x{width}")
     archive = io.BytesIO()

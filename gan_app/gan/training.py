@@ -46,6 +46,7 @@ from .data import EpochBatches, ImageSet, TrainingSetTooSmall
 from .fileio import Dest, Source, read_bytes, write_bytes
 from .gan import DCGAN, build_dcgan
 from .models import build_conditional_generator, build_generator
+from .pixelart import TraitColours, crop_from_model
 from .runtime import Runtime, resolve_runtime
 from .sampling import export_generator, pixel_art_profile, sample_grid_png
 
@@ -175,6 +176,7 @@ class Trainer:
             self.data_info["labels_sha256"] = hashlib.sha256(labels.data).hexdigest()
         if isinstance(images, ImageSet):
             self.data_info["source"] = images.describe()
+        self.trait_colours = _trait_colours(array, labels, self.data_info, self.vocabulary)
         self.epoch = 0
         self.history: list[dict] = []
         self.last_checkpoint_epoch: int | None = None
@@ -306,6 +308,7 @@ class Trainer:
             self.config.latent_dim,
             vocabulary=self.vocabulary,
             pixel_art=pixel_art_profile({"data": self.data_info}),
+            trait_colours=self.trait_colours,
         )
 
     def checkpoint(self, reason: str = "manual") -> CheckpointData:
@@ -336,6 +339,7 @@ class Trainer:
             training_set={**self.data_info, **(training_set or {})},
             extra=extra,
             conditions=self.vocabulary.to_json() if self.vocabulary else None,
+            trait_colours=self.trait_colours,
         )
 
     def _emit_checkpoint(self, reason: str, on_checkpoint) -> None:
@@ -381,6 +385,8 @@ class Trainer:
             "keras_version": keras.__version__,
             "tensorflow_version": tf.__version__,
         }
+        if self.trait_colours is not None:
+            manifest["trait_colours"] = self.trait_colours.to_text()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
             zf.writestr("checkpoint.json", json.dumps(manifest, indent=1))
@@ -458,6 +464,7 @@ def export_checkpoint_generator(
         training_set={**manifest["data"], **(training_set or {})},
         extra=extra,
         conditions=manifest.get("conditions"),
+        trait_colours=_stored_trait_colours(manifest),
     )
 
 
@@ -465,6 +472,23 @@ def checkpoint_grid(source: Source) -> bytes:
     """The sample grid PNG stored inside a checkpoint file."""
     with zipfile.ZipFile(io.BytesIO(read_bytes(source))) as zf:
         return zf.read("grid.png")
+
+
+def _trait_colours(images, labels, data_info, vocabulary) -> TraitColours | None:
+    """A trait-conditioned pixel-art run's colours per trait unit (``pixelart.TraitColours``),
+    from its training tokens at their native grid; None for other runs."""
+    profile = pixel_art_profile({"data": data_info})
+    if vocabulary is None or labels is None or profile is None or profile.local is None:
+        return None
+    if not TraitColours.fits(vocabulary.size, profile.grid, profile.colours):
+        return None  # renders as an unconditioned generator's (``TraitColours.MAX_BITS``)
+    return TraitColours.fit(crop_from_model(images, profile.grid), labels, profile.palette)
+
+
+def _stored_trait_colours(manifest: dict) -> TraitColours | None:
+    """A checkpoint's trait colours (None for runs without them, and before they existed)."""
+    text = manifest.get("trait_colours")
+    return TraitColours.from_text(text) if text else None
 
 
 def _conditions(config: GANConfig, count: int, traits, vocabulary):

@@ -8,6 +8,7 @@ from gan_app.gan.metrics import palette_conformity
 from gan_app.gan.pixelart import (
     PixelArtError,
     PixelArtProfile,
+    TraitColours,
     clean_background,
     crop_from_model,
     detect_pixel_art,
@@ -16,7 +17,7 @@ from gan_app.gan.pixelart import (
     snap_to_palette,
     upscale,
 )
-from gan_app.gan.sampling import to_png
+from gan_app.gan.sampling import latent_vectors, to_png, to_uint8
 
 BACKGROUND = (99, 133, 150)
 PALETTE = np.array([BACKGROUND, (0, 0, 0), (219, 177, 128), (255, 0, 0)], dtype=np.uint8)
@@ -175,3 +176,106 @@ def test_it_snaps_to_exactly_the_nearest_colour_with_the_first_on_ties():
     barred = np.where(np.tile(allowed.reshape(-1, len(palette)), (3, 1)), 0, 10**9)
     nearest_allowed = palette[(distance + barred).argmin(1)].reshape(images.shape)
     assert np.array_equal(snap_to_local_palette(images, palette, allowed), nearest_allowed)
+
+
+DARK = (120, 80, 50)
+
+
+def layered(hats, darks):
+    """8x8 tokens drawn in fixed layers: a face (light or dark skin), a red hat or none."""
+    images = np.empty((len(hats), 8, 8, 3), dtype=np.uint8)
+    images[:] = BACKGROUND
+    for image, hat, dark in zip(images, hats, darks, strict=True):
+        image[3:7, 2:6] = DARK if dark else PALETTE[2]
+        image[4, 3] = image[4, 5] = PALETTE[1]
+        if hat:
+            image[1:3, 2:6] = PALETTE[3]
+    # Multi-hot trait rows, as a conditional run encodes them: hat, no hat, light, dark.
+    labels = np.array([[h, not h, not d, d] for h, d in zip(hats, darks, strict=True)], float)
+    return images, labels
+
+
+def test_it_snaps_each_cell_to_the_colours_of_the_images_own_traits():
+    hats, darks = [1, 0, 1, 0, 1, 0], [0, 0, 1, 1, 0, 1]
+    native, labels = layered(hats, darks)
+    profile = detect_pixel_art(native)
+    colours = TraitColours.fit(native, labels, profile.palette)
+    # A dark face without a hat, as a generator blurs it: the hat's top row halfway to red,
+    # the chin halfway between the skins.
+    wanted, row = layered([0], [1])
+    blurred = wanted.copy()
+    blurred[0, 1, 2:6] = (180, 66, 75)
+    blurred[0, 5:7, 2:6] = (175, 130, 90)
+    model = pad_to_model(blurred, 32, BACKGROUND)
+
+    today = profile.render(model)
+    by_traits = profile.render(model, row, colours)
+
+    assert (today[0, 1, 2:6] == PALETTE[3]).all()  # a hat's colour: hats are drawn there
+    assert (today[0, 5:7, 2:6] == PALETTE[2]).all()  # the nearer skin, of the other type
+    assert np.array_equal(by_traits, wanted)
+    again = TraitColours.from_text(colours.to_text())
+    assert np.array_equal(again.units, colours.units)
+    assert np.array_equal(profile.render(model, row, again), by_traits)
+
+
+def test_a_cell_no_colour_of_all_its_traits_reaches_keeps_the_collections_colours():
+    native, labels = layered([1, 0], [0, 1])
+    profile = detect_pixel_art(native)
+    colours = TraitColours.fit(native, labels, profile.palette)
+    assert colours.units.shape == (4, 8, 8, len(profile.palette))
+    # Two units that never share a colour at cell (0, 0): the cell keeps what the collection
+    # draws there rather than losing every colour.
+    units = np.ones((2, 8, 8, len(profile.palette)), dtype=bool)
+    units[0, 0, 0], units[1, 0, 0] = False, False
+    units[0, 0, 0, 0], units[1, 0, 0, 1] = True, True
+    both = TraitColours(units).allowed(np.array([[1.0, 1.0], [1.0, 0.0]]), profile.local)
+    assert np.array_equal(both[0, 0, 0], profile.local[0, 0])
+    assert np.flatnonzero(both[1, 0, 0]).tolist() == [0]  # one unit alone: its colour
+    assert np.array_equal(both[:, 3:], np.broadcast_to(profile.local[3:], both[:, 3:].shape))
+    # Masks are fitted up to 8 MB of bits: a 128 x 128 grid of 256 colours with 100 trait
+    # values is not (it renders as an unconditioned generator's).
+    assert TraitColours.fits(92, (24, 24), 220) and not TraitColours.fits(100, (128, 128), 256)
+    with pytest.raises(PixelArtError, match="4 units"):
+        colours.allowed(np.ones((1, 3)), profile.local)
+    with pytest.raises(PixelArtError, match="unreadable trait colours"):
+        TraitColours.from_text("4,8,8,5:not base64 at all")
+
+
+def test_a_conditional_pixel_art_run_publishes_its_trait_colours(tmp_path):
+    from PIL import Image
+
+    from gan_app.gan import Trainer, export_checkpoint_generator, load_generator
+    from tests.gan.conftest import TINY
+
+    hats, darks = [1, 0, 1, 0, 1, 0, 1, 0], [0, 0, 1, 1, 0, 1, 1, 0]
+    native, _ = layered(hats, darks)
+    files = []
+    for i, image in enumerate(native):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    traits = [
+        [("skin", "dark" if d else "light")] + ([("hat", "red")] if h else [])
+        for h, d in zip(hats, darks, strict=True)
+    ]
+    config = GANConfig(**{**TINY, "conditional": True, "trait_min_count": 2})
+    trainer = Trainer(config, prepare_images(files, config), traits=traits)
+    trainer.run(max_epochs=1, on_checkpoint=lambda c: c.write(tmp_path / "c.zip"))
+    export_checkpoint_generator(tmp_path / "c.zip", tmp_path / "g.zip")
+
+    generator = load_generator(tmp_path / "g.zip")
+    assert trainer.trait_colours is not None
+    assert np.array_equal(generator.trait_colours.units, trainer.trait_colours.units)
+    rows = generator.resolve_traits([3, 4], {"hat": "none", "skin": "dark"}).labels
+    model_images = generator.generate_latents(latent_vectors([3, 4], 8), rows)
+    colours = generator.pixel_art.render(
+        to_uint8(trainer.generator([latent_vectors([3, 4], 8), rows])),
+        rows,
+        generator.trait_colours,
+    )
+    assert np.array_equal(model_images, colours)
+    # No hat asked for: whatever the barely trained model draws, no red cell survives.
+    assert not (model_images == PALETTE[3]).all(-1).any()
+    # An unconditional run of the same tokens has none (and renders as before).
+    plain = Trainer(GANConfig(**TINY), prepare_images(files, GANConfig(**TINY)))
+    assert plain.trait_colours is None
