@@ -356,8 +356,9 @@ CELERY_TASK_ROUTES = {
     "gan_app.tasks.fabricate_*": {"queue": QUEUE_GENERATE},
     "nftsite.tasks.*": {"queue": QUEUE_DEFAULT},
 }
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# Task events (sent, received, started, succeeded) are for a monitor such as Flower; nothing
+# here reads them, and each one is a broker publish on the Generate path (four per image).
+CELERY_WORKER_SEND_TASK_EVENTS = CELERY_TASK_SEND_SENT_EVENT = _bool("CELERY_TASK_EVENTS", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
