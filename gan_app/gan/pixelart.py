@@ -153,12 +153,7 @@ def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
     seen = np.zeros((height, width, len(palette)), dtype=bool)
     cells = np.broadcast_to(np.arange(height * width).reshape(1, height, width), index.shape)
     seen.reshape(-1, len(palette))[cells.reshape(-1), index.reshape(-1)] = True
-    padded = np.pad(seen, ((1, 1), (1, 1), (0, 0)))
-    allowed = np.zeros_like(seen)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            allowed |= padded[dy : dy + height, dx : dx + width]
-    return allowed
+    return _grow(seen)
 
 
 def snap_to_local_palette(images: np.ndarray, palette: np.ndarray, allowed) -> np.ndarray:
@@ -202,10 +197,11 @@ class TraitColours:
     # and generator is plenty (the demo's are 0.5 MB, the CryptoPunks sample's 0.8 MB).
     MAX_BITS = 2**26
 
-    def __init__(self, units: np.ndarray):
+    def __init__(self, units: np.ndarray, text: str | None = None):
         self.units = np.asarray(units, dtype=bool)
         if self.units.ndim != 4:
             raise PixelArtError(f"trait colours must be (units, h, w, k), got {self.units.shape}")
+        self._text = text  # ``to_text``, once made (or as read)
 
     @classmethod
     def fits(cls, units: int, grid: tuple[int, int], colours: int) -> bool:
@@ -249,24 +245,23 @@ class TraitColours:
 
     def to_text(self) -> str:
         """Compact text for a JSON manifest: base64 of the deflated bits, with the shape."""
-        shape = ",".join(str(n) for n in self.units.shape)
-        bits = zlib.compress(np.packbits(self.units).tobytes(), 9)
-        return f"{shape}:{base64.b64encode(bits).decode()}"
+        if self._text is None:
+            shape = ",".join(str(n) for n in self.units.shape)
+            bits = zlib.compress(np.packbits(self.units).tobytes(), 9)
+            self._text = f"{shape}:{base64.b64encode(bits).decode()}"
+        return self._text
 
     @classmethod
     def from_text(cls, text: str) -> TraitColours:
         try:
             shape_text, encoded = str(text).split(":", 1)
             shape = tuple(int(n) for n in shape_text.split(","))
-            bits = np.unpackbits(
-                np.frombuffer(zlib.decompress(base64.b64decode(encoded)), np.uint8)
-            )
-            size = int(np.prod(shape))
-            if len(shape) != 4 or len(bits) < size:
-                raise ValueError(f"{len(bits)} bits for a {shape} mask")
+            if len(shape) != 4:
+                raise ValueError(f"a {shape} mask is not (units, h, w, k)")
+            units = _unpack_bits(zlib.decompress(base64.b64decode(encoded)), shape)
         except (ValueError, zlib.error) as exc:
             raise PixelArtError(f"unreadable trait colours: {exc}") from exc
-        return cls(bits[:size].astype(bool).reshape(shape))
+        return cls(units, text=str(text))
 
 
 def _palette_index(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -280,14 +275,20 @@ def _palette_index(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
 def _cell_colours(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """bool (N, h, w, k): per image, the palette colours at each cell or its 8 neighbours."""
     index = _palette_index(native, palette)
-    count, height, width = index.shape
-    seen = np.zeros((count, height, width, len(palette)), dtype=bool)
+    seen = np.zeros((*index.shape, len(palette)), dtype=bool)
     np.put_along_axis(seen, index[..., None], True, axis=-1)
-    padded = np.pad(seen, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return _grow(seen)
+
+
+def _grow(seen: np.ndarray) -> np.ndarray:
+    """bool (..., h, w, k) -> the same with each cell's colours joined by its 8 neighbours'."""
+    height, width = seen.shape[-3:-1]
+    pad = [(0, 0)] * (seen.ndim - 3) + [(1, 1), (1, 1), (0, 0)]
+    padded = np.pad(seen, pad)
     grown = np.zeros_like(seen)
     for dy in (0, 1, 2):
         for dx in (0, 1, 2):
-            grown |= padded[:, dy : dy + height, dx : dx + width]
+            grown |= padded[..., dy : dy + height, dx : dx + width, :]
     return grown
 
 
@@ -449,12 +450,17 @@ def _unpack(packed: np.ndarray) -> np.ndarray:
 def _unpack_local(encoded, grid, colours):
     if not encoded:
         return None
-    bits = np.unpackbits(np.frombuffer(base64.b64decode(encoded), dtype=np.uint8))
     width, height = grid
-    size = height * width * colours
+    return _unpack_bits(base64.b64decode(encoded), (height, width, colours))
+
+
+def _unpack_bits(packed: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.packbits`` bytes -> bool array of ``shape``; ValueError when they are too few."""
+    bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8))
+    size = int(np.prod(shape))
     if len(bits) < size:
-        raise ValueError("the local palettes do not match the grid and palette")
-    return bits[:size].astype(bool).reshape(height, width, colours)
+        raise ValueError(f"{len(bits)} bits for a {shape} mask")
+    return bits[:size].astype(bool).reshape(shape)
 
 
 def _hex(colour) -> str:

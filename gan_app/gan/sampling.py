@@ -187,8 +187,7 @@ class LoadedGenerator:
         # Pixel-art generators render every image onto the collection's grid and palette;
         # trait-conditioned ones also onto the colours of each image's traits.
         self.pixel_art = pixel_art_profile(manifest)
-        colours = manifest.get("trait_colours") if self.vocabulary is not None else None
-        self.trait_colours = TraitColours.from_text(colours) if colours else None
+        self.trait_colours = trait_colours_of(manifest)
         # A seed's pixels must not depend on where in a pass it sits (``rowwise_dense``).
         rowwise_dense(self.model)
         # Every pass has the same rows (``generate_latents``), so one graph serves every
@@ -295,6 +294,13 @@ def pixel_art_profile(manifest: dict) -> PixelArtProfile | None:
     data = manifest.get("training_set") or manifest.get("data") or {}
     stored = (data.get("source") or {}).get("pixel_art")
     return PixelArtProfile.from_dict(stored) if stored else None
+
+
+def trait_colours_of(manifest: dict) -> TraitColours | None:
+    """The trait colours a conditional pixel-art generator (or checkpoint) manifest records;
+    None for other generators, and for those published before they existed."""
+    text = manifest.get("trait_colours")
+    return TraitColours.from_text(text) if text else None
 
 
 def export_generator(

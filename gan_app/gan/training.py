@@ -48,7 +48,7 @@ from .gan import DCGAN, build_dcgan
 from .models import build_conditional_generator, build_generator
 from .pixelart import TraitColours, crop_from_model
 from .runtime import Runtime, resolve_runtime
-from .sampling import export_generator, pixel_art_profile, sample_grid_png
+from .sampling import export_generator, pixel_art_profile, sample_grid_png, trait_colours_of
 
 CHECKPOINT_FORMAT = "nff-gan-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -464,7 +464,7 @@ def export_checkpoint_generator(
         training_set={**manifest["data"], **(training_set or {})},
         extra=extra,
         conditions=manifest.get("conditions"),
-        trait_colours=_stored_trait_colours(manifest),
+        trait_colours=trait_colours_of(manifest),
     )
 
 
@@ -483,12 +483,6 @@ def _trait_colours(images, labels, data_info, vocabulary) -> TraitColours | None
     if not TraitColours.fits(vocabulary.size, profile.grid, profile.colours):
         return None  # renders as an unconditioned generator's (``TraitColours.MAX_BITS``)
     return TraitColours.fit(crop_from_model(images, profile.grid), labels, profile.palette)
-
-
-def _stored_trait_colours(manifest: dict) -> TraitColours | None:
-    """A checkpoint's trait colours (None for runs without them, and before they existed)."""
-    text = manifest.get("trait_colours")
-    return TraitColours.from_text(text) if text else None
 
 
 def _conditions(config: GANConfig, count: int, traits, vocabulary):
