@@ -235,13 +235,15 @@ class TraitColours:
             raise PixelArtError(
                 f"trait colours {self.units.shape[1:]} do not match the palettes {local.shape}"
             )
-        out = np.empty((len(labels), *local.shape), dtype=bool)
-        for row, carried in enumerate(labels):
+        # Images drawn with the same traits (a grid's rows, one request's batch) share a mask.
+        rows, inverse = np.unique(labels, axis=0, return_inverse=True)
+        masks = np.empty((len(rows), *local.shape), dtype=bool)
+        for row, carried in enumerate(rows):
             mask = local & np.logical_and.reduce(self.units[carried], axis=0)
             empty = ~mask.any(-1)
             mask[empty] = local[empty]
-            out[row] = mask
-        return out
+            masks[row] = mask
+        return masks[inverse.reshape(-1)]
 
     def to_text(self) -> str:
         """Compact text for a JSON manifest: base64 of the deflated bits, with the shape."""
