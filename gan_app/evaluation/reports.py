@@ -4,7 +4,7 @@ What lives where:
 
 - **Trait classifier** (``classifier_for``): one per collection *data version*, trained on the
   collection's real token images and their listed traits only, stored in Django storage as
-  ``evaluation/<collection>/trait-classifier-d<data_version>.zip`` (the zip carries its held-out
+  ``evaluation/<collection>/trait-classifier-d<data_version>-n.zip`` (the zip carries its held-out
   accuracy per trait type and per trait) and kept loaded in the process. Any new ingest bumps
   the data version, so a stale classifier is never used; an old file is simply left behind.
 - **Near-copy index** (``near_copy_index_for``): the training images a generator saw, at its
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 # Generated images for an evaluation come from these seeds (fixed, so two evaluations of the
 # same generator look at the same images; far from the 0-15 of the sample grid).
 EVALUATION_SEED_BASE = 1_000_000
-CLASSIFIER_SIZE = 32  # pixel art reads fine at 32 px; the classifier resizes anything else
+# The classifier's real set: pixel art stays on its native grid (the classifier enlarges it by
+# whole factors), anything larger comes at 32 px.
+CLASSIFIER_SIZE = 32
 MIN_REAL_IMAGES = 8
 
 
@@ -200,7 +202,8 @@ def _save_once(name, data):
 
 
 def classifier_name(collection):
-    return f"evaluation/{collection.slug}/trait-classifier-d{collection.data_version}.zip"
+    # "-n": pixel art read pixel for pixel (``input_size``); files from before are retrained.
+    return f"evaluation/{collection.slug}/trait-classifier-d{collection.data_version}-n.zip"
 
 
 def classifier_for(collection, *, train=True, **fit_options):
@@ -225,9 +228,7 @@ def classifier_for(collection, *, train=True, **fit_options):
         if not any(real.traits):
             raise EvaluationError(f"collection {collection.slug} lists no traits to learn")
         log.info("training the trait classifier of %s on %s", collection.slug, real.description)
-        classifier = TraitClassifier.fit(
-            real.images, real.traits, image_size=CLASSIFIER_SIZE, **fit_options
-        )
+        classifier = TraitClassifier.fit(real.images, real.traits, **fit_options)
         _save_once(name, classifier.to_bytes())
         return classifier
 

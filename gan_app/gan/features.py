@@ -64,17 +64,26 @@ def check_images(images, name="images"):
     return images
 
 
-def resize_images(images, size):
+def resize_images(images, size, enlarge="bilinear"):
     """uint8 ``(N, H, W, 3)`` → float32 ``(N, size, size, 3)`` in [0, 255].
 
     Shrinking averages the pixels each output pixel covers ("area"), so an image upscaled by an
     integer factor shrinks back exactly; enlarging (pixel art to Inception's 299) is bilinear,
-    as in the reference FID code.
+    as in the reference FID code. ``enlarge="nearest"`` repeats each pixel instead when ``size``
+    is a whole multiple of the image (pixel art stays sharp: a one-cell earring stays one
+    colour); other sizes are still enlarged bilinearly.
     """
+    if enlarge not in ("bilinear", "nearest"):
+        raise ValueError(f"enlarge must be 'bilinear' or 'nearest', got {enlarge!r}")
     images = np.asarray(images)
-    if images.shape[1:3] == (size, size):
+    height, width = images.shape[1:3]
+    if (height, width) == (size, size):
         return images.astype(np.float32)
-    shrinking = images.shape[1] >= size and images.shape[2] >= size
+    if enlarge == "nearest" and size > max(height, width) and not size % height + size % width:
+        return (
+            images.repeat(size // height, axis=1).repeat(size // width, axis=2).astype(np.float32)
+        )
+    shrinking = height >= size and width >= size
     resized = keras.ops.image.resize(
         images.astype(np.float32), (size, size), interpolation="area" if shrinking else "bilinear"
     )

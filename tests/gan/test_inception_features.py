@@ -58,6 +58,18 @@ def test_it_resizes_a_batch_to_the_network_input():
     assert resized[:, :, :20].max() == 0 and resized[:, :, 28:].min() == 255
 
 
+def test_it_enlarges_pixel_art_by_whole_factors_pixel_for_pixel():
+    images = np.random.default_rng(2).integers(0, 256, (2, 12, 12, 3), dtype=np.uint8)
+
+    doubled = resize_images(images, 24, "nearest")
+
+    np.testing.assert_array_equal(doubled, images.repeat(2, axis=1).repeat(2, axis=2))
+    assert set(np.unique(resize_images(images, 30, "nearest"))) - set(np.unique(images))
+    np.testing.assert_array_equal(resize_images(images, 6, "nearest"), resize_images(images, 6))
+    with pytest.raises(ValueError, match="'bicubic'"):
+        resize_images(images, 24, "bicubic")
+
+
 @pytest.mark.slow
 def test_it_loads_a_keras_application_weights_file_at_299_pixels(tmp_path):
     # The published file is Keras's HDF5 weights format; write one (random values) the same way.

@@ -5,11 +5,13 @@ import zipfile
 import numpy as np
 import pytest
 
+from gan_app.gan.features import resize_images
 from gan_app.gan.trait_classifier import (
     NONE,
     TraitClassifier,
     TraitDataError,
     TraitVocabulary,
+    input_size,
     normalize_traits,
     to_attributes,
     trait_distributions,
@@ -96,6 +98,41 @@ def test_it_saves_and_loads_one_file(tmp_path, collection, classifier):
     assert TraitClassifier.load(io.BytesIO(classifier.to_bytes())).image_size == 16
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["classifier.json", "model.weights.h5"]
+
+
+def test_pixel_art_is_read_pixel_for_pixel_at_a_whole_multiple_of_its_grid():
+    images, traits = draw_collection(30, size=24, seed=4, noise=0)
+
+    classifier = TraitClassifier.fit(images, traits, **{**SMALL, "image_size": None, "epochs": 1})
+
+    # 24 px punks were enlarged bilinearly to 32 px, blurring one-cell traits (an earring).
+    assert classifier.image_size == 48 and classifier.config["enlarge"] == "nearest"
+    assert [input_size(side) for side in (12, 16, 24, 32, 64, 128)] == [36, 32, 48, 32, 32, 32]
+    loaded = TraitClassifier.load(io.BytesIO(classifier.to_bytes()))
+    np.testing.assert_array_equal(loaded.probabilities(images), classifier.probabilities(images))
+
+
+def test_a_classifier_saved_before_whole_factor_enlarging_reads_as_it_did():
+    images, traits = draw_collection(30, size=24, seed=4, noise=0)
+    classifier = TraitClassifier.fit(images, traits, **{**SMALL, "image_size": 48, "epochs": 1})
+    old = TraitClassifier(
+        classifier.vocabulary,
+        classifier.model,
+        {k: v for k, v in classifier.config.items() if k != "enlarge"},
+    )
+
+    blurred = resize_images(images, 48)
+    sharp = resize_images(images, 48, "nearest")
+
+    # Sharp: each cell a 2x2 block of its own colour, never a blend of two cells.
+    np.testing.assert_array_equal(sharp[:, ::2, ::2], images)
+    assert not np.array_equal(blurred, sharp)
+    np.testing.assert_allclose(
+        old.probabilities(images), classifier.model.predict_on_batch(blurred)[1], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        classifier.probabilities(images), classifier.model.predict_on_batch(sharp)[1], atol=1e-5
+    )
 
 
 def test_it_refuses_a_file_that_is_not_a_classifier(tmp_path):
