@@ -100,6 +100,21 @@ def test_it_saves_and_loads_one_file(tmp_path, collection, classifier):
         assert sorted(archive.namelist()) == ["classifier.json", "model.weights.h5"]
 
 
+def test_one_image_is_labelled_without_paying_for_a_padded_batch(collection, classifier):
+    images, _ = collection
+    shapes, forward = [], classifier.model.predict_on_batch
+    classifier.model.predict_on_batch = lambda batch: shapes.append(batch.shape) or forward(batch)
+    try:
+        alone = [classifier.probabilities(images[i : i + 1]) for i in range(3)]
+        together = classifier.probabilities(images[:3])
+    finally:
+        del classifier.model.predict_on_batch
+
+    # The generate worker labels one image per request: it ran 16 rows (15 of them padding).
+    assert shapes == [(1, 16, 16, 3)] * 6
+    np.testing.assert_array_equal(np.concatenate(alone), together)
+
+
 def test_pixel_art_is_read_pixel_for_pixel_at_a_whole_multiple_of_its_grid():
     images, traits = draw_collection(30, size=24, seed=4, noise=0)
 
