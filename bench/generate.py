@@ -17,8 +17,11 @@ gives the model's own limits (``model_images_per_second``, ``model_latency_ms_p5
 first in this process) and the ratios to them. Uses its own database (``nff_bench_generate``,
 created and dropped), its own Redis key prefix and a scratch media folder, all removed
 afterwards. ``--tokens 1000``: the generator's collection holds 1,000 demo tokens with their
-analytics, so each image is also checked against the training images (near-copies) and every
-query that loads the collection row meets its analytics cache, as on a real collection.
+analytics and its stored trait classifier, so each image is also labelled (traits, rarity) and
+checked against the training images (near-copies), and every query that loads the collection
+row meets its analytics cache, as on a real collection whose generator passed the quality gate
+(publishing evaluates, which stores the classifier). The classifier is trained for one epoch:
+its forward pass costs the same whatever it learned.
 
 Prints one JSON object per line.
 """
@@ -245,8 +248,9 @@ def _publish_bench_generator(resolution, tokens=0):
     """A published generator at ``resolution`` (default width, fresh weights) in the bench DB.
 
     ``tokens``: its collection is that many demo tokens (images, traits, sales) with their
-    analytics, as a real collection's generator is; each image is then checked against the
-    training images for near-copies, and the collection row carries its analytics cache.
+    analytics and trait classifier, as a real collection's generator is; each image is then
+    labelled and checked against the training images for near-copies, and the collection row
+    carries its analytics cache.
     0: a collection with no tokens (the figures of earlier runs)."""
     from django.core.files.base import ContentFile
     from django.utils import timezone
@@ -260,9 +264,12 @@ def _publish_bench_generator(resolution, tokens=0):
     if tokens:
         from collections_app.analytics.compute import compute
         from collections_app.demo.build import build_demo_collection
+        from gan_app.evaluation import reports
 
         collection, _ = build_demo_collection("bench", tokens)
         compute(collection)
+        collection.refresh_from_db()  # ingest bumped its data version, which names the file
+        reports.classifier_for(collection, epochs=1)
     else:
         collection = Collection.objects.create(slug="bench", name="Bench")
     generator = Generator(
