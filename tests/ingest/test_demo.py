@@ -128,6 +128,17 @@ def test_it_rebuilds_the_demo_from_scratch():
 
 
 @pytest.mark.django_db
+def test_the_collection_it_returns_is_the_one_stored():
+    # Ingest bumps the data version in the database; a stale copy named files (the trait
+    # classifier's) after the version before.
+    collection, _ = demo.build_demo_collection("fresh", 10, 3)
+
+    stored = Collection.objects.get(slug="fresh")
+    assert collection.data_version == stored.data_version >= 1
+    assert collection.updated_at == stored.updated_at
+
+
+@pytest.mark.django_db
 def test_it_will_not_overwrite_a_real_collection():
     Collection.objects.create(slug="real", name="Real", source=Collection.Source.OPENSEA)
     with pytest.raises(CommandError, match="not a demo collection"):
