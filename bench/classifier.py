@@ -31,21 +31,14 @@ import numpy as np
 
 from bench.quality import punks_set, real_pixels
 from gan_app.gan.features import resize_images
+from gan_app.gan.metrics import collection_palette
+from gan_app.gan.pixelart import _palette_index
 from gan_app.gan.trait_classifier import TraitClassifier, TraitVocabulary
 
 HELD_OUT = 200
 
 MAX_COLOURS = 256  # more distinct colours than this: not pixel art, no layers
 MIN_SUPPORT = 2  # tokens with a value (in one group) needed to read its layer
-
-
-def _codes(images):
-    images = np.asarray(images)
-    return (
-        (images[..., 0].astype(np.int32) << 16)
-        | (images[..., 1].astype(np.int32) << 8)
-        | images[..., 2].astype(np.int32)
-    )
 
 
 class TraitLayers:
@@ -72,13 +65,12 @@ class TraitLayers:
         ``value_sets``: ``vocabulary.value_sets(...)`` of the images. Images with more than
         ``MAX_COLOURS`` colours in all give no layers (their traits are not drawn cell for cell).
         """
-        codes = _codes(images)
-        palette, index = np.unique(codes, return_inverse=True)
+        palette = collection_palette(images, MAX_COLOURS + 1)
         layered = [t.name for t in vocabulary.types if t.multi]
         if len(palette) > MAX_COLOURS or not layered:
             return cls({}, layered)
-        index = index.reshape(codes.shape)
-        cells = codes.shape[1] * codes.shape[2]
+        index = _palette_index(np.asarray(images), palette)
+        cells = index.shape[1] * index.shape[2]
         singles = [t.name for t in vocabulary.types if not t.multi]
         groups = defaultdict(list)
         for row, traits in enumerate(value_sets):
@@ -101,11 +93,11 @@ class TraitLayers:
                 share_without = _colour_shares(index[without], len(palette))[at, colour]
                 mask = (share_with[at, colour] >= agree) & (share_without <= elsewhere)
                 if mask.any():
-                    rgb = np.stack(
-                        [(palette[colour] >> s) & 255 for s in (16, 8, 0)], axis=-1
-                    ).astype(np.uint8)
-                    shape = codes.shape[1:]
-                    layers[(group, label)] = (mask.reshape(shape), rgb.reshape((*shape, 3)))
+                    shape = index.shape[1:]
+                    layers[(group, label)] = (
+                        mask.reshape(shape),
+                        palette[colour].reshape((*shape, 3)),
+                    )
         return cls(layers, layered)
 
     def compose(self, images, value_sets, vocabulary, count, rng):

@@ -587,7 +587,6 @@ def build_demo_collection(
     finalize_collection(collection)
     if tokens:
         save_cover(collection, cover_png(tokens))
-    collection.refresh_from_db()  # ingest bumped its data version with an F() update
     return collection, counts
 
 

@@ -299,9 +299,7 @@ def finalize_collection(collection):
     with transaction.atomic():
         recount_traits(collection)
         Trait.objects.filter(collection=collection, count=0).delete()
-        Collection.objects.filter(pk=collection.pk).update(
-            data_version=F("data_version") + 1, updated_at=timezone.now()
-        )
+        collection.bump_data_version()  # the caller's object carries the new version too
     notify_collection_changed(collection)
 
 
