@@ -14,11 +14,8 @@ speckled backgrounds and smeared accessories of a raw DCGAN. So:
 - ``PixelArtProfile.render`` turns a model output back into a token: crop the grid
   (``crop_from_model``), snap every pixel to the nearest palette colour *that the collection
   uses at that cell or next to it* (``local_palettes``: a sky cell can only become a sky
-  colour, so a smeared gradient snaps back to a gradient, not to a face colour), *coherently*
-  (``coherence``: a cell that is nearly as close to the colour of most of its neighbours
-  takes that colour, so a face the model left between two skin tones becomes one face, not a
-  mottle of both), then clean the background (isolated stray cells surrounded by background
-  become background);
+  colour, so a smeared gradient snaps back to a gradient, not to a face colour), then clean
+  the background (isolated stray cells surrounded by background become background);
 - ``upscale`` enlarges by an integer factor with nearest neighbour for full-size downloads.
 
 Everything is a pure function of its inputs, so the same model output gives the same pixels
@@ -41,18 +38,6 @@ DETECTION_SAMPLE = 64  # images looked at by detect_pixel_art (spread over the c
 
 # Colour distance weights: green differences show most, blue least ("redmean", dark colours).
 _SNAP_WEIGHTS = np.array([2.0, 4.0, 3.0], dtype=np.float32)
-# Coherent snapping (``settle``): what one neighbour of another colour costs a cell, in the
-# weighted squared distance above (two CryptoPunks skin tones are about 12,700 apart, a
-# gold earring and skin over 30,000). Measured on the CryptoPunks sample (docs/training.md):
-# 1,000-5,000 all read better than independent snapping, 2,000 best. It pays only where the
-# model mottles: on the demo collection, whose generated tokens use as many colours as its
-# own, it erased small features. So a generator snaps coherently when its tokens, snapped
-# cell by cell, use ``MOTTLED`` times the colours per token of the collection or more
-# (``coherence_for``; the CryptoPunks sample's 1.7x, the demo's 1.0x).
-COHERENCE = 2000.0
-MOTTLED = 1.25
-_CANDIDATES = 4  # the nearest colours a cell may settle on
-_SETTLE_PASSES = 4  # sweeps over the grid (few cells still change after the second)
 
 
 class PixelArtError(ValueError):
@@ -70,13 +55,6 @@ class PixelArtProfile:
     # bool (h, w, k): which palette colours the collection uses at or next to each cell
     # (layered art puts every trait at fixed cells: a sky cell is only ever sky colours).
     local: np.ndarray | None = None
-    # What a differing neighbour costs a cell when snapping (``settle``); 0 snaps every cell
-    # on its own, as every profile did before coherent snapping (their tokens keep their
-    # bytes). A generator's export decides it (``coherence_for``).
-    coherence: float = 0.0
-    # Mean distinct colours of one of the collection's tokens (``detect_pixel_art``; None in
-    # profiles stored before): what ``coherence_for`` holds generated tokens to.
-    colours_per_token: float | None = None
 
     def to_dict(self) -> dict:
         """JSON form (stored on the collection and in generator manifests)."""
@@ -88,10 +66,6 @@ class PixelArtProfile:
         }
         if self.local is not None:
             data["local"] = base64.b64encode(np.packbits(self.local).tobytes()).decode()
-        if self.coherence:
-            data["coherence"] = self.coherence
-        if self.colours_per_token is not None:
-            data["colours_per_token"] = self.colours_per_token
         return data
 
     @classmethod
@@ -106,11 +80,7 @@ class PixelArtProfile:
             raise PixelArtError(f"not a pixel-art profile: {exc}") from exc
         if len(grid) != 2 or min(grid) < 1 or not len(palette) or block < 1:
             raise PixelArtError(f"not a pixel-art profile: grid {grid}, {len(palette)} colours")
-        # A number from 0 to under 2**20 (NaN fails too): with distances under 2**24, every
-        # sum ``settle`` compares stays exact in float32.
-        coherence = _number(data, "coherence", 0.0, 2**20, 0.0)
-        colours = _number(data, "colours_per_token", 1.0, MAX_PALETTE + 1, None)
-        return cls(grid, block, palette, background, local, coherence, colours)
+        return cls(grid, block, palette, background, local)
 
     def fits(self, resolution: int) -> bool:
         """Whether the native grid fits the model's square resolution cell for cell."""
@@ -132,19 +102,16 @@ class PixelArtProfile:
         (N, units) and the run's ``trait_colours``: each cell then only takes colours that the
         tokens sharing every one of its trait values use there (``TraitColours``)."""
         native = crop_from_model(model_images, self.grid)
-        coherence = self.coherence
         if trait_colours is not None and labels is not None and self.local is not None:
             snapped = np.empty_like(native)
             for start in range(0, len(native), 64):  # the masks of 64 images at a time
                 allowed = trait_colours.allowed(labels[start : start + 64], self.local)
                 chunk = native[start : start + 64]
-                snapped[start : start + 64] = snap_to_local_palette(
-                    chunk, self.palette, allowed, coherence
-                )
+                snapped[start : start + 64] = snap_to_local_palette(chunk, self.palette, allowed)
         elif self.local is not None:
-            snapped = snap_to_local_palette(native, self.palette, self.local, coherence)
+            snapped = snap_to_local_palette(native, self.palette, self.local)
         else:
-            snapped = snap_to_palette(native, self.palette, coherence)
+            snapped = snap_to_palette(native, self.palette)
         if self.background is not None:
             snapped = clean_background(snapped, self.background)
         return snapped
@@ -176,28 +143,7 @@ def detect_pixel_art(
     order = np.argsort(-counts, kind="stable")
     palette = _unpack(colours[order])
     local = local_palettes(native, palette)
-    background = _dominant_border(native)
-    per_token = round(float(np.mean(colours_per_token(native))), 3)
-    return PixelArtProfile((width, height), block, palette, background, local, 0.0, per_token)
-
-
-def colours_per_token(images: np.ndarray) -> np.ndarray:
-    """int (N,): how many distinct colours each image uses."""
-    images = _check_images(images)
-    packed = np.sort(_pack(images.reshape(-1, 3)).reshape(len(images), -1), axis=1)
-    return 1 + (np.diff(packed, axis=1) != 0).sum(axis=1)
-
-
-def coherence_for(profile: PixelArtProfile, rendered: np.ndarray) -> tuple[float, float]:
-    """(coherence, colours per token): how a generator whose tokens, snapped cell by cell, are
-    ``rendered`` should snap (``COHERENCE`` when they use ``MOTTLED`` times the collection's
-    colours per token or more, else 0), and the mean it measured. Profiles that do not know
-    the collection's figure keep snapping cell by cell."""
-    measured = round(float(np.mean(colours_per_token(rendered))), 3)
-    if profile.colours_per_token is None:
-        return 0.0, measured
-    mottled = measured >= MOTTLED * profile.colours_per_token
-    return (COHERENCE if mottled else 0.0), measured
+    return PixelArtProfile((width, height), block, palette, _dominant_border(native), local)
 
 
 def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -210,9 +156,7 @@ def local_palettes(native: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return _grow(seen)
 
 
-def snap_to_local_palette(
-    images: np.ndarray, palette: np.ndarray, allowed, coherence: float = 0.0
-) -> np.ndarray:
+def snap_to_local_palette(images: np.ndarray, palette: np.ndarray, allowed) -> np.ndarray:
     """Like ``snap_to_palette``, but each cell only takes a colour ``allowed[y, x]`` permits
     (bool (h, w, k) for every image, or (N, h, w, k): one mask per image)."""
     images = np.asarray(images, dtype=np.uint8)
@@ -233,61 +177,8 @@ def snap_to_local_palette(
             score += np.where(mask, terms, np.inf)
         else:
             score += shared
-        score = score.reshape(*chunk.shape[:3], -1)
-        out[start : start + 64] = palette[_choose(score, coherence)]
+        out[start : start + 64] = palette[score.argmin(-1)].reshape(chunk.shape)
     return out
-
-
-def _choose(score: np.ndarray, coherence: float) -> np.ndarray:
-    """int (N, h, w): per cell the palette colour of least ``score`` (N, h, w, k) or, with
-    ``coherence``, the colour ``settle`` picks among the nearest ``_CANDIDATES``."""
-    if not coherence:
-        return score.argmin(-1)
-    # A stable sort: equal distances keep palette order, as argmin's first-of-ties does.
-    order = np.argsort(score, axis=-1, kind="stable")[..., :_CANDIDATES]
-    return settle(order, np.take_along_axis(score, order, -1), coherence)
-
-
-def settle(order: np.ndarray, cost: np.ndarray, coherence: float) -> np.ndarray:
-    """Coherent snapping: each cell's colour from its candidates ``order`` (N, h, w, m) of
-    palette indices, nearest first, with their distances ``cost`` (N, h, w, m; inf: not
-    allowed there), so as to minimise distance plus ``coherence`` for every one of the 8
-    neighbours of another colour (a Potts model, minimised locally: iterated conditional
-    modes). Returns int (N, h, w).
-
-    Starts from the nearest colours and updates the cells in four interleaved sets (even and
-    odd rows and columns, so no two cells updated together are neighbours) for
-    ``_SETTLE_PASSES`` sweeps. A cell between two colours (a smeared skin tone) joins its
-    neighbours; a clear detail (an earring one cell wide, a distance over 8 x ``coherence``
-    from its surroundings) stays. Distances are whole numbers below 2**24 and coherence
-    costs whole multiples, so every sum is exact in float32: the same outputs give the same
-    cells on every machine.
-    """
-    cost = np.asarray(cost, dtype=np.float32)
-    weight = np.float32(coherence)
-    labels = order[..., 0].copy()
-    height, width = labels.shape[1:]
-    for _ in range(_SETTLE_PASSES):
-        changed = False
-        for row in (0, 1):
-            for column in (0, 1):
-                cells = (slice(None), slice(row, None, 2), slice(column, None, 2))
-                padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), constant_values=-1)
-                candidates = order[cells]
-                differing = np.zeros(candidates.shape, dtype=np.float32)
-                for dy in (0, 1, 2):
-                    for dx in (0, 1, 2):
-                        if (dy, dx) == (1, 1):
-                            continue
-                        neighbour = padded[:, dy : dy + height, dx : dx + width][cells]
-                        differing += candidates != neighbour[..., None]
-                pick = (cost[cells] + weight * differing).argmin(-1)
-                chosen = np.take_along_axis(candidates, pick[..., None], -1)[..., 0]
-                changed |= bool((chosen != labels[cells]).any())
-                labels[cells] = chosen
-        if not changed:
-            break
-    return labels
 
 
 class TraitColours:
@@ -456,22 +347,16 @@ def crop_from_model(images: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return np.rint(cells.mean(axis=(2, 4))).astype(np.uint8)
 
 
-def snap_to_palette(images: np.ndarray, palette: np.ndarray, coherence: float = 0.0) -> np.ndarray:
-    """Every pixel replaced by the nearest palette colour (weighted RGB; exact, deterministic);
-    with ``coherence``, by the colour ``settle`` picks among the nearest few."""
+def snap_to_palette(images: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Every pixel replaced by the nearest palette colour (weighted RGB; exact, deterministic)."""
     images = np.asarray(images, dtype=np.uint8)
     palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     packed = _pack(images.reshape(-1, 3))
     # Snap each distinct colour once: a token has a few hundred colours at most.
     colours, inverse = np.unique(packed, return_inverse=True)
     score = _pixel_terms(_unpack(colours), palette) + _colour_terms(palette)[None, :]
-    if not coherence:
-        nearest = score.argmin(1)
-        return palette[nearest[inverse.reshape(-1)]].reshape(images.shape)
-    order = np.argsort(score, axis=-1, kind="stable")[:, :_CANDIDATES]
-    cost = np.take_along_axis(score, order, -1)
-    cells = inverse.reshape(images.shape[:3])
-    return palette[settle(order[cells], cost[cells], coherence)]
+    nearest = score.argmin(1)
+    return palette[nearest[inverse.reshape(-1)]].reshape(images.shape)
 
 
 # The nearest colour, exactly and fast. The weighted squared distance
@@ -521,19 +406,6 @@ def upscale(image: np.ndarray, size: int = DEFAULT_UPSCALE) -> np.ndarray:
     """Nearest-neighbour enlargement by the largest integer factor that stays within ``size``."""
     factor = max(1, size // max(image.shape[:2]))
     return image.repeat(factor, 0).repeat(factor, 1)
-
-
-def _number(data: dict, key: str, low: float, high: float, default):
-    """``data[key]`` as a float in [low, high), ``default`` when absent; else PixelArtError."""
-    value = data.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
-        raise PixelArtError(
-            f"not a pixel-art profile: {key} must be a number from {low:g} to under {high:g}, "
-            f"got {value!r}"
-        )
-    return float(value)
 
 
 def _check_images(images) -> np.ndarray:

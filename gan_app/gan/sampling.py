@@ -37,7 +37,7 @@ from PIL import Image
 
 from .conditioning import ConditionError, ConditionVocabulary
 from .fileio import Dest, Source, read_bytes, write_bytes
-from .pixelart import PixelArtProfile, TraitColours, coherence_for
+from .pixelart import PixelArtProfile, TraitColours
 from .runtime import fixed_shape_batches, rowwise_dense
 
 ARTIFACT_FORMAT = "nff-generator"
@@ -49,8 +49,6 @@ MANIFEST_FILE = "manifest.json"
 # public range, defined once in gan_app.generation.requests.MAX_SEED (exact in JavaScript).
 LATENT_SEED_LIMIT = 2**63 - 1
 GRID_SEEDS = tuple(range(16))  # the fixed seeds of every 4x4 sample grid
-# The seeds a pixel-art generator's export draws to decide how it snaps (``_decide_snapping``).
-SNAPPING_SEEDS = tuple(range(256))
 # Rows per forward pass, always (padded), by resolution: the shape is a function of the model
 # alone, so every process draws a seed's bytes with the same kernels. Measured on 2 cores
 # (``bench/generate.py --raw``): at 32 px a pass costs mostly its call overhead, so 16 rows
@@ -329,7 +327,6 @@ def export_generator(
             "a conditional generator needs its trait vocabulary (conditions) and only it"
         )
     generator = _float32_copy(generator)
-    training_set = _decide_snapping(generator, training_set or {}, conditions, trait_colours)
     with tempfile.TemporaryDirectory() as tmp:
         # Keras only saves to a path ending in .keras (a zip of config + weights).
         generator.save(Path(tmp) / MODEL_FILE)
@@ -366,28 +363,6 @@ def export_generator(
     data = archive.getvalue()
     write_bytes(dest, data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _decide_snapping(generator, training_set: dict, conditions, trait_colours) -> dict:
-    """``training_set`` with its pixel-art profile's ``coherence`` decided, once, for this
-    generator: its tokens for ``SNAPPING_SEEDS``, snapped cell by cell, against the
-    collection's colours per token (``pixelart.coherence_for``). Profiles already decided (an
-    artifact exported again) and profiles stored before coherent snapping are kept as they
-    are, so a generator's tokens never change bytes."""
-    source = training_set.get("source") or {}
-    stored = source.get("pixel_art")
-    if not stored or "coherence" in stored or stored.get("colours_per_token") is None:
-        return training_set
-    profile = PixelArtProfile.from_dict(stored)
-    latent = latent_vectors(SNAPPING_SEEDS, _input_shapes(generator)[0][-1])
-    traits = None
-    if conditions is not None:
-        vocabulary = ConditionVocabulary.from_json(conditions)
-        traits = vocabulary.resolve(None, list(SNAPPING_SEEDS)).labels
-    images = to_uint8(generator(latent if traits is None else [latent, traits], training=False))
-    coherence, measured = coherence_for(profile, profile.render(images, traits, trait_colours))
-    decided = {**stored, "coherence": coherence, "generated_colours_per_token": measured}
-    return {**training_set, "source": {**source, "pixel_art": decided}}
 
 
 def load_generator(source: Source) -> LoadedGenerator:

@@ -1,20 +1,15 @@
 """Pixel-art collections: grid and palette detection, cell-for-cell training data, clean renders."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from gan_app.gan import GANConfig, prepare_images
 from gan_app.gan.metrics import palette_conformity
 from gan_app.gan.pixelart import (
-    COHERENCE,
-    MOTTLED,
     PixelArtError,
     PixelArtProfile,
     TraitColours,
     clean_background,
-    coherence_for,
     crop_from_model,
     detect_pixel_art,
     pad_to_model,
@@ -109,109 +104,6 @@ def test_it_renders_the_same_bytes_for_the_same_output():
     again = to_png(upscale(profile.render(output.copy())[0]))
     assert first == again
     assert snap_to_palette(output, PALETTE).tobytes() == snap_to_palette(output, PALETTE).tobytes()
-
-
-# Two skin tones about 12,700 apart in the snapping distance (CryptoPunks' light and medium),
-# a gold earring far from both, and the background.
-TONES = np.array([BACKGROUND, (219, 177, 128), (174, 139, 97), (255, 217, 38)], dtype=np.uint8)
-
-
-def face(size=7):
-    """A face of the light tone filling an image, on which one cell at a time is changed."""
-    image = np.zeros((1, size, size, 3), np.uint8)
-    image[:] = TONES[1]
-    return image
-
-
-def test_coherent_snapping_gives_a_cell_between_two_tones_the_tone_around_it():
-    image = face()
-    # The model left one cell a little nearer the other tone (a mottled face).
-    image[0, 3, 3] = np.rint(0.45 * TONES[1] + 0.55 * TONES[2]).astype(np.uint8)
-
-    alone = snap_to_palette(image, TONES)
-    together = snap_to_palette(image, TONES, COHERENCE)
-
-    assert tuple(alone[0, 3, 3]) == tuple(TONES[2])  # cell by cell: a blotch
-    assert np.array_equal(together, np.broadcast_to(TONES[1], image.shape))
-    everywhere = np.ones((7, 7, len(TONES)), dtype=bool)
-    assert np.array_equal(snap_to_local_palette(image, TONES, everywhere, COHERENCE), together)
-
-
-def test_coherent_snapping_keeps_a_clear_one_cell_detail():
-    image = face()
-    image[0, 3, 3] = (250, 210, 50)  # an earring, one cell, drawn clearly
-
-    snapped = snap_to_palette(image, TONES, COHERENCE)
-
-    # Over 8 x COHERENCE from the skin around it: the earring stays, the face stays whole.
-    expected = face()
-    expected[0, 3, 3] = TONES[3]
-    assert np.array_equal(snapped, expected)
-
-
-def test_coherent_snapping_only_picks_colours_the_cell_allows():
-    image = face()
-    image[0, 3, 3] = np.rint(0.45 * TONES[1] + 0.55 * TONES[2]).astype(np.uint8)
-    allowed = np.ones((7, 7, len(TONES)), dtype=bool)
-    allowed[3, 3, 1] = False  # the light tone is never drawn at that cell
-
-    snapped = snap_to_local_palette(image, TONES, allowed, COHERENCE)
-
-    assert tuple(snapped[0, 3, 3]) == tuple(TONES[2])
-
-
-def test_a_profile_counts_the_colours_of_a_token_and_snaps_cell_by_cell_until_told():
-    native = sprites()
-    profile = detect_pixel_art(native)
-    per_token = [len(np.unique(image.reshape(-1, 3), axis=0)) for image in native]
-    assert profile.colours_per_token == pytest.approx(np.mean(per_token), abs=1e-3)
-    assert profile.coherence == 0.0
-    again = PixelArtProfile.from_dict(profile.to_dict())
-    assert again.colours_per_token == profile.colours_per_token and again.coherence == 0.0
-
-    coherent = PixelArtProfile.from_dict({**profile.to_dict(), "coherence": COHERENCE})
-    assert coherent.coherence == COHERENCE
-    assert PixelArtProfile.from_dict(coherent.to_dict()).coherence == COHERENCE
-    output = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    cells = crop_from_model(output, profile.grid)
-    local = snap_to_local_palette(cells, profile.palette, profile.local)
-    expected = clean_background(local, BACKGROUND)
-    assert np.array_equal(profile.render(output), expected)  # cell by cell, as before
-    first = coherent.render(output)
-    assert np.array_equal(coherent.render(output.copy()), first)
-    assert not np.array_equal(first, expected)  # the noise settles into larger patches
-
-
-def faces(tones, size=8):
-    """One face per tone (a TONES index) on the background: two colours per token."""
-    images = np.zeros((len(tones), size, size, 3), np.uint8) + np.array(BACKGROUND, np.uint8)
-    for image, tone in zip(images, tones, strict=True):
-        image[2:6, 2:6] = TONES[tone]
-    return images
-
-
-def test_coherent_snapping_is_chosen_for_generators_that_mottle():
-    profile = detect_pixel_art(faces([1, 2, 1, 2]))
-    assert profile.colours_per_token == 2.0
-    mottled = faces([1, 2, 1, 2])
-    mottled[:, 3, 3] = TONES[3 - np.array([1, 2, 1, 2])]  # a cell of the other tone
-    mottled[:2, 4, 4] = TONES[3]  # and, on two of them, a gold one
-
-    assert coherence_for(profile, faces([2, 1, 1, 2]))[0] == 0.0
-    chosen, measured = coherence_for(profile, mottled)
-    assert (chosen, measured) == (COHERENCE, 3.5)
-    assert measured >= MOTTLED * profile.colours_per_token
-    # A profile stored before the count was kept cannot tell: cell by cell, as before.
-    older = dataclasses.replace(profile, colours_per_token=None)
-    assert coherence_for(older, mottled)[0] == 0.0
-
-
-@pytest.mark.parametrize("key", ["coherence", "colours_per_token"])
-@pytest.mark.parametrize("value", [-1, "much", True, float("nan"), 2.0**21])
-def test_a_stored_profile_with_a_bad_snapping_figure_is_refused(key, value):
-    stored = {**detect_pixel_art(sprites()).to_dict(), key: value}
-    with pytest.raises(PixelArtError, match=f"{key} must be a number"):
-        PixelArtProfile.from_dict(stored)
 
 
 def test_it_upscales_by_a_whole_factor_with_nearest_neighbour():
@@ -384,25 +276,6 @@ def test_a_conditional_pixel_art_run_publishes_its_trait_colours(tmp_path):
     assert np.array_equal(model_images, colours)
     # No hat asked for: whatever the barely trained model draws, no red cell survives.
     assert not (model_images == PALETTE[3]).all(-1).any()
-    # The export decided how its tokens snap, from what they looked like cell by cell.
-    stored = generator.manifest["training_set"]["source"]["pixel_art"]
-    mottled = stored["generated_colours_per_token"] >= MOTTLED * stored["colours_per_token"]
-    assert stored["coherence"] == generator.pixel_art.coherence == (COHERENCE if mottled else 0)
-    # Decided once: exported again with a decision, the generator keeps it (and its bytes).
-    flipped = {**stored, "coherence": 0.0 if mottled else COHERENCE}
-    source = {**generator.manifest["training_set"]["source"], "pixel_art": flipped}
-    export_checkpoint_generator(
-        tmp_path / "c.zip", tmp_path / "again.zip", training_set={"source": source}
-    )
-    again = load_generator(tmp_path / "again.zip")
-    assert again.pixel_art.coherence == flipped["coherence"]
-    # Held to a collection of one-colour tokens, the same model mottles: coherent snapping.
-    undecided = {k: v for k, v in stored.items() if k != "coherence"}
-    source["pixel_art"] = {**undecided, "colours_per_token": 1.0}
-    export_checkpoint_generator(
-        tmp_path / "c.zip", tmp_path / "held.zip", training_set={"source": source}
-    )
-    assert load_generator(tmp_path / "held.zip").pixel_art.coherence == COHERENCE
     # An unconditional run of the same tokens has none (and renders as before).
     plain = Trainer(GANConfig(**TINY), prepare_images(files, GANConfig(**TINY)))
     assert plain.trait_colours is None
