@@ -190,6 +190,35 @@ def test_it_builds_the_same_pairs_from_database_codes_as_from_strings():
     assert rarity.score_collection(from_codes).equals(rarity.score_collection(from_frame))
 
 
+def test_it_builds_the_same_pairs_from_records_as_from_a_frame():
+    # Case and space variants, repeats, values that are not strings, an empty value, tokens
+    # out of order and one without traits: every way two spellings can meet.
+    records = [
+        (3, "Hat", " Cap"),
+        (1, "eyes", "Blue"),
+        (3, "hat", "cap"),
+        (1, "Eyes ", "green"),
+        (2, "level", 7),
+        (2, "hat", "none"),
+        (1, "mouth", ""),
+        (3, "eyes", "blue"),
+        (2, "level", "7"),
+    ]
+    tokens = [1, 2, 3, 4]
+    frame = pd.DataFrame(records, columns=["token", "trait_type", "value"])
+    expected = rarity.TraitPairs.from_frame(tokens, frame)
+
+    got = rarity.TraitPairs.from_records(tokens, records)
+
+    assert got.pos.tolist() == expected.pos.tolist()
+    assert got.code.tolist() == expected.code.tolist()
+    assert got.trait_type.tolist() == expected.trait_type.tolist()
+    assert got.value.tolist() == expected.value.tolist()
+    assert rarity.score_collection(got).equals(rarity.score_collection(expected))
+    empty = rarity.TraitPairs.from_records(tokens, [])
+    assert empty.token_count == 4 and not len(empty.pos) and not len(empty.trait_type)
+
+
 def test_it_refuses_pairs_for_unknown_tokens():
     with pytest.raises(ValueError, match="not in the collection"):
         pairs_of(["a"], [("b", "hat", "cap")])
