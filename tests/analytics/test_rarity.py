@@ -219,6 +219,18 @@ def test_it_builds_the_same_pairs_from_records_as_from_a_frame():
     assert empty.token_count == 4 and not len(empty.pos) and not len(empty.trait_type)
 
 
+def test_a_value_of_none_from_records_reads_as_the_value_none():
+    # A DataFrame turned None into NaN, whose code decoded as another type's last value.
+    with_none = rarity.TraitPairs.from_records([1, 2], [(1, "hat", None), (2, "eyes", "blue")])
+    spelled = rarity.TraitPairs.from_records([1, 2], [(1, "hat", "none"), (2, "eyes", "blue")])
+
+    assert list(zip(with_none.trait_type, with_none.value, strict=True)) == [
+        ("eyes", "blue"),
+        ("hat", "none"),
+    ]
+    assert rarity.score_collection(with_none).equals(rarity.score_collection(spelled))
+
+
 def test_it_refuses_pairs_for_unknown_tokens():
     with pytest.raises(ValueError, match="not in the collection"):
         pairs_of(["a"], [("b", "hat", "cap")])
