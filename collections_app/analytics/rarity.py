@@ -99,42 +99,29 @@ class TraitPairs:
 
     @classmethod
     def from_frame(cls, tokens: Sequence[Hashable], traits: pd.DataFrame) -> TraitPairs:
-        """From all token ids and a frame with columns ``token``, ``trait_type``, ``value``.
-
-        Pairs naming a token that is not in ``tokens`` raise ValueError.
-        """
-        index = _token_index(tokens)
-        if len(traits) == 0:
-            return cls._build(index, np.empty(0, np.int64), np.empty(0, np.int64), [], [])
-        pos = index.get_indexer(traits["token"])
-        if (pos < 0).any():
-            unknown = pd.unique(traits["token"][pos < 0])[:5]
-            raise ValueError(f"traits name tokens that are not in the collection: {list(unknown)}")
-        type_codes, type_uniques = pd.factorize(traits["trait_type"].astype(str), sort=False)
-        value_codes, value_uniques = pd.factorize(traits["value"].astype(str), sort=False)
-        combined = type_codes.astype(np.int64) * len(value_uniques) + value_codes
-        pair_codes, pair_uniques = pd.factorize(combined, sort=False)
-        types = np.asarray(type_uniques, dtype=object)[pair_uniques // len(value_uniques)]
-        values = np.asarray(value_uniques, dtype=object)[pair_uniques % len(value_uniques)]
-        return cls._build(index, pos, pair_codes, types, values)
+        """From all token ids and a frame with columns ``token``, ``trait_type``, ``value``
+        (its rows as ``from_records``' tuples)."""
+        columns = traits[["token", "trait_type", "value"]]
+        return cls.from_records(tokens, columns.itertuples(index=False, name=None))
 
     @classmethod
     def from_records(
         cls, tokens: Sequence[Hashable], records: Iterable[tuple[Hashable, str, str]]
     ) -> TraitPairs:
-        """From all token ids and (token, trait_type, value) tuples.
+        """From all token ids and (token, trait_type, value) tuples; types and values compare
+        as ``str`` gives them (None: "none"). Pairs naming a token that is not in ``tokens``
+        raise ValueError.
 
         Plain Python up to ``_build``: the generate worker scores one new image at a time, and
         a DataFrame and three factorize calls cost it more than the scoring itself (1.6 ms for
-        one image against 0.3 ms). Same pairs as ``from_frame`` (strings as ``str`` gives)."""
+        one image against 0.3 ms)."""
         records = list(records)
         index = _token_index(tokens)
-        if not records:
-            return cls._build(index, np.empty(0, np.int64), np.empty(0, np.int64), [], [])
-        pos = index.get_indexer([token for token, _, _ in records])
+        named = [token for token, _, _ in records]
+        pos = index.get_indexer(named) if records else np.empty(0, np.int64)
         if (pos < 0).any():
-            frame = pd.DataFrame(records, columns=["token", "trait_type", "value"])
-            return cls.from_frame(tokens, frame)  # names the unknown tokens
+            unknown = list(dict.fromkeys(t for t, p in zip(named, pos, strict=True) if p < 0))
+            raise ValueError(f"traits name tokens that are not in the collection: {unknown[:5]}")
         distinct: dict[tuple[str, str], int] = {}
         raw_code = [distinct.setdefault((str(t), str(v)), len(distinct)) for _, t, v in records]
         types = [t for t, _ in distinct]
@@ -173,10 +160,8 @@ class TraitPairs:
         ordered = sorted(set(norm))
         number = {pair: i for i, pair in enumerate(ordered)}
         remap = np.fromiter((number[pair] for pair in norm), np.int64, len(norm))
-        types = np.empty(len(ordered), object)
-        values = np.empty(len(ordered), object)
-        types[:] = [t for t, _ in ordered]
-        values[:] = [v for _, v in ordered]
+        types = np.array([t for t, _ in ordered], dtype=object)
+        values = np.array([v for _, v in ordered], dtype=object)
         pos = np.asarray(pos, np.int64)
         code = remap[np.asarray(raw_code, np.int64)] if len(pos) else np.empty(0, np.int64)
         key = unique_ints(pos * max(len(types), 1) + code)  # sorted by (pos, code), repeats gone
