@@ -39,8 +39,11 @@ def _gpu() -> tuple[str, tuple[int, int]] | None:
 def resolve_runtime(config: GANConfig) -> Runtime:
     """ "auto" turns mixed precision and XLA on exactly when a GPU is present.
 
-    On CPU both cost more than they save (no fast half-precision units; XLA recompiles per
-    shape) and keeping float32 on CPU keeps training reproducible bit for bit.
+    On CPU "auto" keeps float32 and no XLA. XLA costs far more than it saves there (measured:
+    a minute to compile, then ~30x slower epochs). Mixed bfloat16 is faster on CPUs with AMX
+    (Sapphire Rapids and later: +9 to +25% training images/s, ``docs/training.md``, "Training
+    speed on CPU") but changes the numbers a run trains with, so a CPU run asks for it with
+    ``mixed_precision="on"``.
     """
     gpu = _gpu()
     on_gpu = gpu is not None
