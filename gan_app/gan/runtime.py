@@ -41,7 +41,7 @@ def resolve_runtime(config: GANConfig) -> Runtime:
 
     On CPU "auto" keeps float32 and no XLA. XLA costs far more than it saves there (measured:
     a minute to compile, then ~30x slower epochs). Mixed bfloat16 is faster on CPUs with AMX
-    (Sapphire Rapids and later: +9 to +25% training images/s, ``docs/training.md``, "Training
+    (measured here: +9 to +25% training images/s, ``docs/training.md``, "Training
     speed on CPU") but changes the numbers a run trains with, so a CPU run asks for it with
     ``mixed_precision="on"``.
     """
