@@ -304,7 +304,7 @@ class TraitAdmin(admin.ModelAdmin):
 
     @admin.action(description="Allow again (undo an exclusion)")
     def allow_values(self, request, queryset):
-        count = queryset.update(is_excluded=False, excluded_reason="", excluded_at=None)
+        count = Trait.allow_values(queryset)
         self.message_user(request, f"Allowed {count} trait value(s) again.", messages.SUCCESS)
 
 

@@ -1,5 +1,6 @@
 """Collections, their tokens, traits and sales; ingest jobs and training subsets."""
 
+import time
 from datetime import timedelta
 
 from django.db import models
@@ -114,13 +115,45 @@ class Trait(models.Model):
         reason = (reason or "").strip()
         if not reason:
             raise ValueError("a reason is required to exclude a trait value")
-        return traits.update(is_excluded=True, excluded_reason=reason, excluded_at=timezone.now())
+        changed = traits.update(
+            is_excluded=True, excluded_reason=reason, excluded_at=timezone.now()
+        )
+        forget_excluded()
+        return changed
 
     @classmethod
-    def excluded_pairs(cls, collection) -> set[tuple[str, str]]:
-        """(trait_type, value) of the collection's excluded values."""
-        rows = cls.objects.filter(collection=collection, is_excluded=True)
-        return set(rows.values_list("trait_type", "value"))
+    def allow_values(cls, traits) -> int:
+        """Undo the exclusion of trait values."""
+        changed = traits.update(is_excluded=False, excluded_reason="", excluded_at=None)
+        forget_excluded()
+        return changed
+
+    @classmethod
+    def excluded_pairs(cls, collection, max_age: float = 0.0) -> frozenset[tuple[str, str]]:
+        """(trait_type, value) of the collection's excluded values (a model or its pk).
+
+        ``max_age`` > 0: a reading this process made at most that many seconds ago will do
+        (serving a stored image asks on every request). A change made in this process is seen
+        at once; one made in another process (the admin's web worker) within ``max_age``.
+        """
+        key = getattr(collection, "pk", collection)
+        seen = _excluded_seen.get(key)
+        now = time.monotonic()
+        if max_age > 0 and seen is not None and now - seen[0] <= max_age:
+            return seen[1]
+        rows = cls.objects.filter(collection=key, is_excluded=True)
+        pairs = frozenset(rows.values_list("trait_type", "value"))
+        _excluded_seen[key] = (now, pairs)
+        return pairs
+
+
+# Trait.excluded_pairs's readings in this process: {collection pk: (when, pairs)}.
+_excluded_seen: dict[int, tuple[float, frozenset]] = {}
+
+
+def forget_excluded() -> None:
+    """Drop this process's readings of ``Trait.excluded_pairs`` (a trait row changed)."""
+    _excluded_seen.clear()
 
 
 class Token(models.Model):

@@ -1,7 +1,9 @@
 """Signal receivers, connected in CollectionsAppConfig.ready()."""
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from .models import Trait, forget_excluded
 from .signals import collection_data_changed
 
 
@@ -11,3 +13,9 @@ def queue_analytics(sender, collection, **kwargs):
     from .analytics import refresh
 
     refresh.request(collection)
+
+
+@receiver([post_save, post_delete], sender=Trait, dispatch_uid="trait_exclusions_changed")
+def trait_changed(sender, **kwargs):
+    """A trait row saved or deleted may change what is excluded: read it afresh."""
+    forget_excluded()

@@ -13,6 +13,7 @@ from .generation.requests import (
     WALK_STEPS,
     GenerationError,
     plan_seeds,
+    unique_row,
 )
 from .models import GenerationRequest, Generator
 
@@ -72,7 +73,7 @@ class GenerateForm(forms.Form):
 
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
-        generator = Generator.served(Generator.objects.filter(slug=slug)).first()
+        generator = unique_row(Generator.served(Generator.objects.filter(slug=slug)))
         visible = generator is not None and generator.collection.is_public
         if not visible or not generator.visible_to(self.user):
             raise forms.ValidationError(f"There is no published generator called {slug!r}.")

@@ -46,6 +46,11 @@ def public_images():
     return Generator.served(images, "generator").order_by("-created_at", "-pk")
 
 
+# Serving a stored image re-reads the collection's excluded trait values at most this often per
+# process: an admin's exclusion withholds the images everywhere within these seconds (at once
+# in the process that made it), and the PNG's own cache lifetime is longer.
+EXCLUSIONS_MAX_AGE = 5.0
+
 NEAR_COPY_MESSAGE = (
     "This image was withheld: it is a near-copy of one of the collection's own images, "
     "so it is not released as a new one."
@@ -63,7 +68,9 @@ def withheld_reason(image) -> str:
     excluded = list(image.excluded_traits or [])
     if not excluded and image.traits:
         # Values excluded after the image was labelled count too.
-        excluded = excluded_read(image.traits, Trait.excluded_pairs(image.generator.collection_id))
+        excluded = excluded_read(
+            image.traits, Trait.excluded_pairs(image.generator.collection_id, EXCLUSIONS_MAX_AGE)
+        )
     if excluded:
         return (
             "This image was withheld: it shows a trait this site does not publish ("

@@ -234,8 +234,8 @@ def too_many_waits():
 
 def request_pk(public_id):
     """The pk behind a public id (the long poll waits by pk), or None."""
-    return (
-        GenerationRequest.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    return generation.unique_row(
+        GenerationRequest.objects.filter(public_id=public_id).values_list("pk", flat=True)
     )
 
 
@@ -315,16 +315,14 @@ class Withheld(Exception):
 def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
     """The stored image for (generator, seed, condition key); 404 if never made, withdrawn or
     unlisted (staff ``user``: a preview), Gone if hidden."""
-    image = (
-        Generator.served(GeneratedImage.objects, "generator")
-        .filter(
+    image = generation.unique_row(
+        Generator.served(GeneratedImage.objects, "generator").filter(
             generator__slug=slug,
             generator__is_published=True,
             generator__collection__is_public=True,
             seed=seed,
             condition_key=key,
         )
-        .first()
     )
     if image is None or not image.generator.visible_to(user):
         raise Http404("No image has been generated for this seed yet.")

@@ -175,8 +175,8 @@ async def wait_for_change(
 ) -> GenerationRequest | None:
     """The request once its status is none of ``since`` (comma-separated statuses), or after
     ``timeout`` seconds. The worker's notice wakes the wait (``notify``); while it sleeps the
-    wait holds neither a thread nor a database connection. Each look reads the status alone;
-    the row with its generator is loaded once, when the wait ends."""
+    wait holds neither a thread nor a database connection. Each look reads the row with its
+    generator in one query (a wait looks about twice: before it sleeps and once woken)."""
     if timeout <= 0:  # no waiting: the row as it is
         return await sync_to_async(serving_row)(pk)
     waiting_out = set(since.split(",")) if since else set()
@@ -186,9 +186,10 @@ async def wait_for_change(
 
     def look():
         """(status, the row once the status changed; else None)."""
-        status = GenerationRequest.objects.filter(pk=pk).values_list("status", flat=True).first()
+        req = serving_row(pk)
+        status = None if req is None else req.status
         if changed(status):
-            return status, serving_row(pk)
+            return status, req
         if not connection.in_atomic_block:
             # About to sleep: a thousand sleeping waiters must not hold a thousand
             # connections. (Inside a transaction the connection is not ours to close.)
@@ -203,7 +204,13 @@ async def wait_for_change(
 
 def serving_row(pk: int) -> GenerationRequest | None:
     """A request with its generator and collection, as the answers to visitors use them."""
-    return Generator.served(GenerationRequest.objects.filter(pk=pk), "generator").first()
+    return unique_row(Generator.served(GenerationRequest.objects.filter(pk=pk), "generator"))
+
+
+def unique_row(queryset):
+    """The row a filter on a unique key finds, or None: ``first()`` less the ORDER BY it adds,
+    whose compiling costs more CPU than the lookup itself on the Generate path."""
+    return next(iter(queryset.order_by()[:1]), None)
 
 
 def requeue_if_stuck(req: GenerationRequest, after: float = REQUEUE_AFTER) -> bool:
@@ -241,6 +248,8 @@ def request_images(req: GenerationRequest) -> list[tuple[int, GeneratedImage | N
             generator_id=req.generator_id, condition_key=condition_key(req), seed__in=req.seeds
         )
     }
+    for row in rows.values():
+        row.generator = req.generator  # loaded with the request: not again per image
     return [
         (seed, rows[seed] if seed in rows and not rows[seed].is_hidden else None)
         for seed in req.seeds

@@ -66,3 +66,62 @@ def test_the_generator_page_never_reads_its_collections_analytics(
     assert page.status_code == 200 and png in page.content.decode()
     read = [q["sql"] for q in queries if '"analytics"' in q["sql"] or '"image_profile"' in q["sql"]]
     assert read == []
+
+
+def _labelled(made, collection, value="Laser"):
+    from collections_app.models import Trait
+
+    Trait.objects.create(collection=collection, trait_type="eyes", value=value, count=1)
+    made.traits = {"eyes": [{"value": value, "confidence": 0.97}]}
+    made.save(update_fields=["traits"])
+    return made
+
+
+def test_a_done_requests_answer_loads_its_generator_once(
+    client, collection, made, django_assert_num_queries
+):
+    _labelled(made, collection)  # a labelled image is checked against the exclusions
+    url = reverse("gan:request_status", args=[made.request.public_id])
+    client.get(url)  # this process has read the collection's exclusions
+
+    # The request's pk, the request with its generator and collection, its images: the
+    # images are not given their generator again one query each.
+    with django_assert_num_queries(3):
+        answer = client.get(url).json()
+
+    assert answer["status"] == "done" and answer["images"][0]["png"]
+
+
+def test_a_permalink_reads_the_exclusions_once_per_max_age(
+    client, collection, made, monkeypatch, django_assert_num_queries
+):
+    from gan_app import showcase
+
+    _labelled(made, collection)
+    png = reverse("gan:image_png", args=[made.generator.slug, made.seed])
+    client.get(png)
+
+    with django_assert_num_queries(1):  # the image row with its generator; exclusions known
+        assert client.get(png).status_code == 200
+    monkeypatch.setattr(showcase, "EXCLUSIONS_MAX_AGE", 0.0)
+    with django_assert_num_queries(2):  # older than the max age: read again
+        assert client.get(png).status_code == 200
+
+
+def test_exclusions_made_or_undone_in_this_process_apply_at_once(client, collection, made):
+    from collections_app.models import Trait
+
+    _labelled(made, collection)
+    png = reverse("gan:image_png", args=[made.generator.slug, made.seed])
+    assert client.get(png).status_code == 200  # the exclusions are now read and kept
+    laser = Trait.objects.filter(collection=collection, value="Laser")
+
+    Trait.exclude_values(laser, "offensive")
+    assert client.get(png).status_code == 451
+    Trait.allow_values(laser)
+    assert client.get(png).status_code == 200
+    laser.get().delete()  # a trait row saved or deleted is read afresh too
+    Trait.objects.create(
+        collection=collection, trait_type="eyes", value="Laser", count=1, is_excluded=True
+    )
+    assert client.get(png).status_code == 451
