@@ -13,9 +13,9 @@ from .generation.requests import (
     WALK_STEPS,
     GenerationError,
     plan_seeds,
-    unique_row,
+    served_generator,
 )
-from .models import GenerationRequest, Generator
+from .models import GenerationRequest
 
 SEED_HELP = f"A whole number from 0 to {MAX_SEED:,}. Empty: a random seed."
 BATCH_CHOICES = [1, 4, 9, 16]  # what the panel offers; any count up to MAX_BATCH is valid
@@ -73,7 +73,7 @@ class GenerateForm(forms.Form):
 
     def clean_generator(self):
         slug = self.cleaned_data["generator"]
-        generator = unique_row(Generator.served(Generator.objects.filter(slug=slug)))
+        generator = served_generator(slug=slug)
         visible = generator is not None and generator.collection.is_public
         if not visible or not generator.visible_to(self.user):
             raise forms.ValidationError(f"There is no published generator called {slug!r}.")

@@ -315,17 +315,15 @@ class Withheld(Exception):
 def visible_image(slug, seed, key="", user=None) -> GeneratedImage:
     """The stored image for (generator, seed, condition key); 404 if never made, withdrawn or
     unlisted (staff ``user``: a preview), Gone if hidden."""
-    image = generation.unique_row(
-        Generator.served(GeneratedImage.objects, "generator").filter(
-            generator__slug=slug,
-            generator__is_published=True,
-            generator__collection__is_public=True,
-            seed=seed,
-            condition_key=key,
+    generator = generation.served_generator(slug=slug)
+    image = None
+    if generator is not None and generator.is_published and generator.collection.is_public:
+        image = generation.unique_row(
+            GeneratedImage.objects.filter(generator=generator, seed=seed, condition_key=key)
         )
-    )
-    if image is None or not image.generator.visible_to(user):
+    if image is None or not generator.visible_to(user):
         raise Http404("No image has been generated for this seed yet.")
+    image.generator = generator
     if image.is_hidden:
         raise Gone
     reason = showcase.withheld_reason(image)

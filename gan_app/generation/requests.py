@@ -15,9 +15,11 @@ Trait-conditioned generators (``Generator.conditional``): a request may carry tr
 generator + traits + seed always name the same image.
 """
 
+import copy
 import hashlib
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +45,9 @@ WALK_STEPS = 8
 MIN_WALK_STEPS, MAX_WALK_STEPS = 3, 16
 # A request still queued after this long has its task sent again (see requeue_if_stuck).
 REQUEUE_AFTER = 30
+# served_generator's readings are used for at most this many seconds (per process).
+GENERATOR_MAX_AGE = 5.0
+_generators_seen: dict[tuple[str, object], tuple[float, "Generator | None"]] = {}
 
 Kind = GenerationRequest.Kind
 Status = GenerationRequest.Status
@@ -204,7 +209,35 @@ async def wait_for_change(
 
 def serving_row(pk: int) -> GenerationRequest | None:
     """A request with its generator and collection, as the answers to visitors use them."""
-    return unique_row(Generator.served(GenerationRequest.objects.filter(pk=pk), "generator"))
+    req = unique_row(GenerationRequest.objects.filter(pk=pk))
+    if req is not None:
+        req.generator = served_generator(pk=req.generator_id)
+    return req
+
+
+def served_generator(*, slug: str | None = None, pk: int | None = None) -> Generator | None:
+    """The generator with this slug or pk, with its collection (``Generator.served``), or None.
+
+    Every Generate request reads it, and the join is the dearest query of the request to
+    compile, so a reading this process made at most ``GENERATOR_MAX_AGE`` seconds ago will do.
+    A change saved in this process is seen at once (the cache is emptied on any generator or
+    collection save or delete); one saved elsewhere (the admin, a worker's quality gate) within
+    ``GENERATOR_MAX_AGE``. The worker checks that the generator is still published before it
+    renders, so a request let in meanwhile fails with the "withdrawn" message. Each caller gets
+    its own copy of the row.
+    """
+    key = ("slug", slug) if pk is None else ("pk", pk)
+    now = time.monotonic()
+    seen = _generators_seen.get(key)
+    if seen is None or now - seen[0] > GENERATOR_MAX_AGE:
+        rows = Generator.objects.filter(**({"slug": slug} if pk is None else {"pk": pk}))
+        seen = _generators_seen[key] = (now, unique_row(Generator.served(rows)))
+    return None if seen[1] is None else copy.copy(seen[1])
+
+
+def forget_served_generators() -> None:
+    """Drop this process's readings of ``served_generator`` (a generator or collection changed)."""
+    _generators_seen.clear()
 
 
 def unique_row(queryset):

@@ -125,3 +125,60 @@ def test_exclusions_made_or_undone_in_this_process_apply_at_once(client, collect
         collection=collection, trait_type="eyes", value="Laser", count=1, is_excluded=True
     )
     assert client.get(png).status_code == 451
+
+
+def _post(client, generator, seed):
+    return client.post(reverse("gan:generate"), {"generator": generator.slug, "seed": seed}, **JSON)
+
+
+def _generator_reads(queries):
+    return [q["sql"] for q in queries if q["sql"].startswith('SELECT "gan_app_generator"')]
+
+
+def test_generate_reads_the_generator_once_per_max_age(
+    client, generator, generous_rate, monkeypatch
+):
+    from gan_app.generation import requests
+
+    assert _post(client, generator, "1").status_code == 202
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, generator, "2").status_code == 202
+        png = client.get(reverse("gan:image_png", args=[generator.slug, 2]))
+    assert _generator_reads(queries) == [] and png.status_code == 404  # not made yet
+    monkeypatch.setattr(requests, "GENERATOR_MAX_AGE", 0.0)
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, generator, "3").status_code == 202
+    assert len(_generator_reads(queries)) == 1
+
+
+def test_a_generator_withdrawn_or_unlisted_in_this_process_is_refused_at_once(
+    client, generator, made, generous_rate
+):
+    png = reverse("gan:image_png", args=[generator.slug, made.seed])
+    assert _post(client, generator, "5").status_code == 202 and client.get(png).status_code == 200
+
+    generator.unpublish()
+    assert _post(client, generator, "6").status_code == 400
+    assert client.get(png).status_code == 404
+    generator.publish()
+    assert _post(client, generator, "7").status_code == 202
+    generator.collection.is_public = False
+    generator.collection.save(update_fields=["is_public"])
+    assert _post(client, generator, "8").status_code == 400
+    assert client.get(png).status_code == 404
+
+
+def test_a_generator_withdrawn_elsewhere_is_refused_within_the_max_age(
+    client, generator, generous_rate, monkeypatch
+):
+    from gan_app.generation import requests
+    from gan_app.models import Generator
+
+    assert _post(client, generator, "5").status_code == 202
+    # As another process (the admin's) would: no signal reaches this one.
+    Generator.objects.filter(pk=generator.pk).update(is_published=False)
+    monkeypatch.setattr(requests, "GENERATOR_MAX_AGE", 0.0)  # the max age has passed
+
+    refused = _post(client, generator, "6")
+    assert refused.status_code == 400 and "no published generator" in refused.json()["error"]
