@@ -47,7 +47,8 @@ MIN_WALK_STEPS, MAX_WALK_STEPS = 3, 16
 REQUEUE_AFTER = 30
 # served_generator's readings are used for at most this many seconds (per process).
 GENERATOR_MAX_AGE = 5.0
-_generators_seen: dict[tuple[str, object], tuple[float, "Generator | None"]] = {}
+GENERATORS_KEPT = 256  # readings kept at most (two per generator: by slug and by pk)
+_generators_seen: dict[tuple[str, object], tuple[float, Generator]] = {}
 
 Kind = GenerationRequest.Kind
 Status = GenerationRequest.Status
@@ -231,8 +232,13 @@ def served_generator(*, slug: str | None = None, pk: int | None = None) -> Gener
     seen = _generators_seen.get(key)
     if seen is None or now - seen[0] > GENERATOR_MAX_AGE:
         rows = Generator.objects.filter(**({"slug": slug} if pk is None else {"pk": pk}))
-        seen = _generators_seen[key] = (now, unique_row(Generator.served(rows)))
-    return None if seen[1] is None else copy.copy(seen[1])
+        found = unique_row(Generator.served(rows))
+        if found is None:  # not kept: any slug can be asked for, and misses must not pile up
+            return None
+        if len(_generators_seen) >= GENERATORS_KEPT:
+            _generators_seen.clear()
+        seen = _generators_seen[key] = (now, found)
+    return copy.copy(seen[1])
 
 
 def forget_served_generators() -> None:

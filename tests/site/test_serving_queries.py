@@ -182,3 +182,15 @@ def test_a_generator_withdrawn_elsewhere_is_refused_within_the_max_age(
 
     refused = _post(client, generator, "6")
     assert refused.status_code == 400 and "no published generator" in refused.json()["error"]
+
+
+def test_unknown_generators_are_not_kept(client, generator, generous_rate):
+    from gan_app.generation import requests
+
+    requests.forget_served_generators()
+    for n in range(requests.GENERATORS_KEPT + 10):
+        refused = _post(client, type(generator)(slug=f"nope-{n}"), "1")
+        assert refused.status_code == 400
+    assert requests._generators_seen == {}
+    assert _post(client, generator, "1").status_code == 202
+    assert len(requests._generators_seen) == 1
