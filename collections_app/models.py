@@ -1,6 +1,5 @@
 """Collections, their tokens, traits and sales; ingest jobs and training subsets."""
 
-import time
 from datetime import timedelta
 
 from django.db import models
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from nftsite.admin_display import native
 from nftsite.jobs import Job, lease_seconds
+from nftsite.readings import Readings
 
 from .traits import is_no_trait
 
@@ -137,23 +137,21 @@ class Trait(models.Model):
         at once; one made in another process (the admin's web worker) within ``max_age``.
         """
         key = getattr(collection, "pk", collection)
-        seen = _excluded_seen.get(key)
-        now = time.monotonic()
-        if max_age > 0 and seen is not None and now - seen[0] <= max_age:
-            return seen[1]
-        rows = cls.objects.filter(collection=key, is_excluded=True)
-        pairs = frozenset(rows.values_list("trait_type", "value"))
-        _excluded_seen[key] = (now, pairs)
-        return pairs
+
+        def read():
+            rows = cls.objects.filter(collection=key, is_excluded=True)
+            return frozenset(rows.values_list("trait_type", "value"))
+
+        return _excluded.get(key, max_age, read)
 
 
-# Trait.excluded_pairs's readings in this process: {collection pk: (when, pairs)}.
-_excluded_seen: dict[int, tuple[float, frozenset]] = {}
+# Trait.excluded_pairs's readings in this process, by collection pk.
+_excluded = Readings()
 
 
 def forget_excluded() -> None:
     """Drop this process's readings of ``Trait.excluded_pairs`` (a trait row changed)."""
-    _excluded_seen.clear()
+    _excluded.clear()
 
 
 class Token(models.Model):

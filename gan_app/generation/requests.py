@@ -19,7 +19,6 @@ import copy
 import hashlib
 import logging
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nftsite.jobs import dispatch_after_commit, dispatch_now
+from nftsite.readings import Readings
 
 from ..models import GeneratedImage, GenerationRequest, Generator
 from . import conditions, notify, ratelimit
@@ -48,7 +48,8 @@ REQUEUE_AFTER = 30
 # served_generator's readings are used for at most this many seconds (per process).
 GENERATOR_MAX_AGE = 5.0
 GENERATORS_KEPT = 256  # readings kept at most (two per generator: by slug and by pk)
-_generators_seen: dict[tuple[str, object], tuple[float, Generator]] = {}
+_generators = Readings(GENERATORS_KEPT)  # found generators only: made-up slugs are not kept
+_generators_seen = _generators.seen
 
 Kind = GenerationRequest.Kind
 Status = GenerationRequest.Status
@@ -228,22 +229,18 @@ def served_generator(*, slug: str | None = None, pk: int | None = None) -> Gener
     its own copy of the row.
     """
     key = ("slug", slug) if pk is None else ("pk", pk)
-    now = time.monotonic()
-    seen = _generators_seen.get(key)
-    if seen is None or now - seen[0] > GENERATOR_MAX_AGE:
-        rows = Generator.objects.filter(**({"slug": slug} if pk is None else {"pk": pk}))
-        found = unique_row(Generator.served(rows))
-        if found is None:  # not kept: any slug can be asked for, and misses must not pile up
-            return None
-        if len(_generators_seen) >= GENERATORS_KEPT:
-            _generators_seen.clear()
-        seen = _generators_seen[key] = (now, found)
-    return copy.copy(seen[1])
+    lookup = {"slug": slug} if pk is None else {"pk": pk}
+    found = _generators.get(
+        key,
+        GENERATOR_MAX_AGE,
+        lambda: unique_row(Generator.served(Generator.objects.filter(**lookup))),
+    )
+    return None if found is None else copy.copy(found)
 
 
 def forget_served_generators() -> None:
     """Drop this process's readings of ``served_generator`` (a generator or collection changed)."""
-    _generators_seen.clear()
+    _generators.clear()
 
 
 def unique_row(queryset):
