@@ -9,11 +9,16 @@ request. DATABASE_CONN_MAX_AGE is for the workers.
 
 import os
 
+import django
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nftsite.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from nftsite.asgi_handler import ReusedThreadsASGIHandler  # noqa: E402 (after setup)
+
+# Django's handler, with each request's thread used again by later requests (asgi_handler).
+application = ReusedThreadsASGIHandler()
 # Before the first connection is made (the settings are loaded by now: nftsite's celery app
 # reads them on import); the pool opens on first use, in the worker process.
 for database in settings.DATABASES.values():
