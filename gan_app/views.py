@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import showcase
 from .forms import GenerateForm
-from .generation import conditions, moderation, polls, ratelimit, upscale
+from .generation import conditions, moderation, notify, polls, ratelimit, upscale
 from .generation import requests as generation
 from .generation.metadata import absolute, batch_zip, dumps, file_stem
 from .generation.requests import MAX_SEED, Walk
@@ -53,27 +53,33 @@ async def generate(request):
     running (202, follow ``status_url``). The page's Generate button does this, so a new image
     costs one request and one round trip, not two. Over the long-poll caps it answers at once.
     """
-    req = await sync_to_async(submit_form)(request)
+    wait = polls.wait_seconds(request.GET.get("wait")) if wants_json(request) else 0
+    # Taken before the task is sent: the wait then knows whether the worker's notice came
+    # without reading the row first.
+    mark = notify.mark() if wait else None
+    req = await sync_to_async(submit_form)(request, release=bool(wait))
     if isinstance(req, HttpResponse):
         return req
     if not wants_json(request):
         return redirect(reverse("gan:request", args=[req.public_id]), permanent=False)
-    wait = polls.wait_seconds(request.GET.get("wait"))
     if wait and req.status not in FINISHED:
         with polls.hold(ratelimit.client_key(request)) as granted:
             if granted:
-                req = await wait_until_finished(req.pk, wait) or req
+                req = await wait_until_finished(req.pk, wait, mark) or req
     return await sync_to_async(submitted)(req)
 
 
-def submit_form(request):
-    """The request a valid form asks for, or the response that says why there is none."""
+def submit_form(request, release=False):
+    """The request a valid form asks for, or the response that says why there is none.
+
+    ``release``: the caller waits for a queued request next, so the connection goes back now.
+    """
     form = GenerateForm(request.POST, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     data = form.cleaned_data
     try:
-        return generation.submit(
+        req = generation.submit(
             data["generator"],
             kind=data["kind"],
             seeds=data["seeds"],
@@ -83,6 +89,9 @@ def submit_form(request):
         )
     except ratelimit.RateLimited as exc:
         return rate_limited(request, exc)
+    if release and req.status not in FINISHED:
+        generation.release_connection()
+    return req
 
 
 def submitted(req):
@@ -239,8 +248,8 @@ def request_pk(public_id):
     )
 
 
-async def wait_until_finished(pk, timeout):
-    return await generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout)
+async def wait_until_finished(pk, timeout, mark=None):
+    return await generation.wait_for_change(pk, f"{Status.QUEUED},{Status.RUNNING}", timeout, mark)
 
 
 @never_cache

@@ -11,10 +11,12 @@ first and then less often.
 
 import asyncio
 import logging
+import os
 import threading
 import weakref
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from contextlib import suppress
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,6 +31,10 @@ _listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Listener]" = (
 UNSUBSCRIBED_RECHECK = 1.0
 # An idle subscription pings Redis this often, so a connection that died silently is noticed.
 IDLE_PING = 30.0
+# The listener remembers the requests of this many latest notices (see ``Mark``).
+RECENT_KEPT = 4096
+_UNREAD = object()
+CLIENT_NAME = "nff-generation-notices"
 
 
 def uses_redis() -> bool:
@@ -70,16 +76,56 @@ def publish(pks, status: str) -> None:
         log.warning("generation notice not published: %s", exc)
 
 
+class Mark(NamedTuple):
+    """Where a subscribed listener stood: its subscription and the count of notices heard."""
+
+    listener: "Listener"
+    subscription: int
+    heard: int
+
+
 class Listener:
     """One subscription per event loop: hears every notice and sets the events of the waiters
     of that request. Reconnects by itself; each (re)subscription wakes every waiter, since
-    notices sent while it was away are lost."""
+    notices sent while it was away are lost.
+
+    It also remembers the requests of the latest notices, so a waiter that took a ``mark``
+    before its request was sent knows, without reading the row, whether the notice came already.
+    """
 
     def __init__(self, url: str, name: str):
         self.url, self.name = url, name
         self.waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self.subscribed = asyncio.Event()
+        self.subscription = 0  # counts (re)subscriptions and losses of one
+        self.heard = 0  # notices heard so far
+        self.recent: OrderedDict[int, int] = OrderedDict()  # pk -> ``heard`` at its latest notice
         self.task = asyncio.get_running_loop().create_task(self._run(), name="generation-notices")
+
+    def mark(self) -> Mark | None:
+        """Where it stands now, or None while it is not subscribed."""
+        if not self.subscribed.is_set():
+            return None
+        return Mark(self, self.subscription, self.heard)
+
+    def silent_since(self, mark: Mark, pk: int) -> bool:
+        """True when it has stayed subscribed since ``mark`` and heard no notice of ``pk`` since
+        (as far as it remembers): no change of that request was published after the mark."""
+        return (
+            mark.listener is self
+            and self.subscribed.is_set()
+            and mark.subscription == self.subscription
+            and self.heard - mark.heard <= RECENT_KEPT
+            and self.recent.get(pk, -1) < mark.heard
+        )
+
+    def hear(self, pk: int) -> None:
+        self.recent[pk] = self.heard
+        self.recent.move_to_end(pk)
+        self.heard += 1
+        if len(self.recent) > RECENT_KEPT:
+            self.recent.popitem(last=False)
+        self.wake(pk)
 
     def add(self, pk: int) -> asyncio.Event:
         event = asyncio.Event()
@@ -105,7 +151,10 @@ class Listener:
     async def _run(self) -> None:
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(self.url, socket_keepalive=True)
+        # Named, so an operator (or a test) can tell it apart in CLIENT LIST.
+        client = aioredis.Redis.from_url(
+            self.url, socket_keepalive=True, client_name=f"{CLIENT_NAME}-{os.getpid()}"
+        )
         try:
             while True:
                 try:
@@ -114,6 +163,7 @@ class Listener:
                     if self.subscribed.is_set():
                         log.warning("generation notices interrupted: %s", exc)
                 self.subscribed.clear()
+                self.subscription += 1
                 self.wake_all()  # waiters fall back to re-reading until we are back
                 await asyncio.sleep(UNSUBSCRIBED_RECHECK)
         finally:
@@ -130,11 +180,12 @@ class Listener:
                 elif message["type"] == "subscribe":
                     # Subscribed from here on: a notice sent before it may be lost, so
                     # everyone looks again.
+                    self.subscription += 1
                     self.subscribed.set()
                     self.wake_all()
                 elif message["type"] == "message":
                     with suppress(ValueError, AttributeError):
-                        self.wake(int(message["data"].split(b" ", 1)[0]))
+                        self.hear(int(message["data"].split(b" ", 1)[0]))
 
 
 def listener() -> Listener | None:
@@ -148,11 +199,24 @@ def listener() -> Listener | None:
     return found
 
 
-async def wait(pk: int, read, changed, timeout: float):
+def mark() -> Mark | None:
+    """Take it before sending a request whose change ``wait`` then waits for (``wait(mark=)``):
+    None without a Redis broker, or while this loop has no subscribed listener (the first
+    ``wait`` starts it; a mark never does, since the caller may not wait after all)."""
+    try:
+        hub = _listeners.get(asyncio.get_running_loop())
+    except RuntimeError:  # no event loop
+        return None
+    return None if hub is None or hub.task.done() else hub.mark()
+
+
+async def wait(pk: int, read, changed, timeout: float, mark: Mark | None = None):
     """``await read()`` until ``changed(value)`` or ``timeout`` seconds; returns the last value.
 
     The waiter is registered (and the subscription confirmed) before the first read, so a
     change between that read and the sleep is never missed; every wake-up reads the row again.
+    With a ``mark`` taken before the request was sent, the first read is skipped when no
+    notice of it came since: the row has not changed since it was written.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, timeout)
@@ -161,11 +225,16 @@ async def wait(pk: int, read, changed, timeout: float):
         return await _poll(read, changed, deadline)
     event = hub.add(pk)
     try:
-        if not hub.subscribed.is_set():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(hub.subscribed.wait(), min(timeout, UNSUBSCRIBED_RECHECK))
-        value = await read()
-        while not changed(value):
+        if mark is not None and hub.silent_since(mark, pk):
+            value = _UNREAD
+        else:
+            if not hub.subscribed.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        hub.subscribed.wait(), min(timeout, UNSUBSCRIBED_RECHECK)
+                    )
+            value = await read()
+        while value is _UNREAD or not changed(value):
             left = deadline - loop.time()
             if left <= 0:
                 break
@@ -174,7 +243,7 @@ async def wait(pk: int, read, changed, timeout: float):
                 await asyncio.wait_for(event.wait(), step)
             event.clear()
             value = await read()
-        return value
+        return await read() if value is _UNREAD else value
     finally:
         hub.remove(pk, event)
 

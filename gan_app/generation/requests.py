@@ -178,12 +178,16 @@ def _ready_params(generator, kind, seeds, params):
 
 
 async def wait_for_change(
-    pk: int, since: str = "", timeout: float = 0.0
+    pk: int, since: str = "", timeout: float = 0.0, mark: notify.Mark | None = None
 ) -> GenerationRequest | None:
     """The request once its status is none of ``since`` (comma-separated statuses), or after
     ``timeout`` seconds. The worker's notice wakes the wait (``notify``); while it sleeps the
     wait holds neither a thread nor a database connection. Each look reads the row with its
-    generator in one query (a wait looks about twice: before it sleeps and once woken)."""
+    generator in one query (a wait looks about twice: before it sleeps and once woken).
+
+    ``mark``: ``notify.mark()`` taken before the request was submitted, by a caller that then
+    gave its connection back (``release_connection``): the wait skips its first look when no
+    notice came since, so a fresh request's answer costs one look."""
     if timeout <= 0:  # no waiting: the row as it is
         return await sync_to_async(serving_row)(pk)
     waiting_out = set(since.split(",")) if since else set()
@@ -197,16 +201,23 @@ async def wait_for_change(
         status = None if req is None else req.status
         if changed(status):
             return status, req
-        if not connection.in_atomic_block:
-            # About to sleep: a thousand sleeping waiters must not hold a thousand
-            # connections. (Inside a transaction the connection is not ours to close.)
-            connection.close()
+        release_connection()
         return status, None
 
-    status, req = await notify.wait(pk, sync_to_async(look), lambda seen: changed(seen[0]), timeout)
+    status, req = await notify.wait(
+        pk, sync_to_async(look), lambda seen: changed(seen[0]), timeout, mark
+    )
     if req is None and status is not None:  # the wait ran out with the status unchanged
         req = await sync_to_async(serving_row)(pk)
     return req
+
+
+def release_connection() -> None:
+    """Give this thread's database connection back before a wait sleeps: a thousand sleeping
+    waiters must not hold a thousand connections. (Inside a transaction the connection is not
+    ours to close.)"""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def serving_row(pk: int) -> GenerationRequest | None:

@@ -30,14 +30,23 @@ class Poll:
     """A long poll in flight from ``source`` (a loopback address: a client of its own);
     ``answer()`` reads the response."""
 
-    def __init__(self, base, path, source="127.0.0.1"):
+    def __init__(self, base, path, source="127.0.0.1", form=""):
+        """``form``: POST this urlencoded body (with a CSRF cookie and token) instead of a GET."""
         parts = urlsplit(base)
         self.sock = socket.create_connection(
             (parts.hostname, parts.port), timeout=60, source_address=(source, 0)
         )
+        head = f"GET {path} HTTP/1.1\r\n"
+        if form:
+            token = "t" * 32
+            head = (
+                f"POST {path} HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(form)}\r\nCookie: csrftoken={token}\r\n"
+                f"X-CSRFToken: {token}\r\nReferer: {base}/\r\n"
+            )
         self.sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nAccept: application/json\r\n"
-            "Connection: close\r\n\r\n".encode()
+            f"{head}Host: {parts.hostname}\r\nAccept: application/json\r\n"
+            f"Connection: close\r\n\r\n{form}".encode()
         )
         self.sent = time.monotonic()
 
@@ -113,6 +122,45 @@ def test_it_serves_pages_at_once_while_many_long_polls_wait(web_servers, queued_
     assert {status for status, _, _, _ in answers} == {200}
     assert {body["status"] for _, _, body, _ in answers} == {"done"}
     # Woken by the push, not by the end of the 25 s wait.
+    assert time.monotonic() - finished < 5
+
+
+def test_generate_posts_that_wait_hold_no_database_connection(web_servers, transactional_db):
+    """The Generate button's POST ?wait= gives its connection back before it sleeps, like a
+    status long poll (it skips the look a status poll takes first, so it must say so itself)."""
+    collection = Collection.objects.create(slug="posts", name="Posts")
+    tiny_generator(collection, slug="posts-v1")
+    base = web_servers(workers=1, DATABASE_POOL_SIZE=str(POOL))
+    timed_get(base + "/")
+    # A first wait starts the process's notice listener, so the posts below take its mark.
+    assert Poll(base, "/generate/?wait=1", "127.0.0.99", "generator=posts-v1&seed=99").answer()[0]
+    idle_connections = database_connections()
+    posts = [
+        Poll(base, "/generate/?wait=25", f"127.0.0.{2 + i}", f"generator=posts-v1&seed={100 + i}")
+        for i in range(POOL * 4)
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while GenerationRequest.objects.count() <= len(posts) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        waiting_connections = database_connections()
+        took = timed_get(base + "/gallery/")
+
+        assert GenerationRequest.objects.filter(status="queued").count() == len(posts) + 1
+        assert waiting_connections - idle_connections <= POOL
+        assert took < QUICK
+        for req in GenerationRequest.objects.all():  # what the worker does
+            render.process(req.pk)
+        finished = time.monotonic()
+        answers = [post.answer() for post in posts]
+    finally:
+        for post in posts:
+            post.close()
+
+    assert {status for status, _, _, _ in answers} == {200}
+    assert sorted(body["seeds"][0] for _, _, body, _ in answers) == list(range(100, 116))
+    assert {len(body["images"]) for _, _, body, _ in answers} == {1}
     assert time.monotonic() - finished < 5
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import io
 import json
+import os
 import threading
 import time
 import zipfile
@@ -192,6 +193,137 @@ def test_it_wakes_a_waiter_with_a_notice_instead_of_polling():
     assert status == "done"
     assert time.monotonic() - started < 2
     assert state["reads"] <= 3  # polling every 10 ms would have read about 20 times
+
+
+class Row:
+    """A request row as ``notify.wait`` sees it: counts its reads."""
+
+    def __init__(self, status="queued"):
+        self.status, self.reads = status, 0
+
+    async def read(self):
+        self.reads += 1
+        return self.status
+
+
+async def subscribed_listener():
+    from gan_app.generation import notify
+
+    hub = notify.listener()
+    await asyncio.wait_for(hub.subscribed.wait(), 5)
+    return hub
+
+
+async def notice(pk, hub):
+    """Publish a notice of ``pk`` and wait until the listener has heard it."""
+    from gan_app.generation import notify
+
+    heard = hub.heard
+    await asyncio.to_thread(notify.publish, [pk], "done")
+    while hub.heard == heard:
+        await asyncio.sleep(0.01)
+
+
+def test_a_wait_marked_before_its_request_was_sent_reads_the_row_once():
+    """The Generate POST's path: no notice since the mark means the row is as written, so the
+    wait sleeps at once and reads only when woken."""
+    from gan_app.generation import notify
+
+    row = Row()
+
+    async def main():
+        hub = await subscribed_listener()
+        mark = notify.mark()
+
+        async def finish():
+            await asyncio.sleep(0.2)
+            row.status = "done"
+            await asyncio.to_thread(notify.publish, [424243], "done")
+
+        finishing = asyncio.create_task(finish())
+        status = await notify.wait(424243, row.read, lambda s: s == "done", 10, mark)
+        await finishing
+        return hub, mark, status
+
+    started = time.monotonic()
+    hub, mark, status = asyncio.run(main())
+
+    assert (status, row.reads) == ("done", 1)  # unmarked, it reads before it sleeps too
+    assert mark.subscription == hub.subscription
+    assert time.monotonic() - started < 2
+
+
+def test_a_marked_wait_reads_at_once_when_the_notice_came_before_it_began():
+    from gan_app.generation import notify
+
+    row = Row()
+
+    async def main():
+        hub = await subscribed_listener()
+        mark = notify.mark()
+        row.status = "done"  # the worker was quicker than the web thread
+        await notice(424244, hub)
+        return await notify.wait(424244, row.read, lambda s: s == "done", 5, mark)
+
+    started = time.monotonic()
+    status = asyncio.run(main())
+
+    assert (status, row.reads) == ("done", 1)
+    assert time.monotonic() - started < 2  # not asleep until the 5 s timeout
+
+
+def test_a_marked_wait_reads_at_once_when_the_subscription_was_lost_since():
+    """A notice sent while the listener was away is lost: the mark no longer vouches."""
+    import redis
+    from django.conf import settings
+
+    from gan_app.generation import notify
+
+    row = Row()
+
+    def drop_subscription():
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        name = f"{notify.CLIENT_NAME}-{os.getpid()}"
+        for entry in client.client_list():
+            if entry["name"] == name:
+                client.client_kill_filter(_id=entry["id"])
+        client.close()
+
+    async def main():
+        hub = await subscribed_listener()
+        mark = notify.mark()
+        await asyncio.to_thread(drop_subscription)
+        while hub.subscribed.is_set():
+            await asyncio.sleep(0.01)
+        row.status = "done"  # changed while nobody listened
+        await asyncio.wait_for(hub.subscribed.wait(), 5)
+        return hub, mark, await notify.wait(424245, row.read, lambda s: s == "done", 10, mark)
+
+    started = time.monotonic()
+    hub, mark, status = asyncio.run(main())
+
+    assert hub.subscription > mark.subscription
+    assert (status, row.reads) == ("done", 1)
+    assert time.monotonic() - started < 5
+
+
+def test_the_listener_remembers_a_bounded_number_of_notices(monkeypatch):
+    from gan_app.generation import notify
+
+    monkeypatch.setattr(notify, "RECENT_KEPT", 3)
+
+    async def main():
+        hub = await subscribed_listener()
+        mark = notify.mark()
+        for pk in range(424250, 424255):
+            await notice(pk, hub)
+        return hub, mark
+
+    hub, mark = asyncio.run(main())
+
+    assert list(hub.recent) == [424252, 424253, 424254]
+    # Five notices since the mark, more than it remembers: it vouches for nobody.
+    assert not hub.silent_since(mark, 999999)
 
 
 def test_it_sends_the_task_again_for_a_request_stuck_in_the_queue(client, generator):
