@@ -172,26 +172,28 @@ def _render_group(generator, requests, key, traits) -> dict[int, str]:
         if not default_storage.exists(walk_name(generator, walk))
     }
     if missing or to_draw:
-        images, strips = draw(generator, missing, list(to_draw.values()), traits)
+        pixels, strips = draw_pixels(generator, missing, list(to_draw.values()), traits)
         store_images(
             generator,
-            [(seed, png, *first_request[seed]) for seed, png in zip(missing, images, strict=True)],
+            [(s, to_png(p), *first_request[s]) for s, p in zip(missing, pixels, strict=True)],
             condition_key=key,
             traits=traits,
+            pixels=pixels,
         )
         for walk, strip in zip(to_draw.values(), strips, strict=True):
             write_once(walk_name(generator, walk), strip)
     return {pk: walk_name(generator, walk) for pk, walk in walks.items()}
 
 
-def draw(generator: Generator, seeds: list[int], walks: list[Walk], traits: dict | None = None):
-    """(PNG per seed, strip PNG per walk) from one forward pass of the cached model.
+def draw_pixels(generator, seeds: list[int], walks: list[Walk], traits: dict | None = None):
+    """(uint8 pixels (N, H, W, 3) per seed, strip PNG per walk) from one forward pass of the
+    cached model. The pixels are the image as published: PNG-encode them to store.
 
     ``traits`` (conditional generators): the request; types left out are drawn per seed.
     """
     import numpy as np
 
-    from gan_app.gan import latent_vectors, make_grid, slerp, to_png
+    from gan_app.gan import latent_vectors, slerp
 
     from .generator_cache import cache
 
@@ -203,24 +205,29 @@ def draw(generator: Generator, seeds: list[int], walks: list[Walk], traits: dict
         ends = latent_vectors([walk.start, walk.end], loaded.latent_dim)
         parts.append(slerp(ends[0], ends[1], walk.steps))
     pixels = loaded.generate_latents(np.concatenate(parts))
-    images = [to_png(p) for p in pixels[: len(seeds)]]
     strips, offset = [], len(seeds)
     for walk in walks:
-        frames = pixels[offset : offset + walk.steps]
-        strips.append(to_png(make_grid(frames, columns=walk.steps, gutter=0)))
+        strips.append(_strip(pixels[offset : offset + walk.steps]))
         offset += walk.steps
-    return images, strips
+    return pixels[: len(seeds)], strips
 
 
 def _draw_conditional(loaded, seeds, walks, traits):
-    from gan_app.gan import make_grid, to_png
+    pixels = loaded.generate(seeds, traits) if seeds else []
+    strips = [_strip(loaded.walk(w.start, w.end, w.steps, traits)) for w in walks]
+    return pixels, strips
 
-    images = [to_png(p) for p in loaded.generate(seeds, traits)] if seeds else []
-    strips = [
-        to_png(make_grid(loaded.walk(w.start, w.end, w.steps, traits), columns=w.steps, gutter=0))
-        for w in walks
-    ]
-    return images, strips
+
+def _strip(frames) -> bytes:
+    from gan_app.gan import make_grid
+
+    return to_png(make_grid(frames, columns=len(frames), gutter=0))
+
+
+def to_png(pixels) -> bytes:
+    from gan_app.gan import to_png as encode
+
+    return encode(pixels)
 
 
 def store_image(
@@ -236,15 +243,21 @@ def store_image(
 
 
 def store_images(
-    generator: Generator, items, *, condition_key: str = "", traits: dict | None = None
+    generator: Generator,
+    items,
+    *,
+    condition_key: str = "",
+    traits: dict | None = None,
+    pixels=None,
 ) -> None:
     """Store (seed, png, request, position) items: files named from their bytes, then the
     rows in one insert. A seed someone stored meanwhile keeps the first row (same bytes).
 
     ``condition_key``/``traits``: what a conditional generator was asked for (the metadata
-    records the request; the trait classifier's reading goes to ``traits``)."""
+    records the request; the trait classifier's reading goes to ``traits``). ``pixels``: the
+    items' images as uint8 (N, H, W, 3), when the caller has them (else read from the PNGs)."""
     items = list(items)
-    labels = label_pngs(generator, [png for _, png, _, _ in items])
+    labels = label_pngs(generator, [png for _, png, _, _ in items], pixels)
     rows = []
     for (seed, png, request, position), label in zip(items, labels, strict=True):
         digest = hashlib.sha256(png).hexdigest()
@@ -262,9 +275,10 @@ def store_images(
     GeneratedImage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
+def label_pngs(generator: Generator, pngs: list[bytes], pixels=None) -> list:
     """Traits, rarity and the near-copy check for a batch (``labelling.label_pixels``).
 
+    ``pixels``: the PNGs' own pixels, when the caller has them (they are not decoded again).
     A failure leaves the images unlabelled (logged) rather than failing the visitors' request.
     """
     if not pngs:
@@ -273,7 +287,8 @@ def label_pngs(generator: Generator, pngs: list[bytes]) -> list:
         import numpy as np
         from PIL import Image
 
-        pixels = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
+        if pixels is None:
+            pixels = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
         return labelling.label_pixels(generator, pixels)
     except Exception:
         log.exception("labelling images of %s failed; stored without traits", generator.slug)
@@ -348,12 +363,13 @@ def ensure_images(
     }
     missing = [s for s in dict.fromkeys(seeds) if s not in found]
     if missing:
-        images, _ = draw(generator, missing, [], params.get("traits"))
+        pixels, _ = draw_pixels(generator, missing, [], params.get("traits"))
         store_images(
             generator,
-            [(s, png, None, 0) for s, png in zip(missing, images, strict=True)],
+            [(s, to_png(p), None, 0) for s, p in zip(missing, pixels, strict=True)],
             condition_key=key,
             traits=params.get("traits"),
+            pixels=pixels,
         )
         found.update(
             (row.seed, row)

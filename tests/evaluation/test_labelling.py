@@ -36,6 +36,20 @@ def test_it_labels_generated_images_with_traits_and_rarity(generator, client):
     assert {"trait_type": "background", "value": backgrounds[0]} in metadata["attributes"]
 
 
+def test_the_worker_labels_the_pixels_it_stores(generator):
+    """The worker labels the pixels it drew without decoding its own PNG: the reading is the
+    one the stored file gives."""
+    rows = render.ensure_images(generator, [11, 12])
+
+    for row in rows.values():
+        with row.image.open("rb") as handle:
+            (label,) = render.label_pngs(generator, [handle.read()])
+        again = labelling.apply_label(GeneratedImage(generator=generator, seed=row.seed), label)
+        assert again.traits == row.traits
+        assert again.rarity_score == pytest.approx(row.rarity_score)
+        assert again.nearest_distance == pytest.approx(row.nearest_distance)
+
+
 def test_it_flags_a_generator_that_reproduces_training_images(demo, generator, client, settings):
     collection, _, _ = demo
     token = collection.tokens.exclude(image="").order_by("token_number").first()

@@ -135,7 +135,7 @@ def test_it_keeps_one_pass_within_the_limit(generator, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_one_row_and_one_file_when_duplicate_requests_race(generator):
     requests = [queued(generator, [77, 78]) for _ in range(4)]
-    render.draw(generator, [0], [])  # load the model first so the threads really overlap
+    render.draw_pixels(generator, [0], [])  # load the model first so the threads really overlap
     barrier = threading.Barrier(len(requests))
     errors = []
 
