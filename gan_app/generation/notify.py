@@ -160,6 +160,7 @@ class Listener:
                 try:
                     await self._listen(client)
                 except Exception as exc:  # Redis away: wait, then subscribe again
+                    _stop_if_cancelled(exc)
                     if self.subscribed.is_set():
                         log.warning("generation notices interrupted: %s", exc)
                 self.subscribed.clear()
@@ -174,6 +175,7 @@ class Listener:
         async with client.pubsub() as pubsub:
             await pubsub.subscribe(self.name)
             while True:
+                _stop_if_cancelled()
                 message = await pubsub.get_message(timeout=IDLE_PING)
                 if message is None:
                     await pubsub.ping()
@@ -186,6 +188,15 @@ class Listener:
                 elif message["type"] == "message":
                     with suppress(ValueError, AttributeError):
                         self.hear(int(message["data"].split(b" ", 1)[0]))
+
+
+def _stop_if_cancelled(cause: BaseException | None = None) -> None:
+    """Raise CancelledError when this task was asked to stop (its loop is closing). The Redis
+    client may turn a cancellation that lands mid-connect into a ConnectionError, or swallow it,
+    and a listener that carried on would keep its loop from closing for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from cause
 
 
 def listener() -> Listener | None:

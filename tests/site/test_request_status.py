@@ -326,6 +326,29 @@ def test_the_listener_remembers_a_bounded_number_of_notices(monkeypatch):
     assert not hub.silent_since(mark, 999999)
 
 
+def test_an_event_loop_closes_at_once_while_its_listener_connects():
+    """A loop closing while its listener is still connecting (the test client's request, a
+    server shutting down) closes at once: the listener stops rather than going on listening
+    after the Redis client turned its cancellation into a connection error."""
+    from gan_app.generation import notify
+
+    assert notify.uses_redis()
+
+    async def briefly(delay):
+        notify.listener()
+        await asyncio.sleep(delay)
+
+    def open_and_close_loops():
+        for i in range(40):
+            asyncio.run(briefly(i * 0.0005))
+
+    thread = threading.Thread(target=open_and_close_loops, daemon=True)
+    thread.start()
+    thread.join(20)
+
+    assert not thread.is_alive()  # before: stuck in the second or third loop, for ever
+
+
 def test_it_sends_the_task_again_for_a_request_stuck_in_the_queue(client, generator):
     from datetime import timedelta
 
