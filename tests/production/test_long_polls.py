@@ -4,6 +4,7 @@ each client and each process holds a capped number of waits."""
 
 import http.client
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -133,12 +134,21 @@ def test_it_serves_pages_at_once_while_many_long_polls_wait(web_servers, queued_
     assert woken_in < 5  # woken by the push, not by the end of the 25 s wait
 
 
-def test_generate_posts_that_wait_hold_no_database_connection(web_servers, transactional_db):
+def test_generate_posts_that_wait_hold_no_database_connection(
+    web_servers, transactional_db, settings
+):
     """The Generate button's POST ?wait= gives its connection back before it sleeps, like a
     status long poll (it skips the look a status poll takes first, so it must say so itself)."""
     collection = Collection.objects.create(slug="posts", name="Posts")
     tiny_generator(collection, slug="posts-v1")
-    base = web_servers(workers=1, DATABASE_POOL_SIZE=str(POOL))
+    # Broker keys no worker reads (the session's worker would render the requests at once):
+    # they stay queued until this test renders them, and its notices reach the server.
+    prefix = f"{os.environ['CELERY_BROKER_KEY_PREFIX']}no-worker:"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": prefix,
+    }
+    base = web_servers(workers=1, DATABASE_POOL_SIZE=str(POOL), CELERY_BROKER_KEY_PREFIX=prefix)
     timed_get(base + "/")
     # A first wait starts the process's notice listener, so the posts below take its mark.
     assert Poll(base, "/generate/?wait=1", "127.0.0.99", "generator=posts-v1&seed=99").answer()[0]
