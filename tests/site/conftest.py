@@ -84,11 +84,10 @@ def body(response):
 def isolated_media(request, settings, tmp_path):
     """Files of one test never meet another's (rows roll back, files would not).
 
-    Tests with a worker process keep the session's MEDIA_ROOT, which the worker shares.
+    Tests with a worker process keep the session's MEDIA_ROOT, which the worker shares, and so
+    do tests whose queued tasks a worker started earlier in the session may take (``shared_media``).
     """
-    if not (
-        request.node.get_closest_marker("worker") or request.node.get_closest_marker("browser")
-    ):
+    if not any(request.node.get_closest_marker(m) for m in ("worker", "browser", "shared_media")):
         settings.MEDIA_ROOT = str(tmp_path / "media")
         settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
 
