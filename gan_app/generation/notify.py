@@ -199,26 +199,24 @@ def _stop_if_cancelled(cause: BaseException | None = None) -> None:
         raise asyncio.CancelledError() from cause
 
 
-def listener() -> Listener | None:
-    """This event loop's listener (started on first use), or None without a Redis broker."""
+def listener(start: bool = True) -> Listener | None:
+    """This event loop's listener (started on first use unless ``start`` is False), or None
+    without a Redis broker."""
     if not uses_redis():
         return None
     loop = asyncio.get_running_loop()
     found = _listeners.get(loop)
-    if found is None or found.task.done():
+    if (found is None or found.task.done()) and start:
         found = _listeners[loop] = Listener(settings.CELERY_BROKER_URL, channel())
-    return found
+    return found if found is not None and not found.task.done() else None
 
 
 def mark() -> Mark | None:
     """Take it before sending a request whose change ``wait`` then waits for (``wait(mark=)``):
     None without a Redis broker, or while this loop has no subscribed listener (the first
     ``wait`` starts it; a mark never does, since the caller may not wait after all)."""
-    try:
-        hub = _listeners.get(asyncio.get_running_loop())
-    except RuntimeError:  # no event loop
-        return None
-    return None if hub is None or hub.task.done() else hub.mark()
+    hub = listener(start=False)
+    return None if hub is None else hub.mark()
 
 
 async def wait(pk: int, read, changed, timeout: float, mark: Mark | None = None):

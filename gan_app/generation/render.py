@@ -225,6 +225,7 @@ def _strip(frames) -> bytes:
 
 
 def to_png(pixels) -> bytes:
+    """``gan.to_png``, imported when first needed (it brings TensorFlow with it)."""
     from gan_app.gan import to_png as encode
 
     return encode(pixels)
